@@ -1,0 +1,182 @@
+"""Typed configuration: dataclasses validated on construction, YAML presets, dotted overrides.
+
+Every component has one dataclass deriving from :class:`Config`. A subclass implements
+``_check(errors)`` and appends one message per problem, so a user sees all mistakes at once::
+
+    @dataclass
+    class SandboxLimits(Config):
+        wall_time_s: float = 10.0
+
+        def _check(self, errors):
+            positive(errors, "wall_time_s", self.wall_time_s)
+
+Presets are YAML files; ``load_config(EnrichConfig, "configs/enrich/local.yaml", ["sandbox.wall_time_s=5"])``
+reads one, applies ``key=value`` overrides (values parsed as YAML scalars) and validates the result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TypeVar
+
+import yaml
+
+C = TypeVar("C", bound="Config")
+
+
+class ConfigError(ValueError):
+    """One or more configuration problems; ``problems`` lists them, each naming its field."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None):
+        self.problems = list(problems)
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s){where}:\n{lines}")
+
+
+@dataclasses.dataclass
+class Config:
+    """Base class: validates on construction and reports every problem together."""
+
+    def __post_init__(self) -> None:
+        errors: list[str] = []
+        self._check(errors)
+        if errors:
+            raise ConfigError([f"{type(self).__name__}.{e}" for e in errors])
+
+    def _check(self, errors: list[str]) -> None:  # pragma: no cover - overridden
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)
+
+
+# ---- small validators used by the component configs -------------------------------------------
+
+def positive(errors: list[str], name: str, value: float, *, allow_zero: bool = False) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        errors.append(f"{name}: expected a number, got {value!r}")
+    elif value < 0 or (value == 0 and not allow_zero):
+        errors.append(f"{name}: expected {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def in_range(errors: list[str], name: str, value: float, lo: float, hi: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        errors.append(f"{name}: expected a number in [{lo}, {hi}], got {value!r}")
+
+
+def one_of(errors: list[str], name: str, value: Any, choices: Iterable[Any]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        errors.append(f"{name}: expected one of {choices}, got {value!r}")
+
+
+# ---- building dataclasses from plain dicts ------------------------------------------------------
+
+def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected a mapping of {tp.__name__} fields, got {value!r}")
+            return None
+        return _build(tp, value, path, errors)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path, errors) if len(inner) == 1 else value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        (arg, *_) = typing.get_args(tp) or (Any,)
+        items = [_coerce(arg, v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict and isinstance(value, dict):
+        _, arg = typing.get_args(tp) or (Any, Any)
+        return {k: _coerce(arg, v, f"{path}.{k}", errors) for k, v in value.items()}
+    return value
+
+
+def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -> C | None:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}" if not prefix else f"{prefix}.{key}"
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known fields: {sorted(fields)}"
+            errors.append(f"{path}: unknown field{hint}")
+            continue
+        kwargs[key] = _coerce(hints[key], value, path, errors)
+    if errors:
+        return None
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        errors.extend(f"{prefix + ': ' if prefix else ''}{p}" for p in e.problems)
+    except TypeError as e:  # e.g. a required field left out
+        errors.append(f"{prefix or cls.__name__}: {e}")
+    return None
+
+
+def from_dict(cls: type[C], data: dict[str, Any] | None, source: str | None = None) -> C:
+    errors: list[str] = []
+    obj = _build(cls, dict(data or {}), "", errors)
+    if errors or obj is None:
+        raise ConfigError(errors or ["could not build configuration"], source)
+    return obj
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML scalars."""
+    out = _deep_copy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError([f"override {item!r}: expected key=value, e.g. sandbox.wall_time_s=5"])
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError([f"override {item!r}: empty key segment in {key!r}"])
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"override {item!r}: {p!r} is not a section"])
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequence[str] = ()) -> C:
+    """Read a YAML preset (or start from defaults), apply overrides, validate, return the config."""
+    data: dict[str, Any] = {}
+    source = None
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError([f"config file {p} does not exist"], source)
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError([f"not valid YAML: {e}"], source) from e
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"expected a mapping at the top level, got {type(loaded).__name__}"], source)
+        data = loaded
+    return from_dict(cls, apply_overrides(data, overrides), source)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
