@@ -1,0 +1,197 @@
+"""Run programs in the sandbox: one sandbox session executes a batch of runs.
+
+A batch (e.g. every repeat of both candidates of a pair, interleaved) shares one bwrap start and one
+in-sandbox runner, so the per-run cost is a plain fork/exec of the interpreter — the same as running
+``python prog.py < in`` bare. Every run still gets a fresh working directory, its own rlimits and a
+clean slate (leftover processes killed, scratch dirs wiped) — see ``_runner.py``.
+
+If a program kills the runner (it can, in the non-root fallback where they share a uid), the run in
+flight gets ``runtime_error`` and the rest of the batch continues in a fresh session.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from hydra_ray.sandbox.compare import first_mismatch
+from hydra_ray.sandbox.isolation import IsolationInfo, base_bwrap_args, probe_isolation
+from hydra_ray.sandbox.limits import SandboxLimits
+from hydra_ray.sandbox.verdict import RunResult, Verdict
+
+RUNNER = Path(__file__).with_name("_runner.py")
+# Passed through to programs: everything else of the caller's environment (API keys, tokens) is dropped.
+_ENV_PASSTHROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# uids for sandboxed programs: one per concurrent session, so RLIMIT_NPROC is not shared between them.
+_UID_BASE = 200_000
+
+
+@dataclass
+class RunSpec:
+    program: str                         # key into the batch's programs
+    stdin: str = ""
+    expected: str | None = None          # compare stdout when given
+    argv_prefix: Sequence[str] = ()      # e.g. a valgrind or perf command line
+    want_stdout: bool = True
+    limits: SandboxLimits | None = None  # per-run override (instrumented runs need longer)
+    float_tol: float | None = None
+
+
+@dataclass
+class Sandbox:
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        self.info: IsolationInfo = probe_isolation(self.limits.isolation)
+
+    def program_env(self) -> dict[str, str]:
+        env = {
+            "PATH": f"{Path(self.python).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
+            # Fixed hash seed and single-threaded BLAS: repeatable runs, one pinned core.
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        }
+        env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
+        return env
+
+    def run(self, source: str, stdin: str = "", expected: str | None = None, **kw) -> RunResult:
+        return self.run_batch({"main": source}, [RunSpec("main", stdin, expected, **kw)])[0]
+
+    def run_batch(self, programs: dict[str, str], specs: Sequence[RunSpec]) -> list[RunResult]:
+        results: list[RunResult | None] = [None] * len(specs)
+        pending = list(range(len(specs)))
+        while pending:
+            done = self._session(programs, specs, pending, results)
+            pending = [i for i in pending if results[i] is None]
+            if not done:
+                break  # nothing progressed; never loop on a broken session
+        return [r for r in results if r is not None]
+
+    # -- one bwrap session over the runs in ``indices`` ------------------------------------------
+    def _session(self, programs, specs, indices, results) -> set[int]:
+        tmp = Path(tempfile.mkdtemp(prefix="hydra-sbx-"))
+        try:
+            return self._session_in(tmp, programs, specs, indices, results)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _session_in(self, tmp: Path, programs, specs, indices, results) -> set[int]:
+        bwrap = self.info.mechanism == "bwrap"
+        job_root = "/tmp/.hydra-job" if bwrap else str(tmp)
+        for name, src in programs.items():
+            (tmp / f"prog_{_safe(name)}.py").write_text(src, encoding="utf-8")
+        runs = []
+        for i in indices:
+            spec = specs[i]
+            (tmp / f"in_{i}.txt").write_text(spec.stdin, encoding="utf-8")
+            lim = spec.limits or self.limits
+            runs.append({
+                "id": i,
+                "argv": [*spec.argv_prefix, self.python, f"{job_root}/prog_{_safe(spec.program)}.py"],
+                "stdin_path": f"{job_root}/in_{i}.txt",
+                "want_stdout": spec.want_stdout or spec.expected is not None,
+                "limits": {k: getattr(lim, k) for k in ("wall_time_s", "cpu_time_s", "memory_mb", "file_size_mb",
+                                                         "max_processes", "open_files", "max_output_kb")},
+            })
+        root = os.geteuid() == 0
+        uid = _UID_BASE + os.getpid() % 100_000 if root else None
+        job = {
+            "runs": runs, "env": self.program_env(), "run_as_uid": uid, "run_as_gid": uid,
+            "own_pid_namespace": bwrap,
+            "work_root": "/tmp/.hydra" if bwrap else str(tmp / "work"),
+            "scratch_dirs": ["/tmp", "/dev/shm", "/var/tmp"] if bwrap else [],
+            "keep": [job_root],
+        }
+        (tmp / "job.json").write_text(json.dumps(job))
+        os.chmod(tmp, 0o755)
+        for p in tmp.iterdir():
+            os.chmod(p, 0o644)
+        runner = [self.python, "-I", "-S", f"{job_root}/runner.py", f"{job_root}/job.json"]
+        shutil.copy(RUNNER, tmp / "runner.py")
+        if bwrap:
+            argv = ["bwrap", *base_bwrap_args(tmpfs_mb=self.limits.tmpfs_mb, root=root),
+                    "--ro-bind", str(tmp), job_root, "--", *runner]
+        else:
+            argv = runner
+        budget = sum(r["limits"]["wall_time_s"] + 2.0 for r in runs) + 10.0
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={}, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        finished: set[int] = set()
+        in_flight = None
+        for line in out.decode("utf-8", "replace").splitlines():
+            try:
+                msg = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "start" in msg:
+                in_flight = msg["start"]
+            elif "result" in msg:
+                raw = msg["result"]
+                i = raw["id"]
+                results[i] = classify(raw, specs[i], specs[i].limits or self.limits)
+                finished.add(i)
+                in_flight = None
+        if in_flight is not None and results[in_flight] is None:
+            results[in_flight] = RunResult(
+                Verdict.RUNTIME_ERROR,
+                "the program killed or crashed its supervisor (the sandbox runner)",
+                stderr_tail=err.decode("utf-8", "replace")[-2000:])
+            finished.add(in_flight)
+        elif not finished and indices:
+            # The session failed before any run: a sandbox problem, not the program's.
+            why = err.decode("utf-8", "replace").strip()[-1500:] or f"exit status {proc.returncode}"
+            for i in indices:
+                results[i] = RunResult(Verdict.SANDBOX_ERROR, f"sandbox session failed: {why}")
+                finished.add(i)
+        return finished
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+_MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
+
+
+def classify(raw: dict, spec: RunSpec, limits: SandboxLimits) -> RunResult:
+    """Turn the runner's raw report into a typed verdict (comparing output when expected is given)."""
+    if "verdict" in raw:  # the runner could not even start the program
+        return RunResult(Verdict(raw["verdict"]), raw.get("detail", ""))
+    res = RunResult(Verdict.PASSED, "", raw["exit_code"], raw["signal"], raw["wall_ns"], raw["user_s"],
+                    raw["sys_s"], raw["max_rss_kb"], raw["stdout"], raw["stderr_tail"],
+                    {"stdout_sha256": raw["stdout_sha256"], "stdout_bytes": raw["stdout_bytes"]})
+    sig, tail = raw["signal"], raw["stderr_tail"]
+    if raw["killed_for"] == "timeout":
+        res.verdict, res.detail = Verdict.TIMEOUT, f"wall time limit of {limits.wall_time_s:g} s exceeded"
+    elif raw["killed_for"] == "output_limit":
+        res.verdict, res.detail = Verdict.OUTPUT_LIMIT, f"stdout exceeded {limits.max_output_kb} KB"
+    elif sig in (signal.SIGXCPU,) or (sig == signal.SIGKILL and raw["user_s"] + raw["sys_s"] >= limits.cpu_time_s):
+        res.verdict, res.detail = Verdict.TIMEOUT, f"CPU time limit of {limits.cpu_time_s:g} s exceeded"
+    elif any(m in tail for m in _MEMORY_MARKERS) or (
+            sig in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT)
+            and raw["max_rss_kb"] >= 0.9 * limits.memory_mb * 1024):
+        res.verdict, res.detail = Verdict.MEMORY_LIMIT, f"memory limit of {limits.memory_mb} MB exceeded"
+    elif sig is not None:
+        res.verdict, res.detail = Verdict.RUNTIME_ERROR, f"killed by signal {signal.Signals(sig).name}"
+    elif raw["exit_code"] != 0:
+        last = tail.strip().splitlines()[-1] if tail.strip() else ""
+        res.verdict, res.detail = Verdict.RUNTIME_ERROR, f"exit status {raw['exit_code']}: {last}"[:300]
+    elif spec.expected is not None:
+        mm = first_mismatch(raw["stdout"], spec.expected, spec.float_tol)
+        if mm is not None:
+            res.verdict, res.detail = Verdict.WRONG_ANSWER, mm.describe()[:300]
+    return res
