@@ -33,6 +33,20 @@ def _emit(obj):
     sys.stdout.flush()
 
 
+def _read_energy_uj(files):
+    """Sum of the RAPL package counters (root-only readable; the runner is root when that matters)."""
+    if not files:
+        return None
+    try:
+        total = 0
+        for path in files:
+            with open(path) as f:
+                total += int(f.read())
+        return total
+    except (OSError, ValueError):
+        return None
+
+
 def _make_preexec(limits, uid, gid):
     def preexec():
         os.setsid()
@@ -121,6 +135,7 @@ def run_one(run, job, uid, gid):
     os.chmod(workdir, 0o700)
     stdin = open(run["stdin_path"], "rb")
     out_cap = int(limits["max_output_kb"]) * 1024
+    energy0 = _read_energy_uj(job.get("rapl_files"))
     t0 = time.perf_counter_ns()
     try:
         proc = subprocess.Popen(run["argv"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -182,6 +197,7 @@ def run_one(run, job, uid, gid):
     _, status, ru = os.wait4(proc.pid, 0)
     if t_exit is None:
         t_exit = time.perf_counter_ns()
+    energy1 = _read_energy_uj(job.get("rapl_files"))
     proc.returncode = status  # keep Popen from reaping again
     sel.close()
     os.close(pidfd)
@@ -198,6 +214,9 @@ def run_one(run, job, uid, gid):
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": sig,
         "wall_ns": t_exit - t0,
+        "t_start_ns": t0,   # CLOCK_MONOTONIC: lets the caller time bursts of back-to-back runs
+        "t_end_ns": t_exit,
+        "energy_uj": None if energy0 is None or energy1 is None else [energy0, energy1],
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "max_rss_kb": ru.ru_maxrss,

@@ -48,6 +48,7 @@ class RunSpec:
 class Sandbox:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     python: str = sys.executable
+    rapl_files: list[str] = field(default_factory=list)   # read around each run when RAPL is used
 
     def __post_init__(self) -> None:
         self.info: IsolationInfo = probe_isolation(self.limits.isolation)
@@ -110,6 +111,7 @@ class Sandbox:
             "work_root": "/tmp/.hydra" if bwrap else str(tmp / "work"),
             "scratch_dirs": ["/tmp", "/dev/shm", "/var/tmp"] if bwrap else [],
             "keep": [job_root],
+            "rapl_files": self.rapl_files,
         }
         (tmp / "job.json").write_text(json.dumps(job))
         os.chmod(tmp, 0o755)
@@ -173,7 +175,9 @@ def classify(raw: dict, spec: RunSpec, limits: SandboxLimits) -> RunResult:
         return RunResult(Verdict(raw["verdict"]), raw.get("detail", ""))
     res = RunResult(Verdict.PASSED, "", raw["exit_code"], raw["signal"], raw["wall_ns"], raw["user_s"],
                     raw["sys_s"], raw["max_rss_kb"], raw["stdout"], raw["stderr_tail"],
-                    {"stdout_sha256": raw["stdout_sha256"], "stdout_bytes": raw["stdout_bytes"]})
+                    {"stdout_sha256": raw["stdout_sha256"], "stdout_bytes": raw["stdout_bytes"],
+                     "t_start_ns": raw["t_start_ns"], "t_end_ns": raw["t_end_ns"],
+                     "energy_uj": (raw["energy_uj"][1] - raw["energy_uj"][0]) if raw.get("energy_uj") else None})
     sig, tail = raw["signal"], raw["stderr_tail"]
     if raw["killed_for"] == "timeout":
         res.verdict, res.detail = Verdict.TIMEOUT, f"wall time limit of {limits.wall_time_s:g} s exceeded"

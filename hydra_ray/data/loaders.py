@@ -1,0 +1,188 @@
+"""Read program sets from JSONL/Parquet; every bad record becomes a ``Rejected`` with a reason.
+
+Nothing here raises on bad data: a run over messy real data always gets the good records plus a
+list of what was dropped and why. Only an unreadable *path* is an error.
+"""
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from hydra_ray.data.schema import Candidate, ProgramSet, Rejected, RejectReason, TestCase
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
+
+
+@dataclass
+class LoadResult:
+    records: list[ProgramSet] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def reject_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.rejected:
+            counts[r.reason.value] = counts.get(r.reason.value, 0) + 1
+        return counts
+
+
+class InputError(ValueError):
+    """The input path itself is unusable (missing, empty, unknown format)."""
+
+
+def input_files(path: str | Path) -> list[Path]:
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(SUFFIXES))
+        if not files:
+            raise InputError(f"{p} is a directory with no {', '.join(SUFFIXES)} files")
+        return files
+    if not p.exists():
+        raise InputError(f"input {p} does not exist; give a JSONL/Parquet file or a directory of them "
+                         "(e.g. hydra_ray/sample_data/pie_sample.jsonl)")
+    if not p.name.endswith(SUFFIXES):
+        raise InputError(f"input {p}: unknown format; expected one of {', '.join(SUFFIXES)}")
+    return [p]
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                yield lineno, line
+
+
+def _raw_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """Yield (source, object-or-Rejected) for every record of one file."""
+    if path.name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
+            yield f"{path.name}:{i}", row
+        return
+    for lineno, line in _raw_lines(path):
+        src = f"{path.name}:{lineno}"
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield src, Rejected(src, src, RejectReason.INVALID_UTF8, f"byte {e.start}: {e.reason}")
+            continue
+        try:
+            yield src, json.loads(text)
+        except json.JSONDecodeError as e:
+            yield src, Rejected(src, src, RejectReason.INVALID_JSON, f"{e.msg} at column {e.colno}")
+
+
+def _syntax_problem(code: str) -> str | None:
+    try:
+        ast.parse(code)
+        return None
+    except SyntaxError as e:
+        py2 = any(m in (e.msg or "") for m in ("Missing parentheses", "print", "exec"))
+        hint = "Python 2 syntax; " if py2 else ""
+        return f"{hint}line {e.lineno}: {e.msg}"
+    except ValueError as e:  # e.g. source with NUL bytes
+        return str(e)
+
+
+def _tests(obj: dict, rid: str, src: str) -> list[TestCase] | Rejected:
+    tests = obj.get("tests")
+    if tests is None:
+        return Rejected(rid, src, RejectReason.MISSING_FIELD, "field 'tests' is missing")
+    if not isinstance(tests, list):
+        return Rejected(rid, src, RejectReason.BAD_FIELD, f"'tests' must be a list, got {type(tests).__name__}")
+    out = []
+    for i, t in enumerate(tests):
+        if not isinstance(t, dict) or not isinstance(t.get("input"), str) or not isinstance(t.get("expected"), str):
+            return Rejected(rid, src, RejectReason.BAD_FIELD,
+                            f"tests[{i}] must be an object with string 'input' and 'expected'")
+        out.append(TestCase(t["input"], t["expected"]))
+    if not out:
+        return Rejected(rid, src, RejectReason.NO_TESTS,
+                        "no test cases; attach tests (e.g. from codenet_sample_tests.jsonl.gz) to measure it")
+    return out
+
+
+def _candidates(obj: dict, rid: str, src: str) -> list[Candidate] | Rejected:
+    if "slow" in obj or "fast" in obj:
+        out = []
+        for name in ("slow", "fast"):
+            side = obj.get(name)
+            if not isinstance(side, dict) or not isinstance(side.get("code"), str):
+                return Rejected(rid, src, RejectReason.MISSING_FIELD, f"'{name}.code' is missing or not a string")
+            out.append(Candidate(name, side["code"], {k: v for k, v in side.items() if k != "code"}))
+        return out
+    cands = obj.get("candidates")
+    if cands is None:
+        return Rejected(rid, src, RejectReason.MISSING_FIELD, "needs 'slow'/'fast' or 'candidates'")
+    if not isinstance(cands, list):
+        return Rejected(rid, src, RejectReason.BAD_FIELD, "'candidates' must be a list")
+    out = []
+    for i, c in enumerate(cands):
+        if isinstance(c, str):
+            out.append(Candidate(str(i), c))
+        elif isinstance(c, dict) and isinstance(c.get("code"), str):
+            name = str(c.get("name") or c.get("submission_id") or i)
+            out.append(Candidate(name, c["code"], {k: v for k, v in c.items() if k not in ("code", "name")}))
+        else:
+            return Rejected(rid, src, RejectReason.BAD_FIELD, f"candidates[{i}] must be a string or have 'code'")
+    return out
+
+
+def parse_record(obj: Any, src: str) -> tuple[ProgramSet | None, list[Rejected]]:
+    if not isinstance(obj, dict):
+        return None, [Rejected(src, src, RejectReason.BAD_FIELD, "record is not a JSON object")]
+    rid = obj.get("pair_id") or obj.get("id") or obj.get("problem_id")
+    if not isinstance(rid, str) or not rid:
+        return None, [Rejected(src, src, RejectReason.MISSING_FIELD, "needs a string 'pair_id', 'id' or 'problem_id'")]
+    problem = obj.get("problem_id") if isinstance(obj.get("problem_id"), str) else rid
+    cands = _candidates(obj, rid, src)
+    if isinstance(cands, Rejected):
+        return None, [cands]
+    tests = _tests(obj, rid, src)
+    if isinstance(tests, Rejected):
+        return None, [tests]
+    rejected, good = [], []
+    for c in cands:
+        problem_text = _syntax_problem(c.code)
+        if problem_text:
+            rejected.append(Rejected(f"{rid}/{c.name}", src, RejectReason.SYNTAX_ERROR, problem_text))
+        else:
+            good.append(c)
+    if len(good) < 2:
+        if not rejected:
+            rejected.append(Rejected(rid, src, RejectReason.TOO_FEW_CANDIDATES,
+                                     f"{len(good)} candidate(s); at least 2 are needed to compare"))
+        return None, rejected
+    tol = obj.get("float_tol")
+    compare = (obj.get("verification") or {}).get("compare") if isinstance(obj.get("verification"), dict) else None
+    if tol is None and isinstance(compare, list) and "float_tol" in compare:
+        tol = 1e-6  # the shared data's convention: 1e-6 relative or absolute
+    return ProgramSet(rid, problem, good, tests, float(tol) if tol is not None else None, src), rejected
+
+
+def load_program_sets(path: str | Path, limit: int | None = None) -> LoadResult:
+    result = LoadResult()
+    seen: set[str] = set()
+    for file in input_files(path):
+        for src, obj in _raw_records(file):
+            if isinstance(obj, Rejected):
+                result.rejected.append(obj)
+                continue
+            record, rejected = parse_record(obj, src)
+            result.rejected.extend(rejected)
+            if record is None:
+                continue
+            if record.pair_id in seen:
+                result.rejected.append(Rejected(record.pair_id, src, RejectReason.DUPLICATE_ID,
+                                                "an earlier record has the same id; the first one is kept"))
+                continue
+            seen.add(record.pair_id)
+            result.records.append(record)
+            if limit is not None and len(result.records) >= limit:
+                return result
+    return result

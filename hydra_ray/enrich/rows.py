@@ -1,0 +1,62 @@
+"""Flatten profiler results into the enriched output schema (one row per candidate).
+
+Columns (also in the README): ``pair_id``, ``problem_id``, ``candidate``, ``code``, ``verdict``,
+``verdict_detail``, ``stderr_tail``, ``tests_passed``, ``tests_total``; for each metric column C of
+``hydra_ray.metrics.names``: ``C`` (median), ``C_unit``, ``C_source``, ``C_estimated``, ``C_n``,
+``C_spread`` (IQR), ``C_samples``, ``C_significant`` and ``C_p_value`` (vs the other candidate of a
+2-candidate pair; null otherwise); ``peak_memory_net_kb``; and the node's calibration: ``node_id``,
+``cpu_model``, ``cpu_id``, ``clock_hz``, ``interpreter_rss_kb``, ``interpreter_ms``, ``isolation``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hydra_ray.data.schema import ProgramSet
+from hydra_ray.metrics.names import METRICS
+from hydra_ray.metrics.profiler import CandidateResult
+from hydra_ray.metrics.stats import summarize
+
+
+def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {
+            "pair_id": ps.pair_id, "problem_id": ps.problem_id, "candidate": r.name, "code": r.code,
+            "verdict": r.verdict.value, "verdict_detail": r.detail, "stderr_tail": r.stderr_tail,
+            "tests_passed": r.tests_passed, "tests_total": r.tests_total,
+        }
+        for spec in METRICS:
+            mv = r.metrics.get(spec.column)
+            s = summarize(mv.samples) if mv and mv.samples else None
+            row[spec.column] = mv.value if mv else None
+            row[f"{spec.column}_unit"] = mv.unit if mv else spec.unit
+            row[f"{spec.column}_source"] = mv.source if mv else None
+            row[f"{spec.column}_estimated"] = mv.estimated if mv else None
+            row[f"{spec.column}_n"] = s.n if s else 0
+            row[f"{spec.column}_spread"] = s.iqr if s else None
+            row[f"{spec.column}_samples"] = [float(x) for x in mv.samples] if mv else []
+            row[f"{spec.column}_significant"] = r.significant.get(spec.column)
+            row[f"{spec.column}_p_value"] = r.p_values.get(spec.column)
+        row["peak_memory_net_kb"] = r.peak_memory_net_kb
+        row.update(node)
+        rows.append(row)
+    return rows
+
+
+def arrow_schema():
+    """Explicit schema so files written by different batches (all-null columns included) agree."""
+    import pyarrow as pa
+
+    fields = [("pair_id", pa.string()), ("problem_id", pa.string()), ("candidate", pa.string()),
+              ("code", pa.string()), ("verdict", pa.string()), ("verdict_detail", pa.string()),
+              ("stderr_tail", pa.string()), ("tests_passed", pa.int64()), ("tests_total", pa.int64())]
+    for spec in METRICS:
+        c = spec.column
+        fields += [(c, pa.float64()), (f"{c}_unit", pa.string()), (f"{c}_source", pa.string()),
+                   (f"{c}_estimated", pa.bool_()), (f"{c}_n", pa.int64()), (f"{c}_spread", pa.float64()),
+                   (f"{c}_samples", pa.list_(pa.float64())), (f"{c}_significant", pa.bool_()),
+                   (f"{c}_p_value", pa.float64())]
+    fields += [("peak_memory_net_kb", pa.float64()), ("node_id", pa.string()), ("cpu_model", pa.string()),
+               ("cpu_id", pa.int64()), ("clock_hz", pa.float64()), ("interpreter_rss_kb", pa.float64()),
+               ("interpreter_ms", pa.float64()), ("isolation", pa.string())]
+    return pa.schema(fields)
