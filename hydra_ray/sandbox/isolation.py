@@ -82,3 +82,18 @@ def base_bwrap_args(*, tmpfs_mb: int, root: bool) -> list[str]:
     else:
         args += ["--unshare-user"]
     return args
+
+
+def isolation_capabilities() -> list:
+    """Doctor lines for the sandbox: mechanism, network, uid drop."""
+    from hydra_ray.metrics.backends import Capability
+
+    info = probe_isolation("auto")
+    return [
+        Capability("bubblewrap", info.mechanism == "bwrap", info.detail),
+        Capability("network isolation", info.network_isolated,
+                   "own network namespace" if info.network_isolated else "programs can reach the network"),
+        Capability("private uid", info.private_uid,
+                   "each session's programs run as their own unprivileged uid" if info.private_uid
+                   else "programs share the runner's uid (not root): RLIMIT_NPROC is shared"),
+    ]
