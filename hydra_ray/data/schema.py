@@ -22,7 +22,7 @@ from typing import Any
 @dataclass(frozen=True)
 class TestCase:
     input: str
-    expected: str
+    expected: str | None   # None: run without comparing output (hydra-ray profile without --expected)
 
 
 @dataclass(frozen=True)

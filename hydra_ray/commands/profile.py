@@ -1,0 +1,69 @@
+"""`hydra-ray profile`: run one program in the sandbox and print its verdict and five metrics."""
+from __future__ import annotations
+
+HELP = "run one program in the sandbox; print its verdict and measured metrics"
+DESCRIPTION = """Run PROGRAM.py in the sandbox on the given stdin file(s), check the output when
+--expected is given, and measure latency, peak memory, CPU cycles, throughput and energy with
+repeat statistics. Each value says its unit and source; estimates are marked.
+
+examples:
+  hydra-ray profile prog.py --input in.txt --expected out.txt
+  hydra-ray profile prog.py --input in1.txt --input in2.txt --json profile.repeats=9
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("program", help="Python source file")
+    p.add_argument("--input", action="append", default=[], help="stdin file (repeatable; default: empty stdin)")
+    p.add_argument("--expected", action="append", default=[], help="expected stdout file, one per --input")
+    p.add_argument("--float-tol", type=float, default=None, help="tolerance for float tokens (e.g. 1e-6)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--config", help="YAML preset with a `profile:` section (e.g. configs/enrich/local.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. profile.repeats=9")
+
+
+def run(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from hydra_ray.config import load_config
+    from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
+    from hydra_ray.enrich.config import EnrichConfig
+    from hydra_ray.enrich.rows import candidate_rows
+    from hydra_ray.metrics.names import METRICS
+    from hydra_ray.metrics.profiler import Profiler
+
+    cfg = load_config(EnrichConfig, args.config, args.overrides).profile
+    src = Path(args.program)
+    if not src.is_file():
+        print(f"hydra-ray profile: {src} does not exist", file=sys.stderr)
+        return 2
+    if args.expected and len(args.expected) != len(args.input):
+        print(f"hydra-ray profile: {len(args.expected)} --expected for {len(args.input)} --input; give one "
+              "expected file per input, in the same order", file=sys.stderr)
+        return 2
+    inputs = [Path(i).read_text() for i in args.input] or [""]
+    expected = [Path(e).read_text() for e in args.expected] or [None] * len(inputs)
+    ps = ProgramSet(src.stem, src.stem, [Candidate(src.name, src.read_text())],
+                    [TestCase(i, e) for i, e in zip(inputs, expected)], args.float_tol, str(src))
+    profiler = Profiler(cfg)
+    row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]})[0]
+    if args.json:
+        print(json.dumps(row, indent=2, default=str))
+        return 0 if row["verdict"] == "passed" else 1
+    print(f"{src}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
+          + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
+    if row["stderr_tail"]:
+        print("stderr (tail):\n  " + "\n  ".join(row["stderr_tail"].strip().splitlines()[-8:]))
+    for m in METRICS:
+        c = m.column
+        if row[c] is None:
+            continue
+        est = "  ESTIMATE" if row[f"{c}_estimated"] else ""
+        print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} median of {row[f'{c}_n']}, "
+              f"IQR {row[f'{c}_spread']:.3g}  [{row[f'{c}_source']}]{est}")
+    if row["peak_memory_net_kb"] is not None:
+        print(f"  memory net of the interpreter's baseline ({profiler.baseline['interpreter_rss_kb']:.0f} KB): "
+              f"{row['peak_memory_net_kb']:.0f} KB")
+    return 0 if row["verdict"] == "passed" else 1
