@@ -117,15 +117,20 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
             errors.append(f"{path}: unknown field{hint}")
             continue
         kwargs[key] = _coerce(hints[key], value, path, errors)
-    if errors:
+    n_before = len(errors)
+    # Construct even after an unknown field, so its validation problems are reported in the same go.
+    nested_failed = any(v is None and dataclasses.is_dataclass(hints[k]) for k, v in kwargs.items())
+    if nested_failed:
         return None
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except ConfigError as e:
         errors.extend(f"{prefix + ': ' if prefix else ''}{p}" for p in e.problems)
+        return None
     except TypeError as e:  # e.g. a required field left out
         errors.append(f"{prefix or cls.__name__}: {e}")
-    return None
+        return None
+    return obj if len(errors) == n_before else None
 
 
 def from_dict(cls: type[C], data: dict[str, Any] | None, source: str | None = None) -> C:
