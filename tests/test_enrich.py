@@ -19,7 +19,7 @@ from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
-QUICK = {"profile": {"warmup": 0, "repeats": 3, "throughput_bursts": 3,
+QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
                      "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
          "ray": {"include_dashboard": False}}
 

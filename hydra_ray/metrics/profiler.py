@@ -48,9 +48,15 @@ class ProfileConfig(Config):
     def _check(self, errors: list[str]) -> None:
         positive(errors, "warmup", self.warmup, allow_zero=True)
         positive(errors, "repeats", self.repeats)
-        if isinstance(self.repeats, int) and 0 < self.repeats < 3:
-            errors.append(f"repeats: {self.repeats} is too few for a significance test; expected >= 3")
         positive(errors, "throughput_bursts", self.throughput_bursts)
+        for name in ("repeats", "throughput_bursts"):
+            n = getattr(self, name)
+            if isinstance(n, int) and n > 0 and isinstance(self.significance_alpha, float):
+                smallest_p = 2 / math.comb(2 * n, n)  # two-sided Mann-Whitney, n vs n, complete separation
+                if smallest_p >= self.significance_alpha:
+                    errors.append(f"{name}: with {n} samples per candidate a two-sided Mann-Whitney test cannot "
+                                  f"reach p < {self.significance_alpha} (smallest p is {smallest_p:.3g}), so no "
+                                  f"difference could ever be significant; expected >= 4")
         positive(errors, "throughput_burst_runs", self.throughput_burst_runs)
         one_of(errors, "cycles_backend", self.cycles_backend, ("auto", "perf", "valgrind", "estimate"))
         one_of(errors, "energy_backend", self.energy_backend, ("auto", "rapl", "estimate"))

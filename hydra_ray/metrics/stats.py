@@ -64,6 +64,8 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.
     def flat(x: np.ndarray, m: float) -> bool:
         return float(np.ptp(x)) <= deterministic_tol * max(abs(m), 1.0)
 
+    if rel_effect < min_effect:  # below the practical threshold: not significant whatever the test says
+        return Comparison(False, float("nan"), rel_diff, ratio, "below-min-effect")  # test not run
     if flat(xa, ma) and flat(xb, mb):
         return Comparison(rel_effect >= min_effect, 0.0 if ma != mb else 1.0, rel_diff, ratio, "deterministic")
     from scipy.stats import mannwhitneyu

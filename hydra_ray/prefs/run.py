@@ -1,0 +1,141 @@
+"""One labelling run: ENRICHED_DIR → LABELLED_DIR (what ``hydra-ray label`` does, minus argument parsing).
+
+Outputs: ``labels.parquet`` (+ ``labels.jsonl`` when ``write_jsonl``), ``labeler.json``
+(:meth:`Labeler.save`), ``stats.json`` (:mod:`hydra_ray.prefs.summary` plus a ``run`` section with the
+input fingerprint and config) and ``plots/*.png``.
+
+An existing output is replaced only when it came from the same input files and the same config (the
+result is then identical, since labelling is deterministic) or when ``overwrite`` is set; otherwise
+:class:`OutputExistsError`. Files are written to a temporary folder inside the output and moved into
+place at the end, so an interrupted run never leaves a half-written dataset under the final names.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra_ray.prefs.config import LabelConfig
+from hydra_ray.prefs.dataset import label_pairs, write_jsonl, write_parquet
+from hydra_ray.prefs.labels import Labeler
+from hydra_ray.prefs.pairs import candidates_from_frame, enriched_files, form_pairs, passed_values, read_enriched
+from hydra_ray.prefs.plots import write_plots
+from hydra_ray.prefs.summary import compute_stats, speedups
+
+OUTPUT_NAMES = ("labels.parquet", "labels.jsonl", "labeler.json", "stats.json", "plots")
+
+
+class OutputExistsError(RuntimeError):
+    """The output folder holds a labelled dataset made from different input or config."""
+
+
+@dataclass
+class RunReport:
+    output: Path
+    files: list[Path]
+    stats: dict[str, Any]
+    rewritten: bool       # an identical earlier output was replaced
+
+
+def input_fingerprint(input_dir: str | Path) -> str:
+    h = hashlib.sha256()
+    base = Path(input_dir) / "data"
+    for f in enriched_files(input_dir):
+        h.update(str(f.relative_to(base)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _existing_run(out: Path) -> dict[str, Any] | None:
+    """The ``run`` section of an existing output's stats.json; {} when ours but unreadable; None if none."""
+    if not any((out / n).exists() for n in OUTPUT_NAMES):
+        return None
+    try:
+        return json.loads((out / "stats.json").read_text()).get("run") or {}
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def _check_output(out: Path, run: dict[str, Any], overwrite: bool) -> bool:
+    prev = _existing_run(out)
+    if prev is None:
+        return False
+    if prev.get("input_fingerprint") == run["input_fingerprint"] and prev.get("config") == run["config"]:
+        return True
+    if overwrite:
+        return True
+    what = []
+    if prev.get("input_fingerprint") != run["input_fingerprint"]:
+        what.append("input data")
+    old_cfg = prev.get("config") or {}
+    changed = [k for k in run["config"] if old_cfg.get(k) != run["config"][k]]
+    if changed:
+        what.append("config (" + ", ".join(f"{k}: {old_cfg.get(k)!r} → {run['config'][k]!r}" for k in changed) + ")")
+    raise OutputExistsError(
+        f"{out} already holds a labelled dataset made from different {' and '.join(what) or 'settings'}; "
+        f"pass --overwrite to replace it, or choose another --output")
+
+
+def label_directory(input_dir: str | Path, output_dir: str | Path, config: LabelConfig, *,
+                    overwrite: bool = False, log: Callable[[str], None] = print) -> RunReport:
+    inp, out = Path(input_dir), Path(output_dir)
+    if out.resolve() == inp.resolve():
+        raise OutputExistsError(f"--output {out} is the enriched input folder; choose a separate folder")
+    df = read_enriched(inp)
+    run_info = {"input": str(inp), "input_fingerprint": input_fingerprint(inp), "config": config.to_dict()}
+    rewritten = _check_output(out, run_info, overwrite)
+    log(f"read {len(df)} candidate rows in {df['pair_id'].nunique()} groups from {inp / 'data'}")
+
+    log("forming pairs (significance from repeat samples where the enriched data has none) …")
+    pairing = form_pairs(candidates_from_frame(df), significance_alpha=config.significance_alpha,
+                         significance_min_effect=config.significance_min_effect,
+                         max_pairs_per_group=config.max_pairs_per_group, seed=config.seed)
+    skipped = sum(pairing.skipped.values())
+    log(f"{len(pairing.pairs)} eligible pairs ({skipped} skipped: "
+        f"{', '.join(f'{k} {v}' for k, v in pairing.skipped.most_common()) or 'none'})")
+    labeler = Labeler.fit(config, passed_values(pairing.groups))
+
+    step = max(1, -(-len(pairing.pairs) // 10))  # about ten progress lines
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            log(f"  labelled {done}/{total} pairs")
+
+    result = label_pairs(pairing.pairs, labeler, progress)
+    stats = compute_stats(pairing, result, labeler)
+    stats["run"] = run_info
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".label-tmp-", dir=out))
+    try:
+        write_parquet(result.rows, tmp / "labels.parquet")
+        if config.write_jsonl:
+            write_jsonl(result.rows, tmp / "labels.jsonl")
+        labeler.save(tmp / "labeler.json")
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, default=float) + "\n")
+        write_plots(stats, speedups(pairing.pairs), tmp / "plots")
+        for name in OUTPUT_NAMES:  # stale files of an older run (e.g. a JSONL no longer asked for) go too
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            if (tmp / name).exists():
+                (tmp / name).rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    files = [out / n for n in OUTPUT_NAMES if (out / n).exists()]
+    ex = stats["examples"]
+    log(f"{ex['labelled']} examples from {ex['weight_draws']} weight draws "
+        f"({ex['dropped_total']} dropped: {', '.join(f'{k} {v}' for k, v in ex['dropped'].items()) or 'none'})")
+    log("regions: " + ", ".join(f"{r} {n}" for r, n in stats["regions"]["labelled"].items()))
+    for f in files:
+        log(f"wrote {f}")
+    return RunReport(out, files, stats, rewritten)

@@ -1,0 +1,119 @@
+"""Pair formation from enriched rows (hydra_ray.prefs.pairs) and the statistics built on it.
+
+The rows here are hand-made candidates with synthetic metric samples (not measurements): they pin
+the pairing rules — which pairs exist, which are skipped and why, who is the original, and when
+significance is recomputed from samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hydra_ray.metrics.names import METRICS
+from hydra_ray.metrics.stats import compare_samples
+from hydra_ray.prefs.pairs import (EnrichedInputError, candidates_from_frame, form_pairs, passed_values,
+                                   read_enriched)
+from hydra_ray.prefs.summary import fast_vs_slow, speedups
+
+
+def row(pair_id, cand, latency, *, verdict="passed", passed=3, total=3, code=None, sig=None, seed=0,
+        energy=True):
+    rng = np.random.default_rng(seed)
+    r = {"pair_id": pair_id, "problem_id": pair_id.split(":")[0], "candidate": cand,
+         "code": code or f"print({latency})  # {pair_id} {cand}", "verdict": verdict,
+         "verdict_detail": "", "tests_passed": passed, "tests_total": total}
+    base = {"latency_ms": latency, "peak_memory_kb": 9000.0, "cpu_cycles": latency * 3e6,
+            "throughput_per_s": 1000.0 / latency, "energy_j": latency * 0.015}
+    for m in METRICS:
+        ok = verdict == "passed" and (energy or m.name != "energy")
+        samples = list(base[m.column] * (1 + 0.01 * rng.standard_normal(7))) if ok else None
+        r[m.column] = float(np.median(samples)) if ok else None
+        r[f"{m.column}_samples"] = samples
+        r[f"{m.column}_significant"] = sig
+        r[f"{m.column}_source"] = "synthetic" if ok else None
+        r[f"{m.column}_estimated"] = False
+    return r
+
+
+def pairing_of(rows, **kw):
+    return form_pairs(candidates_from_frame(pd.DataFrame(rows)), **kw)
+
+
+def test_pie_pair_orders_slow_first_and_uses_slow_as_original():
+    p = pairing_of([row("p1:x-y", "fast", 50.0, seed=1), row("p1:x-y", "slow", 100.0, seed=2)])
+    (pair,) = p.pairs
+    assert (pair.a.candidate, pair.b.candidate) == ("slow", "fast")
+    assert pair.original.candidate == "slow" and pair.fast_side == "b"
+
+
+def test_group_of_n_gives_all_pairs_and_worst_latency_is_original():
+    rows = [row("p2:set", str(i), lat, seed=i) for i, lat in enumerate([40.0, 90.0, 60.0, 75.0])]
+    p = pairing_of(rows)
+    assert len(p.pairs) == 4 * 3 // 2
+    assert {(x.a.candidate, x.b.candidate) for x in p.pairs} == {("0", "1"), ("0", "2"), ("0", "3"),
+                                                                ("1", "2"), ("1", "3"), ("2", "3")}
+    assert all(x.original.candidate == "1" for x in p.pairs)
+    capped = pairing_of(rows, max_pairs_per_group=2, seed=5)
+    assert len(capped.pairs) == 2 and capped.skipped["over_group_cap"] == 4
+    assert [x.key for x in capped.pairs] == [x.key for x in pairing_of(rows, max_pairs_per_group=2, seed=5).pairs]
+
+
+def test_significance_is_recomputed_from_samples_when_missing():
+    """40 vs 90 ms with 1 % noise: Mann–Whitney separates 7 vs 7 samples (p ≈ 0.0006) and the effect is
+    125 %, so latency is significant; memory is 9000 KB ± 1 % on both sides, effect < 2 %, a tie."""
+    rows = [row("p2:set", "0", 40.0, seed=1), row("p2:set", "1", 90.0, seed=2), row("p2:set", "2", 41.0, seed=3)]
+    p = pairing_of(rows)
+    by = {(x.a.candidate, x.b.candidate): x for x in p.pairs}
+    assert by[("0", "1")].significant["latency"] is True
+    assert by[("0", "1")].significant["memory"] is False
+    a, b = rows[0]["latency_ms_samples"], rows[2]["latency_ms_samples"]
+    assert by[("0", "2")].significant["latency"] == compare_samples(a, b).significant
+
+
+def test_enriched_significance_is_used_for_two_candidate_groups():
+    p = pairing_of([row("p1:x-y", "slow", 100.0, sig=False, seed=1), row("p1:x-y", "fast", 50.0, sig=False, seed=2)])
+    assert all(v is False for v in p.pairs[0].significant.values())
+
+
+def test_ineligible_pairs_are_counted_by_reason():
+    rows = [row("a:1", "slow", 100.0), row("a:1", "fast", 50.0, verdict="wrong_answer"),
+            row("b:1", "slow", 100.0, verdict="timeout"), row("b:1", "fast", 50.0, verdict="runtime_error"),
+            row("c:1", "slow", 100.0), row("c:1", "fast", 50.0, passed=2),
+            row("d:1", "slow", 100.0, code="same"), row("d:1", "fast", 50.0, code="same"),
+            row("e:1", "slow", 100.0, passed=0, total=0), row("e:1", "fast", 50.0, passed=0, total=0),
+            row("f:1", "0", 100.0),
+            row("g:1", "slow", 100.0), row("g:1", "fast", 50.0)]
+    p = pairing_of(rows)
+    assert [x.pair_id for x in p.pairs] == ["g:1"]
+    assert dict(p.skipped) == {"wrong_answer": 1, "runtime_error+timeout": 1, "incomplete_tests": 1,
+                               "identical_code": 1, "no_tests": 1, "single_candidate": 1}
+
+
+def test_missing_metric_is_unknown_significance_and_excluded_from_speedups():
+    p = pairing_of([row("p1:x-y", "slow", 100.0, seed=1), row("p1:x-y", "fast", 50.0, seed=2, energy=False)])
+    (pair,) = p.pairs
+    assert pair.b.raw["energy"] is None and pair.significant["energy"] is None
+    sp = speedups(p.pairs)
+    assert sp["energy"].size == 0
+    assert sp["latency"][0] == pytest.approx(pair.a.raw["latency"] / pair.b.raw["latency"])
+    fv = fast_vs_slow(p.pairs)
+    assert fv["energy"]["missing"] == 1 and fv["latency"]["fast_better"] == 1
+    assert fv["throughput"]["fast_better"] == 1      # higher-is-better orientation
+    assert passed_values(p.groups)["energy"] == [pair.a.raw["energy"]]
+
+
+def test_speedups_are_clipped_to_a_tenth_and_ten():
+    p = pairing_of([row("p1:x-y", "slow", 5000.0, seed=1), row("p1:x-y", "fast", 5.0, seed=2)])
+    assert speedups(p.pairs)["latency"][0] == 10.0
+
+
+def test_read_enriched_explains_what_is_expected(tmp_path):
+    with pytest.raises(EnrichedInputError, match="is not a directory"):
+        read_enriched(tmp_path / "nope")
+    with pytest.raises(EnrichedInputError, match="hydra-ray enrich"):
+        read_enriched(tmp_path)
+    (tmp_path / "data").mkdir()
+    pd.DataFrame([{"pair_id": "x"}]).to_parquet(tmp_path / "data" / "part.parquet")
+    with pytest.raises(EnrichedInputError, match="lacks columns"):
+        read_enriched(tmp_path)
