@@ -1,0 +1,140 @@
+"""The evaluation loop: candidates from an optimiser, measured against the original, one results row
+per task × input size × configuration × candidate.
+
+``measure_task`` is the profiler's entry point and is deliberately a stub here (the sandbox and the
+profiler are separate work). Everything around it — proposing, de-duplicating measurements, ratios,
+intervals, significance, the table the reports read — is implemented.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from hydra_ray.evaluate.optimizers import Candidate, Optimizer
+from hydra_ray.evaluate.stats import improvement
+from hydra_ray.evaluate.tasks import Task
+from hydra_ray.metrics.names import METRIC_NAMES
+
+PASSED = "passed"
+# Verdicts the loop itself assigns, beside the sandbox's (passed, wrong_answer, runtime_error, …).
+NO_CODE = "no_code"                  # the optimiser returned nothing runnable
+ORIGINAL_FAILED = "original_failed"  # the original fails its own tests: nothing to compare against
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What ``measure_task`` returns for one program on one task (all of its tests).
+
+    ``samples`` maps a metric name (METRIC_NAMES) to its repeat samples, over the whole test set
+    (e.g. summed latency of all tests per repeat); it is filled only when ``verdict == "passed"``.
+    """
+    verdict: str
+    detail: str = ""
+    tests_passed: int = 0
+    tests_total: int = 0
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)   # metric -> backend, e.g. "wall_clock"
+    estimated: dict[str, bool] = field(default_factory=dict)
+
+
+# ======================================================================================
+# STUB — owned by the profiler work (the lead). Contract:
+#   measure_task(task, candidate_code, cfg) -> Measurement
+#   - run ``task.runnable(candidate_code)`` in the sandbox on every ``task.tests`` input (stdin),
+#     compare stdout with ``expected`` per ``task.compare`` ("exact" | "float_tol");
+#   - when all pass, repeat ``cfg.measure.repeats`` times and return samples per metric in
+#     ``cfg.measure.metrics``; limits from ``cfg.measure`` (timeout_s, memory_limit_mb).
+#   ``cfg`` is the whole EvaluateConfig.
+# ======================================================================================
+def measure_task(task: Task, candidate_code: str, cfg: Any) -> Measurement:
+    raise NotImplementedError("needs the profiler")
+
+
+MeasureFn = Callable[[Task, str, Any], Measurement]
+
+
+def _code_key(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def measurement_units(task: Task) -> list[Task]:
+    """One unit per input size (so metric-vs-size can be plotted), or the task itself."""
+    return [task.at_size(s) for s in task.sizes] if task.sizes else [task]
+
+
+def _base_row(task: Task, unit: Task, cand: Candidate) -> dict[str, Any]:
+    size = unit.sizes[0] if unit.sizes else None
+    return {
+        "suite": task.suite, "task_id": task.id, "size": size,
+        "size_label": task.size_label(size) if size is not None else "",
+        "is_final": size is None or size == task.largest_size,
+        "config": cand.config, "candidate": cand.index,
+        "weights": list(cand.weights) if cand.weights is not None else None,
+        "cached_answer": cand.cached, "code": cand.code,
+    }
+
+
+def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | None, cfg: Any) -> None:
+    for m in METRIC_NAMES:
+        o = orig.samples.get(m) or []
+        c = (cand.samples.get(m) or []) if cand is not None else []
+        row[f"orig_{m}_samples"], row[f"cand_{m}_samples"] = list(o), list(c)
+        row[f"orig_{m}"] = row[f"cand_{m}"] = None
+        row[f"ratio_{m}"] = row[f"ratio_{m}_lo"] = row[f"ratio_{m}_hi"] = row[f"p_{m}"] = None
+        row[f"sig_{m}"] = None
+        row[f"{m}_source"] = (cand.sources.get(m) if cand is not None else None) or orig.sources.get(m)
+        if o:
+            row[f"orig_{m}"] = float(np.median(o))
+        if not (o and c):
+            continue
+        s = cfg.stats
+        r = improvement(m, o, c, alpha=s.alpha, min_effect=s.min_effect, n_boot=s.n_boot, level=s.level,
+                        seed=s.seed)
+        row.update({f"orig_{m}": r.orig_median, f"cand_{m}": r.cand_median, f"ratio_{m}": r.ratio,
+                    f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant,
+                    f"p_{m}": r.p_value})
+
+
+def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: MeasureFn | None = None,
+             log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Results rows (see ``_base_row`` and ``_metric_columns`` for the columns)."""
+    measure = measure or measure_task
+    tasks = list(tasks)
+    proposals = optimizer.propose(tasks)
+    rows: list[dict[str, Any]] = []
+    for n, task in enumerate(tasks, 1):
+        candidates = proposals.get(task.id, [])
+        log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
+        for unit in measurement_units(task):
+            orig = measure(unit, task.original_code, cfg)
+            measured: dict[str, Measurement] = {}   # identical code is measured once per unit
+            for cand in candidates:
+                row = _base_row(task, unit, cand)
+                row["orig_verdict"] = orig.verdict
+                result: Measurement | None = None
+                if cand.code is None:
+                    row.update(verdict=NO_CODE, verdict_detail=cand.detail, tests_passed=0,
+                               tests_total=len(unit.tests))
+                elif orig.verdict != PASSED:
+                    row.update(verdict=ORIGINAL_FAILED, verdict_detail=f"original: {orig.verdict} {orig.detail}",
+                               tests_passed=0, tests_total=len(unit.tests))
+                else:
+                    key = _code_key(cand.code)
+                    if key not in measured:
+                        measured[key] = measure(unit, cand.code, cfg)
+                    result = measured[key]
+                    row.update(verdict=result.verdict, verdict_detail=result.detail,
+                               tests_passed=result.tests_passed, tests_total=result.tests_total)
+                row["correct"] = row["verdict"] == PASSED
+                _metric_columns(row, orig, result if row["correct"] else None, cfg)
+                rows.append(row)
+    return rows
+
+
+def rows_to_frame(rows: Sequence[dict[str, Any]]):
+    import pandas as pd
+
+    return pd.DataFrame(list(rows))

@@ -1,0 +1,2 @@
+n = int(input())
+print(" ".join(map(str, sorted(map(int, input().split())))))

@@ -1,0 +1,9 @@
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+
+q = int(input())
+for _ in range(q):
+    print(fib(int(input())))

@@ -1,0 +1,3 @@
+n = int(input())
+xs = map(int, input().split())
+print(" ".join(map(str, dict.fromkeys(xs))))

@@ -1,0 +1,5 @@
+n = int(input())
+evens = tuple([x for x in map(int, input().split()) if x % 2 == 0])
+print(len(evens))
+print(sum(evens))
+print(evens[len(evens) // 2] if evens else -1)
