@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,6 +94,22 @@ def test_real_pie_pair_verdicts_and_failure_reasons(profiler):
     assert verdicts - {"passed"}, "the known-failing real pairs must not all pass"
 
 
+def _kill_processes_mentioning(text: str) -> None:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or text in environ:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def _enrich_cfg(**extra) -> EnrichConfig:
     return from_dict(EnrichConfig, {**QUICK, **extra})
 
@@ -132,14 +149,17 @@ def test_killed_run_loses_no_finished_set_and_duplicates_none(tmp_path):
     cfg.write_text(yaml.safe_dump(QUICK))
     cmd = [sys.executable, "-m", "hydra_ray.cli", "enrich", "--input", str(inp), "--output", str(out),
            "--config", str(cfg), "ray.num_cpus=1"]
+    # The killed driver's embedded Ray gets its own temp dir, so we can clean up exactly that Ray
+    # (a global `ray stop` would also kill other Ray instances on the machine).
+    ray_tmp = tempfile.mkdtemp(prefix="hr-", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            cwd=REPO)
+                            cwd=REPO, env={**os.environ, "RAY_TMPDIR": ray_tmp})
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not list((out / "data").glob("part-*.parquet")):
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run(["ray", "stop", "--force"], capture_output=True)  # the killed driver's embedded Ray
+    _kill_processes_mentioning(ray_tmp)
     first = {r["pair_id"] for r in _rows(out)}
     assert 1 <= len(first) < 6
     summary = run_enrich(inp, out, _enrich_cfg(ray={"num_cpus": 2, "include_dashboard": False}), emit=lambda s: None)

@@ -1,9 +1,8 @@
 """The evaluation loop: candidates from an optimiser, measured against the original, one results row
 per task × input size × configuration × candidate.
 
-``measure_task`` is the profiler's entry point and is deliberately a stub here (the sandbox and the
-profiler are separate work). Everything around it — proposing, de-duplicating measurements, ratios,
-intervals, significance, the table the reports read — is implemented.
+``measure_task`` verifies and measures one program with the project's sandbox and profiler; around
+it: proposing, de-duplicating measurements, ratios, intervals, significance, the table the reports read.
 """
 from __future__ import annotations
 
@@ -40,17 +39,45 @@ class Measurement:
     estimated: dict[str, bool] = field(default_factory=dict)
 
 
-# ======================================================================================
-# STUB — owned by the profiler work (the lead). Contract:
-#   measure_task(task, candidate_code, cfg) -> Measurement
-#   - run ``task.runnable(candidate_code)`` in the sandbox on every ``task.tests`` input (stdin),
-#     compare stdout with ``expected`` per ``task.compare`` ("exact" | "float_tol");
-#   - when all pass, repeat ``cfg.measure.repeats`` times and return samples per metric in
-#     ``cfg.measure.metrics``; limits from ``cfg.measure`` (timeout_s, memory_limit_mb).
-#   ``cfg`` is the whole EvaluateConfig.
-# ======================================================================================
+_PROFILERS: dict[tuple, Any] = {}
+
+
+def _profiler(cfg: Any):
+    """One calibrated profiler per measurement setting (calibration runs the interpreter 5 times)."""
+    from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+    from hydra_ray.sandbox.limits import SandboxLimits
+
+    m = cfg.measure
+    key = (m.repeats, m.timeout_s, m.memory_limit_mb)
+    if key not in _PROFILERS:
+        limits = SandboxLimits(wall_time_s=m.timeout_s, cpu_time_s=m.timeout_s, memory_mb=m.memory_limit_mb)
+        _PROFILERS[key] = Profiler(ProfileConfig(repeats=max(m.repeats, 4), throughput_bursts=max(m.repeats, 4),
+                                                 sandbox=limits))
+    return _PROFILERS[key]
+
+
 def measure_task(task: Task, candidate_code: str, cfg: Any) -> Measurement:
-    raise NotImplementedError("needs the profiler")
+    """Verify ``candidate_code`` on the task's tests in the sandbox, then measure it with the profiler.
+
+    The original and each candidate are measured by separate calls here (same node, same process);
+    interleaving them inside one profiler session is the remaining step (see the evaluation issue).
+    """
+    from hydra_ray.data.schema import Candidate as Prog
+    from hydra_ray.data.schema import ProgramSet, TestCase as Case
+    from hydra_ray.metrics.names import BY_NAME
+
+    tol = 1e-6 if task.compare == "float_tol" else None
+    ps = ProgramSet(task.id, task.id, [Prog("candidate", task.runnable(candidate_code))],
+                    [Case(t.input, t.expected) for t in task.tests], tol)
+    (res,) = _profiler(cfg).profile(ps)
+    if not res.verdict.ok:
+        return Measurement(res.verdict.value, res.detail, res.tests_passed, res.tests_total)
+    wanted = [BY_NAME[n] for n in cfg.measure.metrics]
+    return Measurement(
+        res.verdict.value, res.detail, res.tests_passed, res.tests_total,
+        samples={m.name: list(res.metrics[m.column].samples) for m in wanted},
+        sources={m.name: res.metrics[m.column].source for m in wanted},
+        estimated={m.name: res.metrics[m.column].estimated for m in wanted})
 
 
 MeasureFn = Callable[[Task, str, Any], Measurement]
