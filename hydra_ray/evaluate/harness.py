@@ -113,6 +113,7 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
         row[f"ratio_{m}"] = row[f"ratio_{m}_lo"] = row[f"ratio_{m}_hi"] = row[f"p_{m}"] = None
         row[f"sig_{m}"] = None
         row[f"{m}_source"] = (cand.sources.get(m) if cand is not None else None) or orig.sources.get(m)
+        row[f"{m}_estimated"] = bool(orig.estimated.get(m) or (cand is not None and cand.estimated.get(m)))
         if o:
             row[f"orig_{m}"] = float(np.median(o))
         if not (o and c):

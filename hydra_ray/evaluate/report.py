@@ -88,6 +88,10 @@ def render_markdown(summary: dict[str, Any], t3: pd.DataFrame, t2: pd.DataFrame,
     out += ["", "## Per program (Table III layout)", "",
             "Medians of repeats at the largest input size; ratio > 1 = better, * = significant, "
             "[95% bootstrap interval].", ""]
+    estimated = summary.get("estimated_metrics") or {}
+    if estimated:
+        out += ["**Estimated, not measured by a counter on this node:** "
+                + "; ".join(f"{m} ({src})" for m, src in estimated.items()) + ".", ""]
     header = ["program", "config", "verdict"]
     for m in metrics:
         unit = BY_NAME[m].unit
@@ -151,6 +155,8 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, *, suite: str, optimizer
         "steerability": aggregate.steer(df, stats_cfg),
         "hydra_ray_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
+        "estimated_metrics": {m: ", ".join(sorted(set(df[f"{m}_source"].dropna()))) for m in metrics
+                              if f"{m}_estimated" in df and df[f"{m}_estimated"].fillna(False).astype(bool).any()},
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     t3.to_csv(out / "table.csv", index=False)
