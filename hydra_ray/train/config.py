@@ -1,0 +1,231 @@
+"""Training configuration (``configs/train/*.yaml``) and the node check run before Ray starts.
+
+Pure: no torch or Ray at import time; :func:`check_node` imports torch lazily to look at the hardware.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from hydra_ray.config import Config, in_range, one_of, positive
+
+FRAMEWORKS = ("enhanced", "base")
+QUANTIZATIONS = ("none", "nf4")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _int(errors: list[str], name: str, value: object, lo: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
+
+
+@dataclass
+class ModelSettings(Config):
+    # A Hugging Face model id (must already be in the local cache: nodes have no network) or a local
+    # directory, e.g. one written by `hydra-ray make-tiny-model`.
+    name_or_path: str = ""
+    dtype: str = "float32"
+    # nf4: 4-bit NormalFloat weights with bitsandbytes (QLoRA); CUDA only.
+    quantization: str = "none"
+    double_quant: bool = True
+    compute_dtype: str = "bfloat16"
+    gradient_checkpointing: bool = False
+    attn_implementation: Optional[str] = None
+
+    def _check(self, errors: list[str]) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path:
+            errors.append("name_or_path: expected a Hugging Face model id or a local directory, got nothing "
+                          "(e.g. model.name_or_path=out/tiny-model after `hydra-ray make-tiny-model`)")
+        one_of(errors, "dtype", self.dtype, DTYPES)
+        one_of(errors, "quantization", self.quantization, QUANTIZATIONS)
+        one_of(errors, "compute_dtype", self.compute_dtype, DTYPES)
+
+
+@dataclass
+class LoraSettings(Config):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    # "all-linear" or a list of module names (never lm_head: TRL's fused head bypasses it).
+    target_modules: object = "all-linear"
+
+    def _check(self, errors: list[str]) -> None:
+        _int(errors, "r", self.r, 1)
+        positive(errors, "alpha", self.alpha)
+        in_range(errors, "dropout", self.dropout, 0.0, 0.9)
+        if isinstance(self.target_modules, list):
+            if "lm_head" in self.target_modules:
+                errors.append("target_modules: 'lm_head' cannot take an adapter in TRL's DPO (fused LM head)")
+        elif self.target_modules != "all-linear":
+            errors.append(f"target_modules: expected 'all-linear' or a list of module names, got {self.target_modules!r}")
+
+
+@dataclass
+class DPOSettings(Config):
+    beta: float = 0.1
+    learning_rate: float = 5e-4
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 60
+    max_length: int = 1024
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    logging_steps: int = 5
+    save_steps: int = 20
+    keep_checkpoints: int = 2
+    bf16: bool = False
+    seed: int = 0
+    # DeepSpeed config for several GPUs: a mapping (inline in the preset) or a path to a JSON file.
+    deepspeed: object = None
+
+    def _check(self, errors: list[str]) -> None:
+        positive(errors, "beta", self.beta)
+        positive(errors, "learning_rate", self.learning_rate)
+        for name in ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "logging_steps",
+                     "save_steps", "keep_checkpoints"):
+            _int(errors, name, getattr(self, name), 1)
+        _int(errors, "max_length", self.max_length, 16)
+        _int(errors, "warmup_steps", self.warmup_steps, 0)
+        positive(errors, "weight_decay", self.weight_decay, allow_zero=True)
+        positive(errors, "max_grad_norm", self.max_grad_norm)
+        one_of(errors, "lr_scheduler_type", self.lr_scheduler_type, ("constant", "linear", "cosine",
+                                                                     "constant_with_warmup"))
+        if self.deepspeed is not None and not isinstance(self.deepspeed, (str, dict)):
+            errors.append(f"deepspeed: expected a mapping or a path to a JSON file, got {self.deepspeed!r}")
+
+
+@dataclass
+class AlphaConfig(Config):
+    rule: str = "loss"                 # loss | advantage (see hydra_ray.train.alpha)
+    lr: float = 0.002                  # η
+    alpha_min: float = 0.75
+    alpha_max: float = 1.5
+    initial: float = 1.0
+    update_interval: int = 1           # optimizer steps between α updates
+    max_relabel_tries: int = 4         # fresh draws per example before falling back to its stored label
+
+    def _check(self, errors: list[str]) -> None:
+        one_of(errors, "rule", self.rule, ("loss", "advantage"))
+        positive(errors, "lr", self.lr, allow_zero=True)
+        positive(errors, "alpha_min", self.alpha_min)
+        positive(errors, "alpha_max", self.alpha_max)
+        if isinstance(self.alpha_min, (int, float)) and isinstance(self.alpha_max, (int, float)):
+            if self.alpha_min > self.alpha_max:
+                errors.append(f"alpha_min/alpha_max: alpha_min {self.alpha_min} > alpha_max {self.alpha_max}")
+            elif not self.alpha_min <= self.initial <= self.alpha_max:
+                errors.append(f"initial: expected within [{self.alpha_min}, {self.alpha_max}], got {self.initial!r}")
+        _int(errors, "update_interval", self.update_interval, 1)
+        _int(errors, "max_relabel_tries", self.max_relabel_tries, 1)
+
+
+@dataclass
+class ScalingSettings(Config):
+    num_workers: int = 2
+    use_gpu: bool = False
+    cpus_per_worker: int = 1
+
+    def _check(self, errors: list[str]) -> None:
+        _int(errors, "num_workers", self.num_workers, 1)
+        _int(errors, "cpus_per_worker", self.cpus_per_worker, 1)
+
+
+@dataclass
+class TrainConfig(Config):
+    # enhanced: fresh weights from the adaptive α for every batch, re-labelled and re-prompted;
+    # base: the weights, labels and prompts stored in the labelled dataset, fixed.
+    framework: str = "enhanced"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    dpo: DPOSettings = field(default_factory=DPOSettings)
+    alpha: AlphaConfig = field(default_factory=AlphaConfig)
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    # Address of a running Ray cluster; None starts a local one with `num_cpus` CPUs (None: all).
+    ray_address: Optional[str] = None
+    num_cpus: Optional[int] = None
+
+    def _check(self, errors: list[str]) -> None:
+        one_of(errors, "framework", self.framework, FRAMEWORKS)
+        if self.num_cpus is not None:
+            _int(errors, "num_cpus", self.num_cpus, 1)
+
+
+def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[str]:
+    """What this node lacks for ``cfg``: each problem says what was asked, what is missing, what to do.
+
+    Run before Ray starts, so a QLoRA preset on a CPU box fails in a second rather than inside a worker.
+    """
+    problems: list[str] = []
+    if input_dir is not None:
+        d = Path(input_dir)
+        for name in ("labels.parquet", "labeler.json"):
+            if not (d / name).is_file():
+                problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
+    import torch
+
+    cuda = torch.cuda.is_available()
+    n_gpu = torch.cuda.device_count() if cuda else 0
+    local = cfg.ray_address is None
+    if cfg.model.quantization == "nf4":
+        if not cuda:
+            problems.append("model.quantization=nf4 (QLoRA) needs a CUDA GPU; this node has none. Use a "
+                            "non-quantized preset (e.g. configs/train/tiny-cpu.yaml) or run on a GPU node")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            problems.append("model.quantization=nf4 needs bitsandbytes; install it with "
+                            "`pip install 'hydra-ray[gpu]'` on the GPU node")
+        if not cfg.scaling.use_gpu:
+            problems.append("model.quantization=nf4 needs scaling.use_gpu=true")
+    if cfg.scaling.use_gpu and local and n_gpu < cfg.scaling.num_workers:
+        problems.append(f"scaling.use_gpu=true with {cfg.scaling.num_workers} workers needs "
+                        f"{cfg.scaling.num_workers} GPUs; this node has {n_gpu}. Lower scaling.num_workers or "
+                        "set ray_address to a cluster that has them")
+    if not cfg.scaling.use_gpu:
+        if cfg.dpo.bf16:
+            problems.append("dpo.bf16=true needs scaling.use_gpu=true; on CPU train in float32 (dpo.bf16=false)")
+        if cfg.model.gradient_checkpointing:
+            problems.append("model.gradient_checkpointing=true is for GPU memory; on CPU set it to false")
+        if cfg.model.dtype != "float32":
+            problems.append(f"model.dtype={cfg.model.dtype} on CPU: use float32")
+    if cfg.dpo.deepspeed is not None:
+        if importlib.util.find_spec("deepspeed") is None:
+            problems.append("dpo.deepspeed is set but deepspeed is not installed; "
+                            "`pip install 'hydra-ray[deepspeed]'` on the GPU nodes")
+        if not cfg.scaling.use_gpu:
+            problems.append("dpo.deepspeed needs scaling.use_gpu=true")
+        if isinstance(cfg.dpo.deepspeed, str) and not Path(cfg.dpo.deepspeed).is_file():
+            problems.append(f"dpo.deepspeed: {cfg.dpo.deepspeed} does not exist")
+    if local:
+        import os
+
+        need = cfg.scaling.num_workers * cfg.scaling.cpus_per_worker
+        have = cfg.num_cpus or os.cpu_count() or 1
+        if need > have:
+            problems.append(f"scaling: {cfg.scaling.num_workers} workers × {cfg.scaling.cpus_per_worker} CPUs "
+                            f"= {need} CPUs, but the local Ray node has {have}; lower scaling.num_workers")
+    problems.extend(_check_model_available(cfg.model.name_or_path))
+    return problems
+
+
+def _check_model_available(name: str) -> list[str]:
+    p = Path(name)
+    if p.exists():
+        if not (p / "config.json").is_file():
+            return [f"model.name_or_path={name}: the directory has no config.json (not a Hugging Face model dir)"]
+        return []
+    if name.startswith((".", "/")) or name.count("/") != 1:
+        return [f"model.name_or_path={name}: no such directory (build a test model with "
+                f"`hydra-ray make-tiny-model --output {name}`)"]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+    except (ImportError, ValueError):
+        cached = None
+    if not isinstance(cached, str):
+        return [f"model.name_or_path={name}: not in the local Hugging Face cache and nodes have no network; "
+                f"download it where there is (`huggingface-cli download {name}`) and copy the cache, or give "
+                "a local directory"]
+    return []

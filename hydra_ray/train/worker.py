@@ -1,0 +1,176 @@
+"""The Ray Train worker: TRL DPO + LoRA on this worker's shard, α from and losses to the shared hub actor.
+
+Checkpoints are TRL/transformers checkpoints (adapter, optimizer, scheduler, trainer state, RNG), plus
+``hydra_alpha.json`` (the hub's α state at that step), handed to Ray Train with ``ray.train.report``.
+A restarted run gets the latest one from ``ray.train.get_checkpoint()``: rank 0 restores the hub's α,
+every rank resumes the trainer from the same files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+ALPHA_FILE = "hydra_alpha.json"
+_FLUSH_EVERY = 16
+
+
+class HubClient:
+    """The worker's side of the hub: fetch the concentration, send losses, surface actor errors."""
+
+    def __init__(self, hub, rank: int):
+        self.hub = hub
+        self.rank = rank
+        self._pending: list = []
+
+    def concentration(self):
+        import ray
+
+        return ray.get(self.hub.concentration.remote())
+
+    def report(self, batch, step: int) -> None:
+        meta = batch.meta or {}
+        # Fire and forget (actor calls from one caller run in order); errors surface at the next flush.
+        self._pending.append(self.hub.report.remote(meta["region"], batch.per_example.tolist(),
+                                                    meta["advantage"], self.rank, step))
+        if len(self._pending) >= _FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        import ray
+
+        pending, self._pending = self._pending, []
+        ray.get(pending + [self.hub.ping.remote()])
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _make_callback(client: HubClient, rank: int, step_times: list[float]):
+    import time
+
+    import ray.train
+    from transformers import TrainerCallback
+
+    class HubCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            step_times.append(time.perf_counter())
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs and "loss" in logs:
+                client.hub.log_metrics.remote({"step": state.global_step, **logs})
+
+        def on_save(self, args, state, control, **kwargs):
+            client.flush()
+            _barrier()   # every rank's reports are in the hub before its state is saved
+            ckpt_dir = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            checkpoint = None
+            if rank == 0:
+                alpha_state = ray.get(client.hub.state_dict.remote())
+                (ckpt_dir / ALPHA_FILE).write_text(json.dumps({"step": state.global_step,
+                                                               "alpha_state": alpha_state}))
+                checkpoint = ray.train.Checkpoint.from_directory(str(ckpt_dir))
+            ray.train.report({"step": state.global_step}, checkpoint=checkpoint,
+                             checkpoint_dir_name=f"checkpoint-{state.global_step:08d}")
+
+    return HubCallback()
+
+
+def _restore(work: Path, rank: int, hub) -> tuple[str | None, int]:
+    import ray
+    import ray.train
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return None, 0
+    local = work / f"resume-rank{rank}"
+    shutil.rmtree(local, ignore_errors=True)
+    with ckpt.as_directory() as d:
+        shutil.copytree(d, local)
+    saved = json.loads((local / ALPHA_FILE).read_text())
+    if rank == 0:
+        ray.get(hub.restore.remote(saved["alpha_state"], saved["step"]))
+    return str(local), int(saved["step"])
+
+
+def _median_step(times: list[float], warmup: int = 3) -> float | None:
+    """Median wall time between consecutive optimizer steps, after ``warmup`` steps (checkpoint steps included)."""
+    import statistics
+
+    gaps = [b - a for a, b in zip(times[warmup:], times[warmup + 1:])]
+    return statistics.median(gaps) if gaps else None
+
+
+def _trainable_checksum(model) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.detach().double().abs().sum().item() + p.detach().double().sum().item()
+                         for p in model.parameters() if p.requires_grad))
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")            # nodes have no network: never try the hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import ray
+    import ray.train
+
+    from hydra_ray.config import from_dict
+    from hydra_ray.train.builder import build_trainer
+    from hydra_ray.train.config import TrainConfig
+
+    cfg = from_dict(TrainConfig, config["cfg"])
+    use_cpu = not cfg.scaling.use_gpu
+    if use_cpu:
+        os.environ["ACCELERATE_USE_CPU"] = "true"
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    hub = config["hub"]
+    work = Path(config["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+
+    resume_dir, resume_step = _restore(work, rank, hub)
+    _barrier()   # α is restored before any rank draws weights from it
+    client = HubClient(hub, rank)
+    holder: dict[str, Any] = {}
+    step_times: list[float] = []
+
+    def sink(batch):
+        client.report(batch, holder["trainer"].state.global_step + 1)
+
+    trainer = build_trainer(cfg, config["input_dir"], work / "hf", use_cpu=use_cpu,
+                            concentration=client.concentration, rank=rank, loss_sink=sink,
+                            callbacks=[_make_callback(client, rank, step_times)])
+    holder["trainer"] = trainer
+    trainer.data_collator.calls = resume_step * cfg.dpo.gradient_accumulation_steps
+    trainer.train(resume_from_checkpoint=resume_dir)
+    client.flush()
+
+    acc = trainer.accelerator
+    ray.get(hub.note_worker.remote(rank, {
+        "world_size": world, "accelerate_processes": acc.num_processes,
+        "distributed_type": str(acc.distributed_type), "device": str(acc.device),
+        "trainable_checksum": _trainable_checksum(trainer.model), "global_step": trainer.state.global_step,
+        "resumed_from_step": resume_step, "relabel_fallbacks": trainer.data_collator.fallbacks,
+        "batches": trainer.data_collator.calls, "step_time_median_s": _median_step(step_times)}))
+
+    _barrier()
+    checkpoint = None
+    if rank == 0:
+        final = work / "final"
+        shutil.rmtree(final, ignore_errors=True)
+        # The adapter only: saving a peft-wrapped model in place corrupts later reloads of the base weights.
+        trainer.model.save_pretrained(str(final / "adapter"))
+        trainer.processing_class.save_pretrained(str(final / "adapter"))
+        (final / ALPHA_FILE).write_text(json.dumps({"step": trainer.state.global_step,
+                                                    "alpha_state": ray.get(hub.state_dict.remote())}))
+        checkpoint = ray.train.Checkpoint.from_directory(str(final))
+    ray.train.report({"step": trainer.state.global_step, "final": True}, checkpoint=checkpoint,
+                     checkpoint_dir_name="final")
