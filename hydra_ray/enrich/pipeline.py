@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra_ray import observability as obs
 from hydra_ray.data.loaders import load_program_sets
 from hydra_ray.enrich.config import EnrichConfig
 from hydra_ray.enrich.rows import arrow_schema
@@ -71,7 +72,8 @@ def init_ray(cfg: EnrichConfig) -> bool:
     if address:
         ray.init(address=address)
         return True
-    kwargs: dict[str, Any] = {"num_cpus": cfg.ray.num_cpus}
+    # address="local": always our own embedded Ray, never a cluster someone started on this machine.
+    kwargs: dict[str, Any] = {"address": "local", "num_cpus": cfg.ray.num_cpus}
     if cfg.ray.include_dashboard is not None:
         kwargs["include_dashboard"] = cfg.ray.include_dashboard
     ray.init(**kwargs)
@@ -111,12 +113,16 @@ def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
     emit(f"[enrich] {len(loaded.records)} valid program sets, {len(loaded.rejected)} rejected rows "
          f"({dict(loaded.reject_counts())}); {len(loaded.records) - len(pending)} already measured, "
          f"{len(pending)} to measure → {paths.root}")
-    started_ray, plan_reason = False, "nothing to measure"
+    started_ray, plan_reason, nodes_left = False, "nothing to measure", []
     if pending:
         started_ray = init_ray(cfg)
-        plan_reason = _measure(pending, paths, cfg, emit, already=len(loaded.records) - len(pending))
+        if not done:  # once per output directory: a resumed run re-reads the same rejected rows
+            for reason, n in loaded.reject_counts().items():
+                obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
+        plan_reason, nodes_left = _measure(pending, paths, cfg, emit, already=len(loaded.records) - len(pending))
     summary = summarize_output(paths, loaded, wall_s=time.monotonic() - t_start, measured_now=len(pending),
                                placement=plan_reason, config=cfg.to_dict())
+    summary["nodes_left_this_run"] = nodes_left
     paths.summary.write_text(json.dumps(summary, indent=2))
     if started_ray:
         import ray
@@ -125,7 +131,7 @@ def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
     return summary
 
 
-def _measure(pending, paths: EnrichPaths, cfg: EnrichConfig, emit, already: int) -> str:
+def _measure(pending, paths: EnrichPaths, cfg: EnrichConfig, emit, already: int) -> tuple[str, list[dict]]:
     import ray
     import ray.data
 
@@ -142,12 +148,58 @@ def _measure(pending, paths: EnrichPaths, cfg: EnrichConfig, emit, already: int)
         ProfilerWorker, fn_constructor_kwargs={"profile": cfg.profile.to_dict()},
         batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
     progress = Progress(len(pending), already, emit)
+    nodes_before = _alive_nodes()
+    written: set[str] = set()
     for batch in out.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
-        rows = batch.to_pydict()
+        rows = _drop_written(batch.to_pydict(), written)
+        if not rows["pair_id"]:
+            continue
         write_part(paths.data, rows)
+        written.update(rows["pair_id"])
         progress.update(len(set(rows["pair_id"])), rows["verdict"])
+        _record_metrics(rows)
     progress.update(0, [], force=True)
-    return plan.reason
+    nodes_left = _nodes_left(nodes_before)
+    if nodes_left:
+        which = "; ".join(f"{n['node_id'][:12]}: {n['reason']}" for n in nodes_left)
+        emit(f"[enrich] {len(nodes_left)} node(s) left the cluster during this run ({which}); sets in flight "
+             f"there were retried on restarted actors, and each set was written once")
+    return plan.reason, nodes_left
+
+
+def _drop_written(rows: dict[str, list], written: set[str]) -> dict[str, list]:
+    """Rows of sets not yet written by this run. A retried task (actor restarted after a node died)
+    must not produce a second copy of a set, whatever Ray re-delivers."""
+    keep = [i for i, p in enumerate(rows["pair_id"]) if p not in written]
+    if len(keep) == len(rows["pair_id"]):
+        return rows
+    return {k: [v[i] for i in keep] for k, v in rows.items()}
+
+
+def _record_metrics(rows: dict[str, list]) -> None:
+    """Dashboard counters for one written batch (the driver counts what reached the output)."""
+    obs.inc(obs.ENRICH_PAIRS, len(set(rows["pair_id"])))
+    for verdict, n in Counter(rows["verdict"]).items():
+        obs.inc(obs.ENRICH_VERDICTS, n, verdict=verdict)
+    for verdict, median, iqr in zip(rows["verdict"], rows["latency_ms"], rows["latency_ms_spread"]):
+        if verdict == "passed" and median and iqr is not None:
+            obs.observe(obs.ENRICH_REL_SPREAD, iqr / median)
+
+
+def _alive_nodes() -> set[str]:
+    import ray
+
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+
+def _nodes_left(before: set[str]) -> list[dict]:
+    """Nodes alive when measuring started and gone now, with Ray's reason (crash, preemption, idle)."""
+    import ray
+
+    info = {n["NodeID"]: n for n in ray.nodes()}
+    gone = sorted(nid for nid in before if not info.get(nid, {}).get("Alive", False))
+    return [{"node_id": nid, "reason": str(info.get(nid, {}).get("DeathReasonMessage") or "unknown")}
+            for nid in gone]
 
 
 def summarize_output(paths: EnrichPaths, loaded, *, wall_s: float, measured_now: int, placement: str,

@@ -13,6 +13,8 @@ Output directory::
 """
 from __future__ import annotations
 
+import os
+
 import json
 import shutil
 import uuid
@@ -73,7 +75,10 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
 
     started = False
     if not ray.is_initialized():
-        ray.init(address=cfg.ray_address, num_cpus=cfg.num_cpus if cfg.ray_address is None else None,
+        # A cluster when asked (config or $RAY_ADDRESS, as under `ray job submit`); else our own
+        # embedded Ray ("local"), never a cluster someone else started on this machine.
+        address = cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None,
                  include_dashboard=False,
                  runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                                            "TOKENIZERS_PARALLELISM": "false"}})
