@@ -1,0 +1,68 @@
+"""Render benchmarks/results/*.json into benchmarks/README.md (figures only come from those files)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def load(name: str) -> dict | None:
+    f = HERE / "results" / f"{name}.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def fmt(x, nd=3):
+    return "–" if x is None else (f"{x:.{nd}g}" if isinstance(x, float) else str(x))
+
+
+def main() -> None:
+    out = ["# Benchmarks", "",
+           "Figures written by the scripts here into `results/*.json`; this page is rendered from them by",
+           "`python benchmarks/report.py`. Ratios are measured side by side in one run, alternating the two",
+           "sides, because these 2-core machines are noisy; each result records the load average at its start.", ""]
+    o = load("sandbox_overhead")
+    if o:
+        out += ["## Sandbox overhead (`bench_enrich.py overhead`)", "",
+                "| figure | value | target |", "|---|---|---|",
+                f"| bare `python prog.py < in` (median ms) | {fmt(o['bare_subprocess_ms_median'])} | |",
+                f"| same program, wall time measured inside the sandbox ÷ bare | **{fmt(o['ratio_measured_vs_bare'])}×** | ≤ 1.10× |",
+                f"| end-to-end cost per run in a 5-run sandbox session ÷ bare | {fmt(o['ratio_end_to_end_batch_vs_bare'])}× | |",
+                f"| a 1-run session (bwrap + runner start-up) ÷ bare | {fmt(o['ratio_single_session_vs_bare'])}× | (enrichment never does this) |",
+                f"| load average at start | {fmt(o['machine']['loadavg_at_start'][0])} | |", ""]
+    s = load("label_stability")
+    if s:
+        lat, ins = s.get("latency", {}), s.get("instruction_counts", {})
+        out += ["## Label stability (`bench_enrich.py stability`)", "",
+                f"{s['pairs']} real pairs from `{s['source']}` enriched twice with `{s['config']}`; a pair counts when "
+                "its two candidates differ by ≥ 5% in both runs.", "",
+                "| backend | pairs counted | winner agrees | target |", "|---|---|---|---|",
+                f"| latency (wall clock) | {lat.get('pairs_differing_5pct_in_both_runs')} | **{fmt(lat.get('agreement'))}** | ≥ 0.99 |"]
+        if ins:
+            out += [f"| valgrind instruction counts ({ins['pairs']} pairs) | {ins['pairs_differing_5pct_in_both_runs']} | "
+                    f"**{fmt(ins['agreement'])}** (max run-to-run difference {fmt(ins['max_relative_difference_between_runs'])}) | 1.0 |"]
+        out += [f"", f"Load average at start: {fmt(s['machine']['loadavg_at_start'][0])}.", ""]
+    c = load("enrich_scaling")
+    if c:
+        out += ["## Scaling (`bench_enrich.py scaling`)", "",
+                f"{c['pairs']} pairs, sets/s with 2 profiling actors ÷ 1 (runs alternated 1, 2, 1, 2): "
+                f"**{fmt(c['ratio_2_over_1'])}×** (target ≥ 1.8× on 2 cores); sets/s {c['sets_per_s']}. {c.get('note', '')}.",
+                f"Load average at start: {fmt(c['machine']['loadavg_at_start'][0])}.", ""]
+    t = load("train")
+    if t:
+        out += ["## Training step (`bench_train.py`)", "",
+                f"{t['model']}, {t['data']}, batch {t['per_device_batch_size']}, {t['workers']} worker: "
+                f"Ray Train + α actor {fmt(t['hydra_ray']['step_time_median_s'])} s/step vs plain TRL "
+                f"{fmt(t['plain_trl']['step_time_median_s'])} s/step → **{fmt(t['ratio_step_time'])}×** (target ≤ 1.10×); "
+                f"actor report round trip {fmt(t['actor']['report_round_trip_ms_median'])} ms (median).", ""]
+    for name, title in (("serve", "Serving"), ("evaluate", "Evaluation")):
+        r = load(name)
+        if r:
+            out += [f"## {title}", "", "```json", json.dumps({k: v for k, v in r.items() if k != "machine"}, indent=1)[:3000],
+                    "```", ""]
+    (HERE / "README.md").write_text("\n".join(out))
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
