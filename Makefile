@@ -2,11 +2,14 @@
 PY ?= python3
 OUT ?= runs/quickstart
 
-.PHONY: setup run test test-slow bench
+.PHONY: setup run enrich test test-slow bench
 setup:
 	bash scripts/setup.sh
 
 run: setup
+	hydra-ray demo --output $(OUT)
+
+enrich: setup
 	hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl --output $(OUT)/enrich --config configs/enrich/local.yaml
 
 test: setup

@@ -10,7 +10,9 @@ generation costs ~nothing and its time is still reported), one verification repl
   routing, and *queueing* for a busy replica (with one verification replica, concurrent requests
   wait for each other's sandbox time). So it is split into ``ingress_overhead`` (inside the
   ingress: routing + queueing at the worker deployments) and ``proxy_and_http`` (client latency −
-  the ingress's total time).
+  the ingress's total time); ``generation_wait`` / ``verification_wait`` are the ingress's calls to
+  each deployment minus the work done there (routing, queueing, and the ``@serve.batch`` wait, which
+  is ``batching.batch_wait_timeout_s`` when requests arrive alone).
 * **/v1/profile** requests/s at each concurrency (sandbox-bound), and GET /healthz requests/s (the
   HTTP stack alone).
 
@@ -75,15 +77,17 @@ def main() -> int:
     service_args = {
         "backend": "recorded", "recorded": {"path": str(recorded)},
         "generation": {"n_candidates": 1},
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05},
         "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1, "max_ongoing_requests": 64}},
-        "verification": {"measure_concurrency": 1, "profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4}},
+        "verification": {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4}},
     }
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     result: dict = {"benchmark": "hydra-ray serve: service overhead and /v1/profile throughput",
                     "backend": "recorded completions (generation ~0 s)", "program": PROGRAM,
                     "profile": service_args["verification"]["profile"], "verification_replicas": 1,
+                    "batching": service_args["batching"],
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "load_avg_before": os.getloadavg()}}
+                                "loadavg_at_start": os.getloadavg()}}
     try:
         t0 = time.perf_counter()
         url = deploy(service_args, args.port or free_port())
@@ -116,6 +120,8 @@ def main() -> int:
                 "overhead": summary(overhead),
                 "ingress_overhead": summary([r["overhead_s"] for r in rows]),
                 "proxy_and_http": summary([r["latency"] - r["total_s"] for r in rows]),
+                "generation_wait": summary([r["generation_call_s"] - r["generation_s"] for r in rows]),
+                "verification_wait": summary([r["verification_call_s"] - r["sandbox_s"] for r in rows]),
                 "sandbox": summary([r["sandbox_s"] for r in rows]),
                 "generation": summary([r["generation_s"] for r in rows]),
             })
@@ -129,11 +135,11 @@ def main() -> int:
         n = 200
         _, wall = burst(lambda k: client.get(url + "healthz").raise_for_status(), n, 16)
         result["healthz_requests_per_s_at_16"] = n / wall
-        result["machine"]["load_avg_after"] = os.getloadavg()
+        result["machine"]["loadavg_at_end"] = os.getloadavg()
         result["note"] = ("overhead = client latency - generation_s - sandbox_s; at concurrency > 1 it includes "
                           "queueing for the single verification replica (ingress_overhead), which is why it "
                           "grows with concurrency; proxy_and_http is the HTTP proxy and JSON cost alone. "
-                          "The machine is shared (see load_avg): absolute numbers are noisy.")
+                          "The machine is shared (see machine.loadavg_at_start): absolute numbers are noisy.")
         client.close()
     finally:
         serve.shutdown()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TypeVar
@@ -87,7 +88,7 @@ def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             errors.append(f"{path}: expected a mapping of {tp.__name__} fields, got {value!r}")
             return None
         return _build(tp, value, path, errors)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None

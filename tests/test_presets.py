@@ -13,6 +13,7 @@ CLASSES = {
     "label": "hydra_ray.prefs.config:LabelConfig",
     "train": "hydra_ray.train.config:TrainConfig",
     "evaluate": "hydra_ray.evaluate.config:EvaluateConfig",
+    "serve": "hydra_ray.serve.config:ServePreset",
 }
 PRESETS = sorted(p for p in CONFIGS.glob("*/*.yaml"))
 

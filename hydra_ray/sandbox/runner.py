@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -104,7 +106,7 @@ class Sandbox:
                                                          "max_processes", "open_files", "max_output_kb")},
             })
         root = os.geteuid() == 0
-        uid = _UID_BASE + os.getpid() % 100_000 if root else None
+        uid = _session_uid() if root else None
         job = {
             "runs": runs, "env": self.program_env(), "run_as_uid": uid, "run_as_gid": uid,
             "own_pid_namespace": bwrap,
@@ -160,6 +162,18 @@ class Sandbox:
                 results[i] = RunResult(Verdict.SANDBOX_ERROR, f"sandbox session failed: {why}")
                 finished.add(i)
         return finished
+
+
+_uid_slots = itertools.count()
+_uid_lock = threading.Lock()
+
+
+def _session_uid() -> int:
+    """A uid for this session: distinct across processes (pid) and across up to 16 concurrent
+    sessions of one process (e.g. a threaded server), so no two share RLIMIT_NPROC."""
+    with _uid_lock:
+        slot = next(_uid_slots) % 16
+    return _UID_BASE + (os.getpid() % 50_000) * 16 + slot
 
 
 def _safe(name: str) -> str:

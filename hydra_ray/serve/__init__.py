@@ -1,0 +1,23 @@
+"""Serving: the weight-conditioned optimizer as a Ray Serve application with a FastAPI ingress.
+
+Modules: ``config`` (ServiceConfig, serve presets), ``weights`` (request weights and presets),
+``backends`` (model / recorded-completions generation), ``recorded`` (the recorded JSONL format),
+``verify`` (sandbox verification + measurement), ``ranking`` (scores against the original),
+``views`` (request checks, response bodies), ``schemas`` (pydantic/OpenAPI), ``deployments``
+(Generator, Verifier), ``api`` (HydraAPI ingress), ``app`` (``build``: the Serve import path),
+``service`` (``start_service``/``stop_service``), ``client`` (``hydra-ray optimize``), ``telemetry``.
+"""
+from __future__ import annotations
+
+
+def start_service(cfg, **kwargs) -> str:
+    """Deploy the service and return its URL; see :func:`hydra_ray.serve.service.start_service`."""
+    from hydra_ray.serve.service import start_service as _start
+
+    return _start(cfg, **kwargs)
+
+
+def stop_service() -> None:
+    from hydra_ray.serve.service import stop_service as _stop
+
+    _stop()

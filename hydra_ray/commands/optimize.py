@@ -1,0 +1,67 @@
+"""`hydra-ray optimize`: send a program to a running hydra-ray service and print the ranked candidates."""
+from __future__ import annotations
+
+HELP = "optimise a Python program with a running `hydra-ray serve`: ranked candidates and the best program"
+DESCRIPTION = """Send FILE.py to the service's POST /v1/optimize, print every candidate (verdict, reward
+margin over the original, per-metric ratios with significance) and the best program — the original
+when nothing beat it.
+
+Verification: --tests (JSON/JSONL of {"input", "expected"}) and/or --input files (differential
+testing: candidates must print what the original prints); with neither, behaviour on empty stdin.
+
+examples:
+  hydra-ray optimize slow.py --tests tests.json --weights runtime=0.7,memory=0.3
+  hydra-ray optimize slow.py --input in1.txt --input in2.txt --preset memory --url http://10.0.0.5:8000
+  hydra-ray optimize slow.py --preset runtime --output fast.py --json
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("program", metavar="FILE.py", help="the Python program to optimise")
+    p.add_argument("--tests", help="JSON or JSONL file of {\"input\": stdin, \"expected\": stdout} objects")
+    p.add_argument("--input", action="append", default=[], help="stdin file for differential testing (repeatable)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--weights", help="e.g. runtime=0.7,memory=0.3 (latency|runtime, memory, cycles, throughput, "
+                   "energy; they must sum to 1)")
+    g.add_argument("--preset", help="named weights: runtime, memory, cycles, throughput, energy, balanced, …")
+    p.add_argument("-n", "--candidates", type=int, help="candidates to generate (server default otherwise)")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
+    p.add_argument("--output", help="write the best program to this file")
+    p.add_argument("--json", action="store_true", help="print the service's full JSON answer instead of a table")
+
+
+def run(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from hydra_ray.serve.client import ClientError, call, format_result, optimize_body, read_tests
+    from hydra_ray.serve.weights import WeightsError, parse_weights_arg
+
+    src = Path(args.program)
+    if not src.is_file():
+        print(f"hydra-ray optimize: {src} does not exist", file=sys.stderr)
+        return 2
+    try:
+        weights = parse_weights_arg(args.weights) if args.weights else None
+        tests = read_tests(args.tests) if args.tests else None
+        missing = [i for i in args.input if not Path(i).is_file()]
+        if missing:
+            raise ClientError(f"--input: {', '.join(missing)} does not exist")
+        inputs = [Path(i).read_text() for i in args.input] or None
+        body = optimize_body(src.read_text(), tests, inputs, weights, args.preset, args.candidates,
+                             args.max_new_tokens)
+    except (ClientError, WeightsError) as e:
+        print(f"hydra-ray optimize: {e}", file=sys.stderr)
+        return 2
+    try:
+        resp = call(args.url, "/v1/optimize", body, args.timeout)
+    except ClientError as e:
+        print(f"hydra-ray optimize: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(resp, indent=2) if args.json else format_result(resp))
+    if args.output:
+        Path(args.output).write_text(resp["best"]["code"])
+    return 0

@@ -1,0 +1,99 @@
+"""`hydra-ray serve`: run the optimizer service (Ray Serve + FastAPI) from a serve preset."""
+from __future__ import annotations
+
+HELP = "serve the weight-conditioned optimizer over HTTP (Ray Serve): /v1/optimize, /v1/profile, OpenAI chat"
+DESCRIPTION = """Deploy the hydra-ray Serve application described by a serve preset (configs/serve/*.yaml, a Ray
+Serve config file: `serve run`/`serve deploy` and clusters/generate.py read the same file) and keep
+it running until Ctrl-C. key=value overrides apply to the application's args, e.g.
+model.training_output=runs/train-tiny or deployments.generation.num_gpus=0.5.
+
+Routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /v1/models,
+GET /healthz, GET /docs (OpenAPI: /openapi.json).
+
+Ray: --ray-address or $RAY_ADDRESS when given (a cluster), else this command's own local Ray.
+
+examples:
+  hydra-ray serve --config configs/serve/tiny-cpu.yaml model.training_output=runs/train-tiny
+  hydra-ray serve --config configs/serve/recorded-demo.yaml --port 8001
+  hydra-ray serve --config configs/serve/qwen2.5-coder-7b-gpu.yaml --ray-address auto
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--config", required=True, help="serve preset (configs/serve/*.yaml)")
+    p.add_argument("--host", help="HTTP host (default: the preset's http_options.host, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default: the preset's http_options.port, else 8000)")
+    p.add_argument("--ray-address", help="Ray cluster to deploy to, e.g. auto or 10.0.0.5:6379 (default: "
+                   "$RAY_ADDRESS, else a new local Ray of this command's own)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray this command starts")
+    p.add_argument("--check", action="store_true",
+                   help="validate the preset and the files it names, print the deployment plan, and exit")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. generation.max_new_tokens=256")
+
+
+def check(preset_path: str, overrides) -> tuple[object, list[str]]:
+    """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files)."""
+    from hydra_ray.serve.config import ModelPathError, load_preset, read_preset_data, resolve_data_path, resolve_model
+
+    preset = load_preset(preset_path, overrides)
+    problems: list[str] = []
+    try:
+        from ray.serve.schema import ServeDeploySchema
+
+        ServeDeploySchema.model_validate(read_preset_data(preset_path, overrides))
+    except ValueError as e:
+        problems.append(f"not a valid Ray Serve config: {e}")
+    args = preset.app.args
+    try:
+        if args.backend == "model":
+            resolve_model(args.model)
+        else:
+            resolve_data_path(args.recorded.path, "recorded.path")
+        if args.reward.labeler:
+            resolve_data_path(args.reward.labeler, "reward.labeler")
+    except (ModelPathError, FileNotFoundError) as e:
+        problems.append(str(e))
+    return preset, problems
+
+
+def run(args) -> int:
+    import json
+    import signal
+    import sys
+
+    from hydra_ray.serve.app import plan
+
+    preset, problems = check(args.config, args.overrides)
+    for p in problems:
+        print(f"hydra-ray serve: {p}", file=sys.stderr)
+    if args.check:
+        print(json.dumps({"application": preset.app.name, "route_prefix": preset.app.route_prefix,
+                          "http": preset.http(), "backend": preset.app.args.backend,
+                          "deployments (on a CPU-only cluster)": plan(preset.app.args, {})}, indent=2))
+        return 2 if problems else 0
+    if problems:
+        return 2
+
+    from hydra_ray.serve.service import ServiceStartError, start_service, stop_service
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    url = None
+    try:
+        url = start_service(preset, host=args.host, port=args.port, ray_address=args.ray_address,
+                            num_cpus=args.num_cpus)
+        print(f"hydra-ray serve: ready at {url}  (POST {url}v1/optimize, docs {url}docs); Ctrl-C stops it",
+              flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except ServiceStartError as e:
+        print(f"hydra-ray serve: {e}", file=sys.stderr)
+        return 1
+    finally:
+        stop_service()
+        if url:
+            print("hydra-ray serve: stopped", flush=True)
+    return 0

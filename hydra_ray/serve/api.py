@@ -1,0 +1,245 @@
+"""The HTTP ingress: a FastAPI app served by the ``HydraAPI`` deployment.
+
+Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
+
+* ``POST /v1/optimize`` — code (+ tests / inputs) and weights in; every candidate with its verdict,
+  metrics and score out, plus the best one (or the original, saying why nothing beat it);
+* ``POST /v1/profile`` — verdict and five metrics of one program;
+* ``POST /v1/chat/completions`` — OpenAI-compatible generation (``weights``/``preset`` extension);
+  ``GET /v1/models``;
+* ``GET /healthz`` — ready once both worker deployments have answered (the model is loaded, the sandbox
+  calibrated); the answer is then cached: replica liveness is Serve's own health checking.
+
+Request flow of ``/v1/optimize``: validate (size, syntax, weights, limits) → verifier.prepare (the
+original on the tests/inputs: a failing original is a 422 before any generation is spent) →
+generator.generate (the training prompt, :func:`hydra_ray.prefs.prompt.render_messages`) →
+extract code → verifier.evaluate (sandbox, profiler, scores) → response. Every 4xx has the body
+described in :mod:`hydra_ray.serve.views`.
+"""
+# No `from __future__ import annotations`: FastAPI reads the route annotations at runtime, and Serve's
+# ingress re-wraps the methods, so string annotations would not resolve (bodies became query params).
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.exceptions import RayError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hydra_ray import __version__
+from hydra_ray.data.schema import TestCase
+from hydra_ray.prefs.prompt import extract_code, render_messages
+from hydra_ray.serve import schemas as S
+from hydra_ray.serve.backends import GenRequest, GenResult
+from hydra_ray.serve.config import ServiceConfig
+from hydra_ray.serve.deployments import Failure
+from hydra_ray.serve.telemetry import metrics
+from hydra_ray.serve.verify import syntax_problem
+from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, check_io, message_text, optimize_view,
+                                   program_view)
+from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weights
+
+ERRORS = {400: {"model": S.ErrorResponse}, 413: {"model": S.ErrorResponse}, 422: {"model": S.ErrorResponse},
+          502: {"model": S.ErrorResponse}, 503: {"model": S.ErrorResponse}, 504: {"model": S.ErrorResponse}}
+CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+app = FastAPI(title="hydra-ray", version=__version__,
+              description="Optimise Python programs for runtime, memory, CPU cycles, throughput and energy, "
+                          "steered by preference weights; every candidate is verified in a sandbox and measured.")
+
+
+def _error(status: int, type_: str, message: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse(ApiError(status, type_, message, param).body(), status_code=status)
+
+
+@app.exception_handler(ApiError)
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            why = (e.get("ctx") or {}).get("error", "")
+            pos = e["loc"][1] if len(e.get("loc", ())) > 1 else "?"
+            return _error(400, "invalid_json", f"request body is not valid JSON: {why} (at character {pos})")
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
+        return _error(400, "missing_body", "request body is missing; send a JSON object (Content-Type: "
+                                           "application/json)")
+    parts, first = [], None
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        param = ".".join(loc) or "body"
+        first = first or param
+        msg = "unknown field (not part of this API)" if e.get("type") == "extra_forbidden" else e.get("msg", "")
+        parts.append(f"{param}: {msg}")
+    return _error(422, "invalid_request", "; ".join(parts), first)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    hint = " (routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /healthz, " \
+           "GET /docs)" if exc.status_code in (404, 405) else ""
+    return _error(exc.status_code, "http_error", f"{exc.detail}: {request.method} {request.url.path}{hint}")
+
+
+@app.middleware("http")
+async def _limits_and_metrics(request: Request, call_next):
+    limit = getattr(request.app.state, "max_body_bytes", None)
+    length = request.headers.get("content-length")
+    if limit and length and length.isdigit() and int(length) > limit:
+        response = _error(413, "body_too_large", f"request body is {int(length):,} bytes; the limit is "
+                                                 f"{limit:,} bytes (limits.max_body_bytes)")
+    else:
+        response = await call_next(request)
+    route = request.scope.get("route")
+    metrics().requests.inc(tags={"route": getattr(route, "path", "other"), "status": str(response.status_code)})
+    return response
+
+
+def _weights(weights: Any, preset: str | None, default: str | None) -> Weights:
+    try:
+        return parse_weights(weights, preset, default_preset=default)
+    except WeightsError as e:
+        kind = "unknown_preset" if e.field == "preset" and str(e).startswith("unknown preset") else "invalid_weights"
+        raise ApiError(422, kind, str(e), e.field) from None
+
+
+@serve.deployment(name="HydraAPI")
+@serve.ingress(app)
+class HydraAPI:
+    def __init__(self, generator, verifier, cfg: ServiceConfig):
+        self.generator, self.verifier, self.cfg = generator, verifier, cfg
+        app.state.max_body_bytes = cfg.limits.max_body_bytes
+        self._info: dict[str, Any] = {}
+
+    # ---- helpers -------------------------------------------------------------------------------
+    async def _call(self, what: str, response, timeout: float | None = None, setting: str = "generation.timeout_s"):
+        try:
+            return await asyncio.wait_for(response, timeout) if timeout else await response
+        except asyncio.TimeoutError:
+            response.cancel()
+            raise ApiError(504, "timeout", f"{what} took longer than {timeout:g} s ({setting})") from None
+        except RayError as e:
+            raise ApiError(503, "unavailable", f"{what} failed: {type(e).__name__}: {str(e)[:500]}") from None
+
+    async def _generate(self, request: GenRequest) -> GenResult:
+        result = await self._call("generation", self.generator.generate.remote(request),
+                                  self.cfg.generation.timeout_s)
+        if result.error:
+            raise ApiError(502, "generation_failed", f"the generation backend could not answer: {result.error}")
+        return result
+
+    async def _describe(self) -> dict[str, Any]:
+        if not self._info:
+            gen, ver = await asyncio.gather(
+                self._call("generation deployment", self.generator.describe.remote(), 30, "health check"),
+                self._call("verification deployment", self.verifier.describe.remote(), 30, "health check"))
+            self._info = {"generation": gen, "verification": ver}
+        return self._info
+
+    # ---- routes ----------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def index(self) -> dict[str, Any]:
+        return {"service": "hydra-ray", "version": __version__, "docs": "/docs", "openapi": "/openapi.json",
+                "routes": ["POST /v1/optimize", "POST /v1/profile", "POST /v1/chat/completions", "GET /v1/models",
+                           "GET /healthz"], "presets": sorted(PRESETS)}
+
+    @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS)
+    async def healthz(self) -> dict[str, Any]:
+        info = await self._describe()
+        return {"status": "ok", "model": self.cfg.served_model_name, **info}
+
+    @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS})
+    async def optimize(self, req: S.OptimizeRequest) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        cfg, g = self.cfg, self.cfg.generation
+        check_code(req.code, cfg.limits)
+        tests = [TestCase(t.input, t.expected) for t in req.tests or []]
+        inputs = list(req.inputs or [])
+        check_io(tests, inputs, cfg.limits)
+        weights = _weights(req.weights, req.preset, "balanced")
+        n = bounded(req.n_candidates, g.n_candidates, g.max_candidates, "n_candidates", "candidates")
+        max_new = bounded(req.max_new_tokens, g.max_new_tokens, g.max_new_tokens_limit, "max_new_tokens", "tokens")
+        t_prep = time.perf_counter()
+        prepared = await self._call("verification", self.verifier.prepare.remote(req.code, tests, inputs,
+                                                                                req.float_tol))
+        calls = {"verification_call_s": time.perf_counter() - t_prep}
+        if isinstance(prepared, Failure):
+            raise ApiError(422, prepared.kind, prepared.message, "tests" if tests else "inputs")
+        temperature = g.temperature if req.temperature is None else req.temperature
+        t_gen = time.perf_counter()
+        gen = await self._generate(GenRequest.of(render_messages(req.code, weights.values), n=n, max_new_tokens=max_new,
+                                                 temperature=temperature, top_p=g.top_p, seed=req.seed))
+        calls["generation_call_s"] = time.perf_counter() - t_gen
+        codes = [extract_code(x.text) for x in gen.generations]
+        t_eval = time.perf_counter()
+        ev = await self._call("verification", self.verifier.evaluate.remote(prepared, codes, list(weights.values)))
+        calls["verification_call_s"] += time.perf_counter() - t_eval
+        for r in ev.candidates:
+            metrics().verdicts.inc(tags={"verdict": r.verdict})
+        info = (await self._describe())["verification"]
+        return optimize_view(req.code, weights, ev, gen, prepared.seconds, prepared.n_given, prepared.n_differential,
+                             time.perf_counter() - t0, {"isolation": info.get("isolation")}, calls)
+
+    @app.post("/v1/profile", response_model=None, responses={200: {"model": S.ProfileResponse}, **ERRORS})
+    async def profile(self, req: S.ProfileRequest) -> dict[str, Any]:
+        check_code(req.code, self.cfg.limits)
+        tests = [TestCase(t.input, t.expected) for t in req.tests or []]
+        inputs = list(req.inputs or [])
+        check_io(tests, inputs, self.cfg.limits)
+        report, seconds = await self._call("verification", self.verifier.profile.remote(req.code, tests, inputs,
+                                                                                        req.float_tol))
+        info = (await self._describe())["verification"]
+        return {**program_view(report), "isolation": info.get("isolation"), "seconds": seconds}
+
+    @app.get("/v1/models")
+    async def models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": self.cfg.served_model_name, "object": "model", "created": 0,
+                                            "owned_by": "hydra-ray"}]}
+
+    @app.post("/v1/chat/completions", response_model=None, responses=ERRORS)
+    async def chat_completions(self, req: S.ChatRequest) -> dict[str, Any]:
+        cfg, g = self.cfg, self.cfg.generation
+        if req.stream:
+            raise ApiError(400, "unsupported", "stream=true is not supported by this server; send stream=false",
+                           "stream")
+        messages = []
+        for i, m in enumerate(req.messages):
+            if m.role not in CHAT_ROLES:
+                raise ApiError(422, "invalid_request", f"messages[{i}].role: {m.role!r} is not supported; expected "
+                               f"one of {sorted(CHAT_ROLES)}", f"messages[{i}].role")
+            messages.append({"role": CHAT_ROLES[m.role], "content": message_text(m.content)})
+        chars = sum(len(m["content"]) for m in messages)
+        if chars > cfg.limits.max_prompt_chars:
+            raise ApiError(413, "prompt_too_large", f"messages hold {chars:,} characters; the limit is "
+                           f"{cfg.limits.max_prompt_chars:,} (limits.max_prompt_chars)", "messages")
+        weights = None
+        if req.weights is not None or req.preset is not None:
+            weights = _weights(req.weights, req.preset, None)
+            messages = render_messages(self._program_of(messages), weights.values)
+        n = bounded(req.n, 1, g.max_candidates, "n", "choices")
+        max_new = bounded(req.max_completion_tokens or req.max_tokens, g.max_new_tokens, g.max_new_tokens_limit,
+                          "max_tokens", "tokens")
+        temperature = g.temperature if req.temperature is None else req.temperature
+        gen = await self._generate(GenRequest.of(messages, n=n, max_new_tokens=max_new, temperature=temperature,
+                                                 top_p=req.top_p or g.top_p, seed=req.seed))
+        return chat_view(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), cfg.served_model_name, gen, weights)
+
+    def _program_of(self, messages: list[dict[str, str]]) -> str:
+        users = [m for m in messages if m["role"] == "user"]
+        text = users[-1]["content"] if users else ""
+        code = extract_code(text)
+        if code is None and text.strip() and syntax_problem(text) is None:
+            code = text   # the whole message is the program
+        if code is None:
+            raise ApiError(422, "no_program", "weights were given, so the last user message must hold the program "
+                           "to optimise (in a ```python block, or as the whole message)", "messages")
+        check_code(code, self.cfg.limits, "messages")
+        return code

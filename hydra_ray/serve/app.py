@@ -1,0 +1,66 @@
+"""The Serve application builder: ``import_path: hydra_ray.serve.app:build`` in every serve preset.
+
+``serve run configs/serve/X.yaml``, ``serve deploy``, a KubeRay RayService and ``hydra-ray serve`` all
+end here: ``build(args)`` validates the args (:class:`ServiceConfig`), asks
+:mod:`hydra_ray.placement` for each deployment's resources (GPU for generation when the cluster has or
+must have one; CPUs only for verification) and binds the three deployments::
+
+    HydraAPI (FastAPI ingress) ──► Generator   (model or recorded completions, @serve.batch)
+                               └─► Verifier    (sandbox + profiler + scoring)
+
+Serve's own ``deployments:`` overrides in the preset still apply on top of what is set here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hydra_ray.placement import generation_replicas, verification_replicas
+from hydra_ray.serve.config import DeploymentSection, ServiceConfig, absolutize, service_config
+
+
+def _cluster_resources() -> dict[str, float]:
+    import ray
+
+    # serve run / serve deploy call the builder with Ray up; a bare import (tests, docs) sees no cluster.
+    return dict(ray.cluster_resources()) if ray.is_initialized() else {}
+
+
+def deployment_options(base: dict[str, Any], section: DeploymentSection) -> dict[str, Any]:
+    """Placement's replica options plus Serve's: autoscaling bounds replace the fixed replica count."""
+    opts = dict(base)
+    opts["max_ongoing_requests"] = section.max_ongoing_requests
+    # A replica that cannot start (model path wrong, sandbox broken) fails the deployment after a few
+    # tries, with its error, instead of being retried for minutes.
+    opts["max_constructor_retry_count"] = 3
+    if section.autoscaling is not None:
+        opts.pop("num_replicas", None)
+        opts["autoscaling_config"] = section.autoscaling.serve_options(section.num_replicas)
+    return opts
+
+
+def plan(cfg: ServiceConfig, cluster_resources: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
+    """Deployment options by deployment name, from the config and the cluster now."""
+    res = _cluster_resources() if cluster_resources is None else cluster_resources
+    d = cfg.deployments
+    return {
+        "HydraAPI": deployment_options(verification_replicas(d.ingress), d.ingress),
+        "Generator": deployment_options(generation_replicas(res, d.generation), d.generation),
+        "Verifier": deployment_options(verification_replicas(d.verification), d.verification),
+    }
+
+
+def build_app(cfg: ServiceConfig, cluster_resources: dict[str, float] | None = None):
+    from hydra_ray.serve.api import HydraAPI
+    from hydra_ray.serve.deployments import Generator, Verifier
+
+    cfg = absolutize(cfg)
+    opts = plan(cfg, cluster_resources)
+    gen_cpus = opts["Generator"]["ray_actor_options"].get("num_cpus", 1.0)
+    generator = Generator.options(**opts["Generator"]).bind(cfg, gen_cpus)
+    verifier = Verifier.options(**opts["Verifier"]).bind(cfg)
+    return HydraAPI.options(**opts["HydraAPI"]).bind(generator, verifier, cfg)
+
+
+def build(args: dict[str, Any] | None = None):
+    """Serve's application builder: the preset's ``args`` in, the bound application out."""
+    return build_app(service_config(args, "serve application args"))

@@ -1,0 +1,401 @@
+"""Configuration of the served optimizer, and the serve preset file that carries it (pure: no Ray, no torch).
+
+A serve preset (``configs/serve/*.yaml``) is Ray Serve's own config file, so ``serve run`` /
+``serve deploy`` and ``clusters/generate.py rayservice`` read it as is; the hydra-ray settings are the
+application's ``args``, which Serve hands to :func:`hydra_ray.serve.app.build`::
+
+    http_options: {host: 127.0.0.1, port: 8000}
+    applications:
+      - name: hydra-ray
+        route_prefix: /
+        import_path: hydra_ray.serve.app:build
+        args:                       # -> ServiceConfig
+          backend: model            # model | recorded
+          model: {training_output: runs/train-tiny}
+          deployments: {generation: {autoscaling: {min_replicas: 1, max_replicas: 4}}}
+
+``load_preset(path, overrides)`` reads one, applies ``key=value`` overrides to the ``args`` and
+validates everything, naming fields as ``applications[0].args.generation.max_new_tokens``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+
+from hydra_ray.config import Config, ConfigError, apply_overrides, from_dict, in_range, one_of, positive
+from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.placement import ReplicaSection
+
+BUILD_PATH = "hydra_ray.serve.app:build"
+BACKENDS = ("model", "recorded")
+RECORDED_MODES = ("prompt_hash", "round_robin")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _int(errors: list[str], name: str, value: Any, lo: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
+
+
+@dataclass
+class ModelSection(Config):
+    """Where the policy comes from: a training output directory, or explicit base + adapter."""
+
+    training_output: str | None = None   # `hydra-ray train --output` dir: adapter/ inside, base named by it
+    base: str | None = None              # HF id or local dir; overrides the base the adapter names
+    adapter: str | None = None           # peft adapter dir; overrides training_output/adapter
+    device: str = "auto"                 # auto (cuda when the replica has a GPU) | cpu | cuda | cuda:N
+    dtype: str = "auto"                  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+    merge_adapter: bool = True           # fold LoRA into the weights once: same outputs, faster decoding
+    torch_threads: int = 0               # CPU threads for torch; 0 = the replica's num_cpus (at least 1)
+
+    def _check(self, errors: list[str]) -> None:
+        for name in ("training_output", "base", "adapter"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                errors.append(f"{name}: expected a path or model id, got {v!r}")
+        if not (isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
+                                                  or self.device.startswith("cuda:"))):
+            errors.append(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
+        one_of(errors, "dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
+        if not isinstance(self.merge_adapter, bool):
+            errors.append(f"merge_adapter: expected true or false, got {self.merge_adapter!r}")
+        _int(errors, "torch_threads", self.torch_threads, 0)
+
+    @property
+    def given(self) -> bool:
+        return any((self.training_output, self.base, self.adapter))
+
+
+@dataclass
+class RecordedSection(Config):
+    """The recorded-completions backend (tests, offline demos); see :mod:`hydra_ray.serve.recorded`."""
+
+    path: str | None = None       # JSONL; a relative path is tried from the working dir, then this package
+    mode: str = "prompt_hash"     # prompt_hash: look the prompt up (then its program); round_robin: in turn
+
+    def _check(self, errors: list[str]) -> None:
+        one_of(errors, "mode", self.mode, RECORDED_MODES)
+
+
+@dataclass
+class GenerationSection(Config):
+    n_candidates: int = 4              # per request when the request does not say
+    max_candidates: int = 8            # the most a request may ask for
+    max_new_tokens: int = 512
+    max_new_tokens_limit: int = 2048   # the most a request may ask for
+    temperature: float = 0.7           # sampling for /v1/optimize (several different candidates wanted)
+    top_p: float = 0.95
+    timeout_s: float = 300.0           # a generation call that takes longer fails the request with 504
+
+    def _check(self, errors: list[str]) -> None:
+        _int(errors, "n_candidates", self.n_candidates, 1)
+        _int(errors, "max_candidates", self.max_candidates, 1)
+        _int(errors, "max_new_tokens", self.max_new_tokens, 1)
+        _int(errors, "max_new_tokens_limit", self.max_new_tokens_limit, 1)
+        if isinstance(self.n_candidates, int) and isinstance(self.max_candidates, int) \
+                and self.n_candidates > self.max_candidates:
+            errors.append(f"n_candidates: {self.n_candidates} is above max_candidates={self.max_candidates}")
+        if isinstance(self.max_new_tokens, int) and isinstance(self.max_new_tokens_limit, int) \
+                and self.max_new_tokens > self.max_new_tokens_limit:
+            errors.append(f"max_new_tokens: {self.max_new_tokens} is above max_new_tokens_limit="
+                          f"{self.max_new_tokens_limit}")
+        in_range(errors, "temperature", self.temperature, 0.0, 5.0)
+        in_range(errors, "top_p", self.top_p, 1e-6, 1.0)
+        positive(errors, "timeout_s", self.timeout_s)
+
+
+@dataclass
+class BatchSection(Config):
+    """``@serve.batch`` on the generation deployment: requests that arrive together decode together."""
+
+    max_batch_size: int = 8
+    batch_wait_timeout_s: float = 0.05
+
+    def _check(self, errors: list[str]) -> None:
+        _int(errors, "max_batch_size", self.max_batch_size, 1)
+        positive(errors, "batch_wait_timeout_s", self.batch_wait_timeout_s, allow_zero=True)
+
+
+@dataclass
+class AutoscalingSection(Config):
+    """Serve autoscaling bounds; with it, the deployment's num_replicas is the initial count."""
+
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target_ongoing_requests: float = 2.0
+    upscale_delay_s: float = 30.0
+    downscale_delay_s: float = 600.0
+
+    def _check(self, errors: list[str]) -> None:
+        _int(errors, "min_replicas", self.min_replicas, 0)
+        _int(errors, "max_replicas", self.max_replicas, 1)
+        if isinstance(self.min_replicas, int) and isinstance(self.max_replicas, int) \
+                and self.min_replicas > self.max_replicas:
+            errors.append(f"min_replicas: {self.min_replicas} is above max_replicas={self.max_replicas}")
+        positive(errors, "target_ongoing_requests", self.target_ongoing_requests)
+        positive(errors, "upscale_delay_s", self.upscale_delay_s, allow_zero=True)
+        positive(errors, "downscale_delay_s", self.downscale_delay_s, allow_zero=True)
+
+    def serve_options(self, initial: int) -> dict[str, Any]:
+        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "initial_replicas": max(self.min_replicas, min(self.max_replicas, initial)),
+                "target_ongoing_requests": float(self.target_ongoing_requests),
+                "upscale_delay_s": float(self.upscale_delay_s), "downscale_delay_s": float(self.downscale_delay_s)}
+
+
+@dataclass
+class DeploymentSection(ReplicaSection):
+    """Replicas (placement's fields) plus what Serve needs besides resources."""
+
+    max_ongoing_requests: int = 16
+    autoscaling: Optional[AutoscalingSection] = None   # Optional[]: config._coerce misses X | None
+
+    def _check(self, errors: list[str]) -> None:
+        super()._check(errors)
+        _int(errors, "max_ongoing_requests", self.max_ongoing_requests, 1)
+
+
+def _ingress() -> DeploymentSection:
+    # Routing and validation only: the heavy work is in the other two deployments.
+    return DeploymentSection(num_cpus=0.0, use_gpu=False, max_ongoing_requests=64)
+
+
+def _verification() -> DeploymentSection:
+    return DeploymentSection(num_cpus=1.0, use_gpu=False, max_ongoing_requests=8)
+
+
+@dataclass
+class DeploymentsSection(Config):
+    ingress: DeploymentSection = field(default_factory=_ingress)
+    generation: DeploymentSection = field(default_factory=DeploymentSection)
+    verification: DeploymentSection = field(default_factory=_verification)
+
+
+@dataclass
+class LimitsSection(Config):
+    max_code_bytes: int = 64 * 1024        # the original program (413 above it)
+    max_tests: int = 32
+    max_inputs: int = 32
+    max_io_bytes: int = 4 * 1024 * 1024    # all test inputs and expected outputs of one request together
+    max_body_bytes: int = 16 * 1024 * 1024  # the raw HTTP body, checked before it is parsed
+    max_prompt_chars: int = 256 * 1024     # /v1/chat/completions: all message contents together
+
+    def _check(self, errors: list[str]) -> None:
+        for name in ("max_code_bytes", "max_tests", "max_inputs", "max_io_bytes", "max_body_bytes",
+                     "max_prompt_chars"):
+            _int(errors, name, getattr(self, name), 1)
+
+
+@dataclass
+class VerificationSection(Config):
+    """Sandbox verification and measurement. A replica runs one sandbox session at a time (see
+    ``deployments.Verifier``): more throughput means more replicas (``deployments.verification``)."""
+
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+
+@dataclass
+class RewardSection(Config):
+    """How a candidate is scored against the original (hydra_ray.prefs.labels.Labeler)."""
+
+    labeler: str | None = None     # labeler.json from `hydra-ray label`: score exactly as training labelled
+    epsilon: float = 0.005         # without a labeler: a reward gap below this is "no better" (log_ratio)
+
+    def _check(self, errors: list[str]) -> None:
+        positive(errors, "epsilon", self.epsilon, allow_zero=True)
+
+
+@dataclass
+class ServiceConfig(Config):
+    """The ``args`` of the hydra-ray Serve application."""
+
+    backend: str = "model"
+    model: ModelSection = field(default_factory=ModelSection)
+    recorded: RecordedSection = field(default_factory=RecordedSection)
+    generation: GenerationSection = field(default_factory=GenerationSection)
+    batching: BatchSection = field(default_factory=BatchSection)
+    deployments: DeploymentsSection = field(default_factory=DeploymentsSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    verification: VerificationSection = field(default_factory=VerificationSection)
+    reward: RewardSection = field(default_factory=RewardSection)
+    served_model_name: str = "hydra"   # what /v1/models lists and answers carry; requests may name any model
+
+    def _check(self, errors: list[str]) -> None:
+        one_of(errors, "backend", self.backend, BACKENDS)
+        if self.backend == "model" and isinstance(self.model, ModelSection) and not self.model.given:
+            errors.append("model: backend 'model' needs model.training_output (a hydra-ray train output "
+                          "directory) or model.base (an HF id or model directory, optionally with model.adapter)")
+        if self.backend == "recorded" and isinstance(self.recorded, RecordedSection) and not self.recorded.path:
+            errors.append("recorded.path: backend 'recorded' needs a recorded-completions JSONL file")
+        if not isinstance(self.served_model_name, str) or not self.served_model_name:
+            errors.append(f"served_model_name: expected a non-empty string, got {self.served_model_name!r}")
+
+
+# ---- the preset file -----------------------------------------------------------------------------
+
+@dataclass
+class ApplicationSection(Config):
+    """One entry of ``applications`` (Ray Serve's ServeApplicationSchema) whose args are typed."""
+
+    args: ServiceConfig
+    name: str = "hydra-ray"
+    route_prefix: str = "/"
+    import_path: str = BUILD_PATH
+    runtime_env: dict | None = None
+    deployments: list | None = None          # Serve's own per-deployment overrides, applied last
+    host: Any = None
+    port: Any = None
+    autoscaling_policy: Any = None
+    logging_config: Any = None
+    external_scaler_enabled: Any = None
+
+    def _check(self, errors: list[str]) -> None:
+        if self.import_path != BUILD_PATH:
+            errors.append(f"import_path: a hydra-ray preset serves {BUILD_PATH}, got {self.import_path!r}")
+        if not isinstance(self.route_prefix, str) or not self.route_prefix.startswith("/"):
+            errors.append(f"route_prefix: expected a path starting with '/', got {self.route_prefix!r}")
+
+
+@dataclass
+class ServePreset(Config):
+    """A whole ``configs/serve/*.yaml`` file (Ray Serve's ServeDeploySchema, args typed)."""
+
+    applications: list[ApplicationSection]
+    proxy_location: Any = None
+    http_options: dict | None = None
+    grpc_options: Any = None
+    controller_options: Any = None
+    logging_config: Any = None
+    tracing_config: Any = None
+    target_capacity: Any = None
+
+    def _check(self, errors: list[str]) -> None:
+        if not isinstance(self.applications, list) or len(self.applications) != 1:
+            n = len(self.applications) if isinstance(self.applications, list) else self.applications
+            errors.append(f"applications: a hydra-ray preset serves exactly one application, got {n!r}")
+
+    @property
+    def app(self) -> ApplicationSection:
+        return self.applications[0]
+
+    def http(self) -> tuple[str, int]:
+        opts = self.http_options or {}
+        return str(opts.get("host", "127.0.0.1")), int(opts.get("port", 8000))
+
+
+def read_preset_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The preset as plain data, with ``key=value`` overrides applied to the application's args."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([f"serve preset {p} does not exist"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError([f"not valid YAML: {e}"], str(p)) from e
+    if not isinstance(data, dict) or not isinstance(data.get("applications"), list) or not data["applications"]:
+        raise ConfigError(["applications: expected a non-empty list with the hydra-ray application "
+                           f"(import_path: {BUILD_PATH})"], str(p))
+    if overrides:
+        app = data["applications"][0]
+        if not isinstance(app, dict):
+            raise ConfigError([f"applications[0]: expected a mapping, got {app!r}"], str(p))
+        app["args"] = apply_overrides(app.get("args") or {}, overrides)
+    return data
+
+
+def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> ServePreset:
+    return from_dict(ServePreset, read_preset_data(path, overrides), str(path))
+
+
+def service_config(args: dict[str, Any] | ServiceConfig | None, source: str | None = None) -> ServiceConfig:
+    """A validated ServiceConfig from an application's args (what Serve hands the builder)."""
+    if isinstance(args, ServiceConfig):
+        return args
+    return from_dict(ServiceConfig, args or {}, source)
+
+
+# ---- files the config names ----------------------------------------------------------------------
+
+class ModelPathError(ValueError):
+    """The model or adapter the config names cannot be found; the message says where it looked."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    base: str                  # HF id or directory
+    adapter: str | None        # peft adapter directory
+    tokenizer: str             # where the tokenizer is read from (the adapter dir when it has one)
+
+
+def _has_tokenizer(d: Path) -> bool:
+    return (d / "tokenizer_config.json").is_file() or (d / "tokenizer.json").is_file()
+
+
+def resolve_model(section: ModelSection) -> ResolvedModel:
+    """Base model, adapter and tokenizer locations from a training output or explicit paths."""
+    adapter = section.adapter
+    out = Path(section.training_output) if section.training_output else None
+    if adapter is None and out is not None:
+        if not out.is_dir():
+            raise ModelPathError(f"model.training_output: {out} is not a directory (expected the --output "
+                                 "of hydra-ray train)")
+        if not (out / "adapter").is_dir():
+            raise ModelPathError(f"model.training_output: {out} has no adapter/ directory; hydra-ray train writes "
+                                 f"{out}/adapter when training completes (is it still running?)")
+        adapter = str(out / "adapter")
+    base = section.base
+    if adapter is not None:
+        cfg_file = Path(adapter) / "adapter_config.json"
+        if not cfg_file.is_file():
+            raise ModelPathError(f"model adapter {adapter}: no adapter_config.json there; expected a directory "
+                                 "written by peft's save_pretrained")
+        if base is None:
+            base = json.loads(cfg_file.read_text()).get("base_model_name_or_path") or None
+        if base is None and out is not None and (out / "config.yaml").is_file():
+            base = ((yaml.safe_load((out / "config.yaml").read_text()) or {}).get("model") or {}).get("name_or_path")
+    if not base:
+        raise ModelPathError("model: no base model: set model.base (an HF id or model directory); the adapter "
+                             "does not name one")
+    tokenizer = adapter if adapter is not None and _has_tokenizer(Path(adapter)) else base
+    return ResolvedModel(str(base), adapter, str(tokenizer))
+
+
+def resolve_data_path(path: str, what: str) -> Path:
+    """A file named in the config: as given (relative to the working dir), else inside this package."""
+    p = Path(path)
+    for cand in (p, PACKAGE_DIR / p):
+        if cand.is_file():
+            return cand.resolve()
+    raise FileNotFoundError(f"{what}: {path} not found (looked in {Path.cwd()} and {PACKAGE_DIR})")
+
+
+def absolutize(cfg: ServiceConfig) -> ServiceConfig:
+    """Relative local paths made absolute where they exist, so replicas (other working dirs) find them."""
+    def fix(p: str | None) -> str | None:
+        return str(Path(p).resolve()) if p and Path(p).exists() else p
+
+    model = cfg.model.replace(training_output=fix(cfg.model.training_output), base=fix(cfg.model.base),
+                              adapter=fix(cfg.model.adapter))
+    if cfg.backend == "model" and model.base is None:
+        # The adapter names its base as training saw it, often relative to where training ran: pin
+        # what exists here now, so a replica with another working directory loads the same files.
+        try:
+            resolved = resolve_model(model)
+        except ModelPathError:
+            pass  # reported by the generation replica, which needs the files
+        else:
+            if Path(resolved.base).exists():
+                model = model.replace(base=str(Path(resolved.base).resolve()))
+    recorded = cfg.recorded
+    if recorded.path:
+        try:
+            recorded = recorded.replace(path=str(resolve_data_path(recorded.path, "recorded.path")))
+        except FileNotFoundError:
+            pass  # reported where the file is needed (the generation replica), with where it looked
+    reward = cfg.reward.replace(labeler=fix(cfg.reward.labeler))
+    return cfg.replace(model=model, recorded=recorded, reward=reward)

@@ -1,0 +1,98 @@
+"""The two worker deployments: generation (model or recorded completions) and verification (sandbox).
+
+They are separate so each scales on its own: generation wants GPUs and batches requests together;
+verification is CPU-heavy and wants one measurement per reserved core. Both run their blocking work
+in a thread so the replica's event loop keeps answering (health checks, queued calls).
+
+Results cross the wire as dataclasses; expected failures (an original that fails its tests, a prompt
+with no recorded completion) come back as :class:`Failure` values rather than exceptions, so the
+ingress can map them to precise HTTP answers.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ray import serve
+
+from hydra_ray.data.schema import TestCase
+from hydra_ray.serve.backends import GenRequest, GenResult, make_backend
+from hydra_ray.serve.config import ServiceConfig, resolve_data_path
+from hydra_ray.serve.telemetry import metrics
+from hydra_ray.serve.verify import Evaluation, OriginalFailed, Prepared, Report, VerificationEngine
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str          # "original_fails", …
+    message: str
+
+
+@serve.deployment(name="Generator")
+class Generator:
+    def __init__(self, cfg: ServiceConfig, num_cpus: float = 1.0):
+        self.cfg = cfg
+        self.backend = make_backend(cfg, num_cpus)
+        self._batched.set_max_batch_size(cfg.batching.max_batch_size)
+        self._batched.set_batch_wait_timeout_s(cfg.batching.batch_wait_timeout_s)
+
+    async def generate(self, request: GenRequest) -> GenResult:
+        result = await self._batched(request)
+        metrics().generation.observe(result.seconds)
+        return result
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)   # replaced from the config in __init__
+    async def _batched(self, requests: list[GenRequest]) -> list[GenResult]:
+        return await asyncio.to_thread(self.backend.generate_batch, requests)
+
+    async def describe(self) -> dict[str, Any]:
+        return {**self.backend.describe(), "max_batch_size": self.cfg.batching.max_batch_size,
+                "batch_wait_timeout_s": self.cfg.batching.batch_wait_timeout_s}
+
+
+def _labeler(cfg: ServiceConfig):
+    from hydra_ray.prefs.config import LabelConfig
+    from hydra_ray.prefs.labels import Labeler
+
+    if cfg.reward.labeler:
+        return Labeler.load(resolve_data_path(cfg.reward.labeler, "reward.labeler"))
+    return Labeler(LabelConfig(epsilon=cfg.reward.epsilon))
+
+
+@serve.deployment(name="Verifier")
+class Verifier:
+    def __init__(self, cfg: ServiceConfig):
+        self.engine = VerificationEngine(cfg.verification.profile, _labeler(cfg))
+        # One sandbox session at a time per replica, for two reasons: measurements must not share the
+        # replica's reserved core, and every session of one process runs programs under the same private
+        # uid (the sandbox derives it from the pid), so concurrent sessions would share RLIMIT_NPROC — a
+        # fork bomb in one request makes another request's programs fail to fork (measured: EAGAIN).
+        self._sandbox = asyncio.Lock()
+
+    async def _timed(self, fn, *args) -> tuple[Any, float]:
+        """``fn(*args)`` in a thread once the sandbox is free; (result, seconds it ran)."""
+        async with self._sandbox:
+            t0 = time.perf_counter()
+            try:
+                return await asyncio.to_thread(fn, *args), time.perf_counter() - t0
+            finally:
+                metrics().sandbox.observe(time.perf_counter() - t0)
+
+    async def prepare(self, original: str, tests: Sequence[TestCase], inputs: Sequence[str],
+                      float_tol: float | None) -> Prepared | Failure:
+        try:
+            return (await self._timed(self.engine.prepare, original, tests, inputs, float_tol))[0]
+        except OriginalFailed as e:
+            return Failure("original_fails", str(e))
+
+    async def evaluate(self, prepared: Prepared, codes: Sequence[str | None], weights: Sequence[float]) -> Evaluation:
+        return (await self._timed(self.engine.evaluate, prepared, codes, weights))[0]
+
+    async def profile(self, code: str, tests: Sequence[TestCase], inputs: Sequence[str],
+                      float_tol: float | None) -> tuple[Report, float]:
+        return await self._timed(self.engine.profile_one, code, tests, inputs, float_tol)
+
+    async def describe(self) -> dict[str, Any]:
+        return self.engine.describe()
