@@ -113,16 +113,21 @@ def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
     emit(f"[enrich] {len(loaded.records)} valid program sets, {len(loaded.rejected)} rejected rows "
          f"({dict(loaded.reject_counts())}); {len(loaded.records) - len(pending)} already measured, "
          f"{len(pending)} to measure → {paths.root}")
-    started_ray, plan_reason, nodes_left = False, "nothing to measure", []
+    started_ray, plan_reason, nodes_left, measure_s = False, "nothing to measure", [], 0.0
     if pending:
         started_ray = init_ray(cfg)
         if not done:  # once per output directory: a resumed run re-reads the same rejected rows
             for reason, n in loaded.reject_counts().items():
                 obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
+        t_measure = time.monotonic()
         plan_reason, nodes_left = _measure(pending, paths, cfg, emit, already=len(loaded.records) - len(pending))
+        measure_s = time.monotonic() - t_measure
     summary = summarize_output(paths, loaded, wall_s=time.monotonic() - t_start, measured_now=len(pending),
                                placement=plan_reason, config=cfg.to_dict())
     summary["nodes_left_this_run"] = nodes_left
+    # Excluding Ray start-up: the rate a long run converges to.
+    summary["measure_wall_s_this_run"] = round(measure_s, 2)
+    summary["sets_per_s_measuring"] = round(len(pending) / measure_s, 3) if measure_s > 0 else None
     paths.summary.write_text(json.dumps(summary, indent=2))
     if started_ray:
         import ray
