@@ -56,28 +56,42 @@ def _profiler(cfg: Any):
     return _PROFILERS[key]
 
 
-def measure_task(task: Task, candidate_code: str, cfg: Any) -> Measurement:
-    """Verify ``candidate_code`` on the task's tests in the sandbox, then measure it with the profiler.
-
-    The original and each candidate are measured by separate calls here (same node, same process);
-    interleaving them inside one profiler session is the remaining step (see the evaluation issue).
-    """
-    from hydra_ray.data.schema import Candidate as Prog
-    from hydra_ray.data.schema import ProgramSet, TestCase as Case
-    from hydra_ray.metrics.names import BY_NAME
-
-    tol = 1e-6 if task.compare == "float_tol" else None
-    ps = ProgramSet(task.id, task.id, [Prog("candidate", task.runnable(candidate_code))],
-                    [Case(t.input, t.expected) for t in task.tests], tol)
-    (res,) = _profiler(cfg).profile(ps)
+def _to_measurement(res, wanted) -> Measurement:
     if not res.verdict.ok:
         return Measurement(res.verdict.value, res.detail, res.tests_passed, res.tests_total)
-    wanted = [BY_NAME[n] for n in cfg.measure.metrics]
     return Measurement(
         res.verdict.value, res.detail, res.tests_passed, res.tests_total,
         samples={m.name: list(res.metrics[m.column].samples) for m in wanted},
         sources={m.name: res.metrics[m.column].source for m in wanted},
         estimated={m.name: res.metrics[m.column].estimated for m in wanted})
+
+
+def _program_set(task: Task, codes: list[tuple[str, str]]):
+    from hydra_ray.data.schema import Candidate as Prog
+    from hydra_ray.data.schema import ProgramSet, TestCase as Case
+
+    tol = 1e-6 if task.compare == "float_tol" else None
+    return ProgramSet(task.id, task.id, [Prog(name, task.runnable(code)) for name, code in codes],
+                      [Case(t.input, t.expected) for t in task.tests], tol)
+
+
+def measure_pair(task: Task, original_code: str, candidate_code: str, cfg: Any) -> tuple[Measurement, Measurement]:
+    """Original and candidate in one profiler session: same node, same CPU, interleaved A B, B A, …
+    so drift cancels out of their ratio (the comparison every results row reports)."""
+    from hydra_ray.metrics.names import BY_NAME
+
+    wanted = [BY_NAME[n] for n in cfg.measure.metrics]
+    orig, cand = _profiler(cfg).profile(_program_set(task, [("original", original_code),
+                                                             ("candidate", candidate_code)]))
+    return _to_measurement(orig, wanted), _to_measurement(cand, wanted)
+
+
+def measure_task(task: Task, candidate_code: str, cfg: Any) -> Measurement:
+    """Verify ``candidate_code`` on the task's tests in the sandbox, then measure it with the profiler."""
+    from hydra_ray.metrics.names import BY_NAME
+
+    (res,) = _profiler(cfg).profile(_program_set(task, [("candidate", candidate_code)]))
+    return _to_measurement(res, [BY_NAME[n] for n in cfg.measure.metrics])
 
 
 MeasureFn = Callable[[Task, str, Any], Measurement]
@@ -129,6 +143,7 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
 def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: MeasureFn | None = None,
              log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
     """Results rows (see ``_base_row`` and ``_metric_columns`` for the columns)."""
+    interleaved = measure is None
     measure = measure or measure_task
     tasks = list(tasks)
     proposals = optimizer.propose(tasks)
@@ -138,11 +153,13 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
         log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
         for unit in measurement_units(task):
             orig = measure(unit, task.original_code, cfg)
-            measured: dict[str, Measurement] = {}   # identical code is measured once per unit
+            # identical code is measured once per unit; with the real profiler, interleaved with the original
+            measured: dict[str, tuple[Measurement, Measurement]] = {}
             for cand in candidates:
                 row = _base_row(task, unit, cand)
                 row["orig_verdict"] = orig.verdict
                 result: Measurement | None = None
+                pair_orig = orig
                 if cand.code is None:
                     row.update(verdict=NO_CODE, verdict_detail=cand.detail, tests_passed=0,
                                tests_total=len(unit.tests))
@@ -152,12 +169,16 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                 else:
                     key = _code_key(cand.code)
                     if key not in measured:
-                        measured[key] = measure(unit, cand.code, cfg)
-                    result = measured[key]
+                        if interleaved:
+                            measured[key] = measure_pair(unit, task.original_code, cand.code, cfg)
+                        else:
+                            measured[key] = (orig, measure(unit, cand.code, cfg))
+                    pair_orig, result = measured[key]
                     row.update(verdict=result.verdict, verdict_detail=result.detail,
                                tests_passed=result.tests_passed, tests_total=result.tests_total)
                 row["correct"] = row["verdict"] == PASSED
-                _metric_columns(row, orig, result if row["correct"] else None, cfg)
+                baseline = pair_orig if result is not None and pair_orig.verdict == PASSED else orig
+                _metric_columns(row, baseline, result if row["correct"] else None, cfg)
                 rows.append(row)
     return rows
 
