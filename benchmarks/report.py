@@ -55,6 +55,13 @@ def main() -> None:
                 f"Ray Train + α actor {fmt(t['hydra_ray']['step_time_median_s'])} s/step vs plain TRL "
                 f"{fmt(t['plain_trl']['step_time_median_s'])} s/step → **{fmt(t['ratio_step_time'])}×** (target ≤ 1.10×); "
                 f"actor report round trip {fmt(t['actor']['report_round_trip_ms_median'])} ms (median).", ""]
+    f = load("fault_tolerance")
+    if f:
+        out += ["## Fault tolerance (`bench_faults.py`)", ""]
+        for key, scenario in (f.get("scenarios") or {}).items():
+            head = ", ".join(f"{k} {v}" for k, v in scenario.get("headline", {}).items())
+            out += [f"- **{key.replace('_', ' ')}** ({'passed' if scenario.get('passed') else 'FAILED'}): {head}"]
+        out += [""]
     for name, title in (("serve", "Serving"), ("evaluate", "Evaluation")):
         r = load(name)
         if r:

@@ -10,6 +10,7 @@ STEPS = [
     ["bench_enrich.py", "scaling", "--pairs", "24"],
     ["bench_train.py"],
     ["bench_serve.py"],
+    ["bench_faults.py"],
 ]
 
 if __name__ == "__main__":

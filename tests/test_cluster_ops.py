@@ -85,6 +85,15 @@ def assert_each_pair_once(rows: list[dict], n_pairs: int) -> None:
     assert all(sorted(c) == ["fast", "slow"] for c in per_pair.values()), per_pair
 
 
+def record_figures(name: str, figures: dict) -> None:
+    """With $HYDRA_FAULT_FIGURES set to a directory, write a scenario's figures there as <name>.json
+    (benchmarks/bench_faults.py runs the fault scenarios and collects them)."""
+    where = os.environ.get("HYDRA_FAULT_FIGURES")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        (Path(where) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
 def poll(what: str, fn: Callable[[], Any], timeout_s: float, every_s: float = 1.0) -> Any:
     """fn() until it returns something truthy; AssertionError naming `what` after timeout_s."""
     deadline = time.monotonic() + timeout_s
@@ -311,6 +320,86 @@ def test_enrichment_metrics_reach_the_prometheus_endpoint(tmp_path):
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_training_metrics_reach_the_prometheus_endpoint(tmp_path):
+    """A tiny `run_training` (2 Ray Train workers, the α hub actor) on a Ray with a known metrics port,
+    scraped every second while it runs: hydra_train_loss, hydra_train_alpha{region},
+    hydra_train_region_loss{region} and hydra_train_step_seconds appear, and their values are ones the
+    run itself wrote (metrics.jsonl rows, alpha.json trajectory), the step times plausible."""
+    import ray
+
+    from hydra_ray.config import load_config
+    from hydra_ray.prefs.dirichlet import REGIONS
+    from hydra_ray.train.config import TrainConfig
+    from hydra_ray.train.driver import run_training
+    from hydra_ray.train.sample_data import build_sample_labelled_set
+    from hydra_ray.train.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model")
+    labelled = build_sample_labelled_set(tmp_path / "labelled", samples_per_pair=2)
+    steps = 12
+    cfg = load_config(TrainConfig, REPO / "configs" / "train" / "tiny-cpu.yaml",
+                      [f"model.name_or_path={model}", f"dpo.max_steps={steps}", "dpo.save_steps=12",
+                       "dpo.logging_steps=2"])
+    (port,) = free_ports(1)
+    temp = short_temp_dir("hrt")
+    ray.init(num_cpus=2, include_dashboard=False, _metrics_export_port=port, _temp_dir=temp,
+             _system_config={"metrics_report_interval_ms": 2000},
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                       "TOKENIZERS_PARALLELISM": "false"}})
+    snapshots: list[dict] = []
+    stop = threading.Event()
+
+    def watch():
+        # The hub actor exports while it lives (it ends with run_training), so scrape during the run.
+        while not stop.is_set():
+            s = scrape(port)
+            if any(k.startswith("ray_hydra_train_") for k in s):
+                snapshots.append(s)
+            stop.wait(1.0)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        outcome = run_training(cfg, labelled, tmp_path / "out")
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+    assert outcome.steps == steps
+    names = ("ray_hydra_train_loss", "ray_hydra_train_alpha", "ray_hydra_train_region_loss",
+             "ray_hydra_train_step_seconds_count")
+    full = [s for s in snapshots if all(s.get(n) for n in names)]
+    assert full, f"never saw all four training metrics in {len(snapshots)} scrapes: " \
+                 f"{sorted({k for s in snapshots for k in s if not k.startswith('#')})}"
+    s = full[-1]
+    assert s["#type:ray_hydra_train_alpha"][0][1] == "gauge"
+    assert s["#type:ray_hydra_train_step_seconds"][0][1] == "histogram"
+    rows = [json.loads(x) for x in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    alpha = json.loads((tmp_path / "out" / "alpha.json").read_text())
+    (loss,) = [v for _, v in s["ray_hydra_train_loss"]]
+    assert any(loss == pytest.approx(r["loss"]) for r in rows), (loss, [r["loss"] for r in rows])
+    scraped_alpha = {lab["region"]: v for lab, v in s["ray_hydra_train_alpha"]}
+    assert set(scraped_alpha) == set(REGIONS)
+    for region, a in scraped_alpha.items():
+        assert cfg.alpha.alpha_min <= a <= cfg.alpha.alpha_max
+        assert any(a == pytest.approx(t["alpha"][region]) for t in alpha["trajectory"]), (region, a)
+    # α must have been seen to move (lr 0.5 on the tiny preset), not only its initial value.
+    assert any(abs(v - cfg.alpha.initial) > 1e-6 for x in full for _, v in x["ray_hydra_train_alpha"])
+    for lab, v in s["ray_hydra_train_region_loss"]:
+        assert lab["region"] in REGIONS and 0 < v < 10
+        assert any(r[f"region_loss/{lab['region']}"] == pytest.approx(v) for r in rows), (lab, v)
+    n = total(s, "ray_hydra_train_step_seconds_count")
+    mean = total(s, "ray_hydra_train_step_seconds_sum") / n
+    assert 1 <= n <= steps - 1, n            # one per pair of consecutive steps of rank 0
+    # Workers' own median step time (workers.json) bounds what the hub saw, within Ray's bucket midpoints.
+    median = json.loads((tmp_path / "out" / "workers.json").read_text())["0"]["step_time_median_s"]
+    assert 0.01 < mean < 60 and median / 10 < mean < median * 10, (mean, median)
+    print(f"training metrics: {len(snapshots)} scrapes, loss {loss:.3f}, step seconds {n:.0f} × {mean:.2f} s, "
+          f"α {scraped_alpha}")
 
 
 # ---- 2. ray job submit / stop / resubmit -----------------------------------------------------------
@@ -562,6 +651,12 @@ def test_worker_node_death_mid_enrichment_loses_and_duplicates_nothing(tmp_path)
         assert "error" not in result, result.get("error")
         summary = result["summary"]
         rows = rows_of(out)
+        copies = Counter((r["pair_id"], r["candidate"]) for r in rows)
+        complete = {p for p in {r["pair_id"] for r in rows} if {c for (q, c) in copies if q == p} == {"fast", "slow"}}
+        record_figures("enrich_node_death", {
+            "pairs": 8, "pairs_done_at_kill": len(at_kill), "killed_at_s": round(t_kill, 1),
+            "pairs_lost": 8 - len(complete), "rows_duplicated": sum(v - 1 for v in copies.values()),
+            "nodes_left": summary["nodes_left_this_run"], "wall_s": round(time.monotonic() - t0, 1)})
         assert_each_pair_once(rows, 8)
         assert summary["sets_measured_this_run"] == 8 and summary["sets_total"] == 8
         left = {n["node_id"]: n["reason"] for n in summary["nodes_left_this_run"]}

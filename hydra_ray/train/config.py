@@ -146,11 +146,20 @@ class TrainConfig(Config):
     # Address of a running Ray cluster; None starts a local one with `num_cpus` CPUs (None: all).
     ray_address: Optional[str] = None
     num_cpus: Optional[int] = None
+    # Ray Train's FailureConfig.max_failures: how many times a failed worker group (a worker process or
+    # its node died) is restarted within one run, from the latest checkpoint (model, optimizer, step, α).
+    # Steps since that checkpoint are computed again (alpha.json `restarts` says how many). 0: the first
+    # failure ends the run (rerunning the command still resumes); -1: no limit.
+    max_failures: int = 2
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "framework", self.framework, FRAMEWORKS)
         if self.num_cpus is not None:
             _int(errors, "num_cpus", self.num_cpus, 1)
+        m = self.max_failures
+        if not isinstance(m, int) or isinstance(m, bool) or m < -1:
+            errors.append(f"max_failures: expected an integer >= 0 (worker-group restarts per run) or -1 "
+                          f"(no limit), got {m!r}")
 
 
 def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[str]:

@@ -10,6 +10,9 @@ Output directory::
     config.yaml       the resolved configuration
     ray/              Ray Train storage (checkpoints); rerunning the same command resumes from here
     _work/            per-node scratch (TRL checkpoints before upload)
+
+Within one run, Ray Train restarts a failed worker group (a worker process or its node died) up to
+``max_failures`` times from the latest checkpoint; ``alpha.json`` lists each restart under ``restarts``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class TrainOutcome:
     alpha: dict[str, float]
     resumed_from_step: int | None
     skipped: bool = False
+    restarts: int = 0          # worker-group restarts after failures within this run
 
 
 def alpha_settings(cfg: TrainConfig) -> AlphaSettings:
@@ -43,6 +47,22 @@ def alpha_settings(cfg: TrainConfig) -> AlphaSettings:
     per_update = a.update_interval * cfg.scaling.num_workers * cfg.dpo.gradient_accumulation_steps
     return AlphaSettings(lr=a.lr, alpha_min=a.alpha_min, alpha_max=a.alpha_max, initial=a.initial,
                          rule=a.rule, reports_per_update=per_update)
+
+
+def train_attempt(config: dict) -> None:
+    """The function each Ray Train worker runs, once per attempt (the first, and once per restart).
+
+    Rank 0 first tells the hub a worker group is starting, and whether it resumes from a checkpoint,
+    so a restart from scratch also drops what the failed attempt did to α (see AlphaHub.begin_attempt);
+    the other ranks wait for rank 0 at the worker's first barrier before they draw weights."""
+    import ray
+    import ray.train
+
+    from hydra_ray.train.worker import train_loop_per_worker
+
+    if ray.train.get_context().get_world_rank() == 0:
+        ray.get(config["hub"].begin_attempt.remote(ray.train.get_checkpoint() is not None))
+    train_loop_per_worker(config)
 
 
 def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path) -> TrainOutcome:
@@ -71,7 +91,6 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from hydra_ray.train.hub import AlphaHub
-    from hydra_ray.train.worker import train_loop_per_worker
 
     started = False
     if not ray.is_initialized():
@@ -91,7 +110,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(alpha_settings(cfg), str(out / "metrics.jsonl"), cfg.framework == "enhanced")
         trainer = TorchTrainer(
-            train_loop_per_worker,
+            train_attempt,
             train_loop_config={"cfg": cfg.to_dict(), "hub": hub, "input_dir": str(input_dir),
                                "work_dir": str(out / "_work")},
             scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
@@ -99,7 +118,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
                                                                **({"GPU": 1} if cfg.scaling.use_gpu else {})}),
             run_config=RunConfig(name=RUN_NAME, storage_path=str(storage),
                                  checkpoint_config=CheckpointConfig(num_to_keep=cfg.dpo.keep_checkpoints + 1),
-                                 failure_config=FailureConfig(max_failures=0)),
+                                 failure_config=FailureConfig(max_failures=cfg.max_failures)),
         )
         result = trainer.fit()
         if result.error is not None:
@@ -121,4 +140,5 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
 
     write_training_plots(out)
     resumed = summary.get("resumed_from")
-    return TrainOutcome(out, steps, summary["alpha"], resumed["step"] if resumed else None)
+    return TrainOutcome(out, steps, summary["alpha"], resumed["step"] if resumed else None,
+                        restarts=len(summary.get("restarts", [])))

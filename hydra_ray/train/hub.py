@@ -6,15 +6,25 @@ the rows of ``metrics.jsonl`` themselves (written by the hub, which runs on the 
 file lands in the output directory whatever node rank 0 is on), and what each worker said about itself
 (world size, a checksum of its trainable weights) so a test can prove the workers trained one model.
 The driver launches it with ``ray.remote(AlphaHub).options(name=...)``.
+
+It outlives the worker group: when Ray Train restarts a failed group (``max_failures``), the new rank 0
+calls :meth:`begin_attempt` and then, from a checkpoint, :meth:`restore`; the hub records each restart
+(which step it resumed from, how far the failed attempt had got) in ``alpha.json``'s ``restarts``.
+
+It also exports the training metrics of :mod:`hydra_ray.observability` (``hydra_train_alpha``,
+``hydra_train_loss``, ``hydra_train_region_loss``, ``hydra_train_step_seconds``); outside Ray (unit
+tests) those calls do nothing.
 """
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hydra_ray import observability as obs
 from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import REGIONS
 from hydra_ray.train.alpha import AlphaController, AlphaSettings
@@ -28,8 +38,13 @@ class AlphaHub:
         self.metrics_path = Path(metrics_path) if metrics_path else None
         self.workers: dict[str, dict[str, Any]] = {}
         self.resumed_from: dict[str, Any] | None = None
+        self.attempts = 0                              # worker-group starts that called begin_attempt
+        self.restarts: list[dict[str, Any]] = []
+        self._reached: int | None = None               # highest step reported in this attempt
+        self._step_clock: tuple[int, float] | None = None   # (step, arrival) of rank 0's first report of it
         self._since_log_losses: dict[str, list[float]] = {r: [] for r in REGIONS}
         self._since_log_adv: list[list[float]] = []
+        self._export_alpha()
 
     # ---- hot path -------------------------------------------------------------------------------
     def concentration(self) -> list[float]:
@@ -40,6 +55,7 @@ class AlphaHub:
 
     def report(self, regions: Sequence[str], losses: Sequence[float], advantages: Sequence[Sequence[float]],
                worker: int, step: int) -> bool:
+        self._clock(worker, step)
         for r, loss in zip(regions, losses):
             if r in self._since_log_losses:
                 self._since_log_losses[r].append(float(loss))
@@ -49,7 +65,28 @@ class AlphaHub:
             self.controller.reports_by_worker[str(worker)] = self.controller.reports_by_worker.get(str(worker), 0) + 1
             self.controller.examples_total += len(losses)
             return False
-        return self.controller.report(regions, losses, advantages, worker=worker, step=step)
+        updated = self.controller.report(regions, losses, advantages, worker=worker, step=step)
+        if updated:
+            self._export_alpha()
+        return updated
+
+    def _clock(self, worker: int, step: int) -> None:
+        """Step wall time from rank 0's reports: its first report of step s+1 arrives one optimizer step
+        (checkpoint saving included) after its first report of step s (fire-and-forget calls, sent as made)."""
+        step = int(step)
+        self._reached = step if self._reached is None else max(self._reached, step)
+        if int(worker) != 0:
+            return
+        now = time.monotonic()
+        last = self._step_clock
+        if last is None or step > last[0]:
+            if last is not None and step == last[0] + 1:
+                obs.observe(obs.TRAIN_STEP_SECONDS, now - last[1])
+            self._step_clock = (step, now)
+
+    def _export_alpha(self) -> None:
+        for r, a in self.controller.get_alpha().items():
+            obs.set_gauge(obs.TRAIN_ALPHA, a, region=r)
 
     def ping(self) -> bool:
         """Returns once every call this caller made before it has been processed (actor calls are ordered)."""
@@ -65,8 +102,12 @@ class AlphaHub:
         if self._since_log_adv:
             adv = np.asarray(self._since_log_adv, dtype=float).mean(axis=0)
             out.update({f"advantage/{m}": float(x) for m, x in zip(METRIC_NAMES, adv)})
-        self._since_log_losses = {r: [] for r in REGIONS}
-        self._since_log_adv = []
+        self._clear_since_log()
+        if isinstance(out.get("loss"), (int, float)):
+            obs.set_gauge(obs.TRAIN_LOSS, out["loss"])
+        for r in REGIONS:
+            if out[f"region_loss/{r}"] is not None:
+                obs.set_gauge(obs.TRAIN_REGION_LOSS, out[f"region_loss/{r}"], region=r)
         if self.metrics_path is not None:
             with self.metrics_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(out) + "\n")
@@ -79,20 +120,54 @@ class AlphaHub:
     def worker_info(self) -> dict[str, dict[str, Any]]:
         return dict(self.workers)
 
-    # ---- checkpoints ----------------------------------------------------------------------------
+    # ---- attempts, checkpoints and restarts ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return self.controller.state_dict()
+
+    def begin_attempt(self, from_checkpoint: bool) -> int:
+        """Called by rank 0 as each worker group starts, before any rank draws weights.
+
+        A restart with no checkpoint to go back to (the group failed before its first save) starts over
+        from step 0: α, counts and metrics rows of the failed attempt are dropped, as a restore drops
+        those after its step. With a checkpoint, :meth:`restore` follows and does the same from there."""
+        self.attempts += 1
+        if self._reached is not None and not from_checkpoint:
+            self.controller = type(self.controller)(self.controller.settings)
+            self._truncate_rows(0)
+            self._note_restart(0)
+        return self.attempts
 
     def restore(self, state: Mapping[str, Any], step: int) -> dict[str, float]:
         """Load α from a checkpoint taken at ``step``; drop metrics rows logged after it (they are redone)."""
         self.controller.load_state_dict(state)
         self.resumed_from = {"step": int(step), "alpha": self.controller.get_alpha(),
                              "updates": len(self.controller.updates)}
+        self._truncate_rows(step)
+        if self._reached is not None:      # a restart within this run (this hub saw the failed attempt)
+            self._note_restart(step)
+        self._export_alpha()
+        return self.controller.get_alpha()
+
+    def _truncate_rows(self, step: int) -> None:
         if self.metrics_path is not None and self.metrics_path.exists():
             kept = [line for line in self.metrics_path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("step", 0) <= step]
             self.metrics_path.write_text("".join(line + "\n" for line in kept))
-        return self.controller.get_alpha()
+
+    def _note_restart(self, step: int) -> None:
+        reached = int(self._reached or 0)
+        # Steps the failed attempt had started after the checkpoint: computed again by the next one.
+        self.restarts.append({"attempt": self.attempts, "from_step": int(step), "reached_step": reached,
+                              "steps_repeated": max(0, reached - int(step)), "alpha": self.controller.get_alpha()})
+        self._reached = None
+        self._step_clock = None
+        self._clear_since_log()
+        self._export_alpha()
+
+    def _clear_since_log(self) -> None:
+        self._since_log_losses = {r: [] for r in REGIONS}
+        self._since_log_adv = []
 
     def summary(self) -> dict[str, Any]:
-        return {**self.controller.summary(), "adaptive": self.adaptive, "resumed_from": self.resumed_from}
+        return {**self.controller.summary(), "adaptive": self.adaptive, "resumed_from": self.resumed_from,
+                "attempts": self.attempts, "restarts": list(self.restarts)}
