@@ -464,6 +464,34 @@ def test_ray_job_submit_runs_enrich_and_logs_progress(job_cluster, tmp_path):
 
 
 @pytest.mark.slow
+def test_ray_job_submit_runs_enrich_label_and_a_tiny_train(job_cluster, tmp_path):
+    """The pipeline as three jobs on the 2-node cluster: enrich → label → train (tiny model)."""
+    inp, enriched = write_input(tmp_path / "in.jsonl", 6), tmp_path / "enriched"
+    labelled, model, trained = tmp_path / "labelled", tmp_path / "model", tmp_path / "train"
+    cli = [sys.executable, "-m", "hydra_ray.cli"]
+    jobs = {
+        "hr-pipe-enrich": cli + ["enrich", "--input", str(inp), "--output", str(enriched),
+                                 "--config", "configs/enrich/quick.yaml"],
+        "hr-pipe-label": cli + ["label", "--input", str(enriched), "--output", str(labelled), "samples_per_pair=4"],
+        "hr-pipe-train": ["sh", "-c", shlex.join(cli + ["make-tiny-model", "--output", str(model)]) + " && "
+                          + shlex.join(cli + ["train", "--input", str(labelled), "--output", str(trained),
+                                              "--config", "configs/train/tiny-cpu.yaml",
+                                              f"model.name_or_path={model}", "dpo.max_steps=4",
+                                              "dpo.save_steps=4", "scaling.num_workers=1"])],
+    }
+    for job_id, entrypoint in jobs.items():
+        proc = submit(job_cluster, job_id, entrypoint, wait=True, timeout=600)
+        assert proc.returncode == 0 and "succeeded" in proc.stdout + proc.stderr, (
+            job_id, proc.stdout[-3000:] + proc.stderr[-3000:])
+    assert_each_pair_once(rows_of(enriched), 6)
+    assert (labelled / "labels.parquet").exists() and (labelled / "labeler.json").exists()
+    assert (trained / "adapter" / "adapter_config.json").exists()
+    alpha = json.loads((trained / "alpha.json").read_text())
+    assert alpha["steps"] == 4
+    assert "trained 4 steps" in job_logs(job_cluster, "hr-pipe-train")
+
+
+@pytest.mark.slow
 def test_ray_job_stop_mid_run_then_resubmission_resumes(job_cluster, tmp_path):
     inp, out = write_input(tmp_path / "in.jsonl", 6, start=12), tmp_path / "out"
     proc = submit(job_cluster, "hr-enrich-stopped", enrich_entrypoint(inp, out), wait=False, timeout=120)
