@@ -70,3 +70,23 @@ def test_cpu_node_checks(tmp_path):
     text = "\n".join(check_node(cfg))
     assert "no such directory" in text and "make-tiny-model" in text
     assert "9 workers" in text and "dpo.bf16=true needs scaling.use_gpu=true" in text
+
+
+def test_training_refuses_problems_held_out_for_evaluation(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    split = tmp_path / "split.txt"
+    split.write_text("p00001\np00002\n")
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    (labelled / "labeler.json").write_text("{}")
+    pq.write_table(pa.table({"problem_id": ["p00002", "p09999"]}), labelled / "labels.parquet")
+    preset = Path(__file__).resolve().parents[1] / "configs" / "train" / "tiny-cpu.yaml"
+    cfg = load_config(TrainConfig, preset, [f"heldout_split={split}"])
+    problems = [p for p in check_node(cfg, labelled) if "heldout_split" in p]
+    assert len(problems) == 1 and "p00002" in problems[0] and "p09999" not in problems[0]
+    pq.write_table(pa.table({"problem_id": ["p09999"]}), labelled / "labels.parquet")
+    assert not [p for p in check_node(cfg, labelled) if "heldout_split" in p]
+    missing = load_config(TrainConfig, preset, [f"heldout_split={tmp_path / 'nope.txt'}"])
+    assert any("does not exist" in p for p in check_node(missing, labelled))

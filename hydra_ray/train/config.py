@@ -151,6 +151,9 @@ class TrainConfig(Config):
     # Steps since that checkpoint are computed again (alpha.json `restarts` says how many). 0: the first
     # failure ends the run (rerunning the command still resumes); -1: no limit.
     max_failures: int = 2
+    # Problems held out for evaluation (a split file, e.g. configs/evaluate/splits/pie_heldout.txt):
+    # training refuses a labelled set that contains any of them. None: no check.
+    heldout_split: Optional[str] = None
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "framework", self.framework, FRAMEWORKS)
@@ -160,6 +163,24 @@ class TrainConfig(Config):
         if not isinstance(m, int) or isinstance(m, bool) or m < -1:
             errors.append(f"max_failures: expected an integer >= 0 (worker-group restarts per run) or -1 "
                           f"(no limit), got {m!r}")
+
+
+def _heldout_problems(split_path: str, labels: Path) -> list[str]:
+    """Training on a held-out problem would make the evaluation on it meaningless."""
+    import pyarrow.parquet as pq
+
+    from hydra_ray.evaluate.suites.pie import SplitError, SplitOverlapError, check_disjoint, load_split
+
+    try:
+        split = load_split(split_path)
+    except SplitError as e:
+        return [f"heldout_split: {e}"]
+    ids = pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist()
+    try:
+        check_disjoint(ids, split)
+    except SplitOverlapError as e:
+        return [f"heldout_split={split_path}: {e}; drop those problems from the labelled set or use another split"]
+    return []
 
 
 def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[str]:
@@ -173,6 +194,8 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
         for name in ("labels.parquet", "labeler.json"):
             if not (d / name).is_file():
                 problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
+        if cfg.heldout_split and (d / "labels.parquet").is_file():
+            problems += _heldout_problems(cfg.heldout_split, d / "labels.parquet")
     import torch
 
     cuda = torch.cuda.is_available()
