@@ -62,7 +62,17 @@ def main() -> None:
             head = ", ".join(f"{k} {v}" for k, v in scenario.get("headline", {}).items())
             out += [f"- **{key.replace('_', ' ')}** ({'passed' if scenario.get('passed') else 'FAILED'}): {head}"]
         out += [""]
-    for name, title in (("serve", "Serving"), ("evaluate", "Evaluation")):
+    ev = load("evaluate")
+    if ev:
+        out += ["## Evaluation throughput (`bench_evaluate.py`)", "",
+                "| suite | optimizer | tasks | tasks/min | verification | measurement | statistics |",
+                "|---|---|---|---|---|---|---|"]
+        for r in ev["suites"]:
+            sh = r["share"]
+            out += [f"| {r['suite']} | {r['optimizer']} | {r['tasks']} | {fmt(r['tasks_per_minute'])} | "
+                    f"{sh['verification']:.0%} | {sh['measurement']:.0%} | {sh['statistics']:.1%} |"]
+        out += ["", ev["note"] + f". Load average at start: {fmt(ev['machine']['loadavg_at_start'][0])}.", ""]
+    for name, title in (("serve", "Serving"),):
         r = load(name)
         if r:
             out += [f"## {title}", "", "```json", json.dumps({k: v for k, v in r.items() if k != "machine"}, indent=1)[:3000],

@@ -11,6 +11,7 @@ STEPS = [
     ["bench_train.py"],
     ["bench_serve.py"],
     ["bench_faults.py"],
+    ["bench_evaluate.py"],
 ]
 
 if __name__ == "__main__":

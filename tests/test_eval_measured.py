@@ -47,3 +47,20 @@ def test_wrong_candidate_is_rejected_by_its_tests():
     rows = evaluate([load_pattern("triangular_sum", sizes=["small"])], Wrong(), _cfg())
     assert rows[0]["verdict"] == "wrong_answer" and not rows[0]["correct"]
     assert rows[0]["ratio_latency"] is None
+
+
+@pytest.mark.slow
+def test_reference_on_real_pie_pairs_known_to_differ(tmp_path):
+    """The bundled sample's first pairs were chosen because the slow program is >= 2.5x slower over
+    its tests; measured in the sandbox, the reference (fast) program must show a significant gain."""
+    from pathlib import Path
+
+    from hydra_ray.evaluate.suites.pie import load_pairs
+
+    sample = Path(__file__).resolve().parents[1] / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
+    subset = tmp_path / "pairs.jsonl"
+    subset.write_text("\n".join(sample.read_text().splitlines()[:3]) + "\n")
+    rows = evaluate(list(load_pairs(subset)), ReferenceOptimizer(), _cfg())
+    assert len(rows) == 3 and all(r["verdict"] == "passed" for r in rows)
+    for r in rows:
+        assert r["sig_latency"] and r["ratio_latency"] > 1.1, (r["task_id"], r["ratio_latency"])

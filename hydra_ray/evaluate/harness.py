@@ -7,6 +7,7 @@ it: proposing, de-duplicating measurements, ratios, intervals, significance, the
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -40,6 +41,16 @@ class Measurement:
 
 
 _PROFILERS: dict[tuple, Any] = {}
+STATISTICS_SECONDS = [0.0]   # time in bootstrap intervals and tests, for the evaluation benchmark
+
+
+def phase_seconds() -> dict[str, float]:
+    """Seconds spent so far in this process: sandbox verification, measurement, statistics."""
+    out = {"verification": 0.0, "measurement": 0.0, "statistics": STATISTICS_SECONDS[0]}
+    for prof in _PROFILERS.values():
+        for k, v in prof.phase_seconds.items():
+            out[k] += v
+    return out
 
 
 def _profiler(cfg: Any):
@@ -133,8 +144,10 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
         if not (o and c):
             continue
         s = cfg.stats
+        t0 = time.perf_counter()
         r = improvement(m, o, c, alpha=s.alpha, min_effect=s.min_effect, n_boot=s.n_boot, level=s.level,
                         seed=s.seed)
+        STATISTICS_SECONDS[0] += time.perf_counter() - t0
         row.update({f"orig_{m}": r.orig_median, f"cand_{m}": r.cand_median, f"ratio_{m}": r.ratio,
                     f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant,
                     f"p_{m}": r.p_value})

@@ -18,6 +18,7 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,8 @@ class Profiler:
             zones, _ = en.find_package_zones()
             self.sandbox.rapl_files = [str(z.energy_path) for z in zones]
         self.baseline = self._calibrate()
+        # Seconds spent per phase since construction: where a run's time goes (benchmarks read it).
+        self.phase_seconds: dict[str, float] = {"verification": 0.0, "measurement": 0.0}
 
     def _calibrate(self) -> dict[str, Any]:
         """The interpreter's own start-up cost on this node: subtracted for net memory, recorded."""
@@ -140,10 +143,14 @@ class Profiler:
     def profile(self, ps: ProgramSet) -> list[CandidateResult]:
         programs = {c.name: c.code for c in ps.candidates}
         results = [CandidateResult(c.name, c.code, Verdict.PASSED, tests_total=len(ps.tests)) for c in ps.candidates]
+        t0 = time.perf_counter()
         self._check_correctness(ps, programs, results)
+        t1 = time.perf_counter()
+        self.phase_seconds["verification"] += t1 - t0
         passing = [r for r in results if r.verdict.ok]
         if passing:
             self._measure(ps, programs, passing)
+            self.phase_seconds["measurement"] += time.perf_counter() - t1
         passing = [r for r in results if r.verdict.ok]
         if len(passing) == 2 and len(results) == 2:
             self._significance(*passing)
