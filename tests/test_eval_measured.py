@@ -64,3 +64,18 @@ def test_reference_on_real_pie_pairs_known_to_differ(tmp_path):
     assert len(rows) == 3 and all(r["verdict"] == "passed" for r in rows)
     for r in rows:
         assert r["sig_latency"] and r["ratio_latency"] > 1.1, (r["task_id"], r["ratio_latency"])
+
+
+@pytest.mark.slow
+def test_reference_claims_nothing_on_real_pairs_that_cannot_differ():
+    """Real PIE pairs whose two programs differ only in whitespace: no %Opt claim (>= 10% faster and
+    significant) on any of them, though both sides are measured exactly as for a real change."""
+    from pathlib import Path
+
+    from hydra_ray.evaluate.suites.pie import load_pairs
+
+    pairs = Path(__file__).resolve().parent / "data" / "pie_whitespace_only_pairs.jsonl"
+    rows = evaluate(list(load_pairs(pairs)), ReferenceOptimizer(), _cfg())
+    assert len(rows) == 6 and all(r["verdict"] == "passed" for r in rows)
+    claims = [r["task_id"] for r in rows if r["sig_latency"] and r["ratio_latency"] >= 1.1]
+    assert not claims, claims
