@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     (out / "config.yaml").write_text(dump_config(cfg))
     print(f"suite {suite.name}: {len(suite.tasks)} task(s)", file=sys.stderr)
     proposals = optimizer.propose(suite.tasks)
+    if cfg.identity_baseline and optimizer.name != "identity":
+        # The noise floor is always reported beside the optimiser: the original against itself.
+        from hydra_ray.evaluate.optimizers import IdentityOptimizer
+
+        for task_id, cands in IdentityOptimizer().propose(suite.tasks).items():
+            proposals.setdefault(task_id, []).extend(cands)
     n = _write_candidates(out / "candidates.jsonl", proposals)
     print(f"{optimizer.name}: {n} candidate(s) -> {out / 'candidates.jsonl'}", file=sys.stderr)
     if args.dry_run:
@@ -111,10 +117,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = evaluate(suite.tasks, _Frozen(optimizer.name, proposals), cfg,
                         log=lambda s: print(s, file=sys.stderr))
-    except NotImplementedError as e:
-        print(f"hydra-ray evaluate: cannot measure yet ({e}): hydra_ray.evaluate.harness.measure_task is a "
-              "stub until the profiler lands. Candidates are in candidates.jsonl; --dry-run skips measuring.",
-              file=sys.stderr)
+    except RuntimeError as e:  # the sandbox or profiler cannot run on this node
+        print(f"hydra-ray evaluate: cannot measure: {e}", file=sys.stderr)
         return 3
     summary = write_report(rows_to_frame(rows), out, suite=suite.name, optimizer=optimizer.name,
                            stats_cfg=cfg.stats, config=cfg.to_dict(), split=suite.split)

@@ -100,6 +100,8 @@ class EvaluateConfig(Config):
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    # Also measure the original against itself (config "identity"): the noise floor of this run.
+    identity_baseline: bool = True
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "optimizer", self.optimizer, OPTIMIZERS)
