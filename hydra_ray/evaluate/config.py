@@ -102,6 +102,10 @@ class EvaluateConfig(Config):
     stats: StatsConfig = field(default_factory=StatsConfig)
     # Also measure the original against itself (config "identity"): the noise floor of this run.
     identity_baseline: bool = True
+    # hydra optimiser in process (no service): a serve preset naming the model, e.g.
+    # configs/serve/tiny-cpu.yaml, plus its overrides (e.g. ["model.training_output=runs/train"]).
+    hydra_in_process: str | None = None
+    hydra_overrides: list[str] = field(default_factory=list)
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "optimizer", self.optimizer, OPTIMIZERS)

@@ -126,10 +126,15 @@ def build_optimizer(cfg) -> Optimizer:
         return IdentityOptimizer()
     from hydra_ray.evaluate.openai_client import ChatClient
 
-    client = ChatClient(cfg.openai)
+    client = None if (cfg.optimizer == "hydra" and cfg.hydra_in_process) else ChatClient(cfg.openai)
     if cfg.optimizer == "openai":
         return openai_optimizer(client, cfg.prompts, cfg.samples_per_prompt)
     if cfg.optimizer == "hydra":
+        if cfg.hydra_in_process:
+            from hydra_ray.evaluate.inprocess import InProcessClient
+
+            client = InProcessClient(cfg.hydra_in_process, cfg.hydra_overrides,
+                                     max_new_tokens=cfg.openai.max_tokens, temperature=cfg.openai.temperature)
         return hydra_optimizer(client, cfg.weight_vectors(), cfg.samples_per_prompt)
     raise ValueError(f"optimizer: expected one of reference, identity, openai, hydra; got {cfg.optimizer!r}")
 
