@@ -97,6 +97,12 @@ def measure_pair(task: Task, original_code: str, candidate_code: str, cfg: Any) 
     return _to_measurement(orig, wanted), _to_measurement(cand, wanted)
 
 
+def verify_task(task: Task, code: str, cfg: Any) -> Measurement:
+    """Verdict of ``code`` on the task's tests, without measuring it (no samples)."""
+    (res,) = _profiler(cfg).verify(_program_set(task, [("original", code)]))
+    return Measurement(res.verdict.value, res.detail, res.tests_passed, res.tests_total)
+
+
 def measure_task(task: Task, candidate_code: str, cfg: Any) -> Measurement:
     """Verify ``candidate_code`` on the task's tests in the sandbox, then measure it with the profiler."""
     from hydra_ray.metrics.names import BY_NAME
@@ -165,7 +171,9 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
         candidates = proposals.get(task.id, [])
         log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
         for unit in measurement_units(task):
-            orig = measure(unit, task.original_code, cfg)
+            # With the real profiler the original is measured inside each interleaved pair below, so
+            # here it is only verified; rows without a candidate then carry no original medians.
+            orig = (verify_task if interleaved else measure)(unit, task.original_code, cfg)
             # identical code is measured once per unit; with the real profiler, interleaved with the original
             measured: dict[str, tuple[Measurement, Measurement]] = {}
             for cand in candidates:

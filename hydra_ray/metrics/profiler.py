@@ -156,6 +156,14 @@ class Profiler:
             self._significance(*passing)
         return results
 
+    def verify(self, ps: ProgramSet) -> list[CandidateResult]:
+        """Verdicts only (every candidate on every test once), no measurement."""
+        results = [CandidateResult(c.name, c.code, Verdict.PASSED, tests_total=len(ps.tests)) for c in ps.candidates]
+        t0 = time.perf_counter()
+        self._check_correctness(ps, {c.name: c.code for c in ps.candidates}, results)
+        self.phase_seconds["verification"] += time.perf_counter() - t0
+        return results
+
     def _check_correctness(self, ps, programs, results) -> None:
         specs = [RunSpec(c.name, t.input, t.expected, float_tol=ps.float_tol) for c in ps.candidates for t in ps.tests]
         runs = self.sandbox.run_batch(programs, specs)
