@@ -32,9 +32,14 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: Sequence[str], source: str | None = None):
         self.problems = list(problems)
+        self.source = source
         where = f" in {source}" if source else ""
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} configuration problem(s){where}:\n{lines}")
+
+    def __reduce__(self):
+        # Raised inside Ray workers too: unpickle with the problem list, not the formatted message.
+        return (type(self), (self.problems, self.source))
 
 
 @dataclasses.dataclass

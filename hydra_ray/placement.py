@@ -145,11 +145,22 @@ class TrainPlan:
     use_gpu: bool
     resources_per_worker: dict[str, float]
     notes: tuple[str, ...]       # e.g. "needs 4 GPU, 0 in the cluster now"
+    accelerator_type: str | None = None
 
     def scaling_config_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ray.train.ScalingConfig``."""
-        return {"num_workers": self.num_workers, "use_gpu": self.use_gpu,
-                "resources_per_worker": dict(self.resources_per_worker)}
+        kwargs = {"num_workers": self.num_workers, "use_gpu": self.use_gpu,
+                  "resources_per_worker": dict(self.resources_per_worker)}
+        if self.accelerator_type:
+            kwargs["accelerator_type"] = self.accelerator_type
+        return kwargs
+
+    def describe(self) -> str:
+        """One line for the log: what each worker reserves and whether the cluster has it now."""
+        per = ", ".join(f"{k} {v:g}" for k, v in self.resources_per_worker.items())
+        gpu = f" ({self.accelerator_type})" if self.accelerator_type else ""
+        waits = "; " + "; ".join(self.notes) if self.notes else ""
+        return f"{self.num_workers} worker(s), each {per}{gpu}{waits}"
 
 
 def train_workers(cluster_resources: Mapping[str, float], section: Any = None) -> TrainPlan:
@@ -175,12 +186,18 @@ def train_workers(cluster_resources: Mapping[str, float], section: Any = None) -
                     "an autoscaling cluster needs an explicit num_workers to scale GPU nodes up")
         else:
             n = 1
+    accelerator = getattr(section, "accelerator_type", None) or None
+    if accelerator and not use_gpu:
+        raise PlacementError(f"scaling.accelerator_type={accelerator!r} needs use_gpu: true")
     notes = []
-    for key, amount in per.items():
+    wanted = dict(per)
+    if accelerator:   # Ray's GPU nodes advertise `accelerator_type:<model>`; Ray Train asks for a sliver
+        wanted[f"accelerator_type:{accelerator}"] = 0.001
+    for key, amount in wanted.items():
         need, have = n * amount, float(cluster_resources.get(key, 0))
         if need > have:
             notes.append(f"needs {need:g} {key}, {have:g} in the cluster now: waits for the autoscaler")
-    return TrainPlan(n, use_gpu, per, tuple(notes))
+    return TrainPlan(n, use_gpu, per, tuple(notes), accelerator)
 
 
 # ---- serving: Ray Serve replicas -----------------------------------------------------------------

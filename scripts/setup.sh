@@ -18,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # torch is pinned exactly (a looser pin pulls a multi-GB CUDA build).
-if ! $PY -c "import hydra_ray, torch, trl, ray, pytest" 2>/dev/null \
+if ! $PY -c "import hydra_ray, torch, trl, ray, pytest, importlib.util as u; assert u.find_spec('bitsandbytes')" 2>/dev/null \
    || ! $PY -m pip show hydra-ray 2>/dev/null | grep -q "^Editable project location: $(pwd)$"; then
   $PY -m pip install -q -e ".[dev]"
 fi

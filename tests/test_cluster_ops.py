@@ -516,6 +516,12 @@ def test_ray_job_stop_mid_run_then_resubmission_resumes(job_cluster, tmp_path):
 
 # ---- 3. autoscaling ------------------------------------------------------------------------------
 
+# The gpu-shaped node type also advertises this custom resource, and the tiny training job asks for it
+# (scaling.resources_per_worker): a CPU build of torch cannot train with use_gpu on a fake GPU (Ray
+# Train would set up NCCL), so the job reaches that node type the way a preset pins any node type.
+GPU_NODE_RESOURCE = "gpu_node"
+
+
 def fake_autoscaling_config(gcs_address: str, idle_timeout_minutes: float) -> dict:
     """What ray.cluster_utils.AutoscalingCluster generates (its fake_multi_node/example.yaml base is
     not in the 2.60 wheel), plus the GCS address so the fake nodes join this head, not :6379."""
@@ -529,7 +535,8 @@ def fake_autoscaling_config(gcs_address: str, idle_timeout_minutes: float) -> di
             # Shaped like clusters/: a profiler slot per core; a GPU node (fake GPU) for training.
             "profiler": {"resources": {"CPU": 1, "profiler": 1, **mem}, "node_config": {},
                          "min_workers": 0, "max_workers": 2},
-            "gpu": {"resources": {"CPU": 1, "GPU": 1, **mem}, "node_config": {}, "min_workers": 0, "max_workers": 1},
+            "gpu": {"resources": {"CPU": 1, "GPU": 1, GPU_NODE_RESOURCE: 1, **mem}, "node_config": {},
+                    "min_workers": 0, "max_workers": 1},
         },
         "head_node_type": "ray.head.default", "upscaling_speed": 1.0,
         "idle_timeout_minutes": idle_timeout_minutes,
@@ -568,29 +575,39 @@ class NodeWatcher(threading.Thread):
 
 def autoscaling_driver(inp: Path, out: Path) -> dict:
     """The driver side of the autoscaling test, run as its own process connected through
-    $RAY_ADDRESS (as under `ray job submit`): a GPU task, then an enrichment that requires profiler
-    slots, then waiting for the idle nodes to go. Returns what happened; the test judges it."""
+    $RAY_ADDRESS (as under `ray job submit`): an enrichment that requires profiler slots, labelling
+    on the driver, a tiny `hydra-ray train` job whose worker requires the gpu-shaped node, then
+    waiting for the idle nodes to go. Returns what happened; the test judges it."""
     import ray
+
+    from hydra_ray.prefs.config import LabelConfig
+    from hydra_ray.prefs.run import label_directory
+    from hydra_ray.train.tiny_model import build_tiny_model
 
     ray.init()
     result: dict[str, Any] = {"at_start": dict(NodeWatcher.shapes())}
     watcher = NodeWatcher()
     watcher.start()
-
-    @ray.remote(num_gpus=1, num_cpus=1)
-    def gpu_probe() -> dict:
-        # Stand-in for a training worker: `hydra-ray train` on a fake GPU would try CUDA and fail.
-        return {"node": ray.get_runtime_context().get_node_id(), "gpu_ids": ray.get_gpu_ids()}
-
-    t0 = time.monotonic()
-    result["probe"] = ray.get(gpu_probe.remote(), timeout=240)
-    result["t_gpu_s"] = time.monotonic() - t0
-    result["gpu_nodes"] = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU")]
+    enriched, labelled, trained = out / "enriched", out / "labelled", out / "train"
     cfg = from_dict(EnrichConfig, {**QUICK, "placement": {"mode": "require", "num_actors": 2}})
     t0 = time.monotonic()
-    result["summary"] = run_enrich(inp, out, cfg, emit=print)
+    result["summary"] = run_enrich(inp, enriched, cfg, emit=print)
     result["t_enrich_s"] = time.monotonic() - t0
     result["profiler_nodes"] = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("profiler")]
+
+    label_directory(enriched, labelled, from_dict(LabelConfig, {"samples_per_pair": 4}))
+    model = build_tiny_model(out / "tiny-model")
+    t0 = time.monotonic()
+    train = subprocess.run(
+        [sys.executable, "-m", "hydra_ray.cli", "train", "--input", str(labelled), "--output", str(trained),
+         "--config", str(REPO / "configs/train/tiny-cpu.yaml"), f"model.name_or_path={model}",
+         "dpo.max_steps=2", "dpo.save_steps=2", "dpo.logging_steps=1", "scaling.num_workers=1",
+         f"scaling.resources_per_worker={{{GPU_NODE_RESOURCE}: 1}}"],
+        capture_output=True, text=True, timeout=480, cwd=REPO)   # inherits $RAY_ADDRESS: joins this cluster
+    result["t_train_s"] = time.monotonic() - t0
+    result["train"] = {"rc": train.returncode, "stdout": train.stdout[-3000:], "stderr": train.stderr[-3000:],
+                       "log": [line for line in train.stdout.splitlines() if line.startswith("[train]")]}
+    result["gpu_nodes"] = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU")]
     t0 = time.monotonic()
     deadline = t0 + 240
     while time.monotonic() < deadline and NodeWatcher.shapes() != Counter(head=1):
@@ -611,11 +628,11 @@ def test_autoscaler_adds_profiler_and_gpu_nodes_and_removes_them_when_idle(tmp_p
     config.write_text(json.dumps(fake_autoscaling_config(cluster.gcs_address, idle_timeout_minutes=0.2)))
     # As AutoscalingCluster.start() does, minus its global `ray stop --force`.
     env = {**cluster.env, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
-    inp, out = write_input(tmp_path / "in.jsonl", 4, start=2), tmp_path / "out"
+    inp, out = write_input(tmp_path / "in.jsonl", 6, start=2), tmp_path / "out"
     try:
         cluster.start_head(0, f"--autoscaling-config={config}", env=env)
         driver = subprocess.run([sys.executable, __file__, "autoscaling-driver", str(inp), str(out)],
-                                capture_output=True, text=True, timeout=600, cwd=REPO,
+                                capture_output=True, text=True, timeout=900, cwd=REPO,
                                 env={**cluster.env, "RAY_ADDRESS": cluster.gcs_address})
     finally:
         cluster.stop()
@@ -623,16 +640,29 @@ def test_autoscaler_adds_profiler_and_gpu_nodes_and_removes_them_when_idle(tmp_p
     assert driver.returncode == 0 and marker, f"driver failed:\n{driver.stdout[-3000:]}\n{driver.stderr[-3000:]}"
     res = json.loads(marker[-1][len("RESULT "):])
     assert res["at_start"] == {"head": 1}, "an autoscaling cluster starts with the head only"
-    assert res["probe"]["node"] in res["gpu_nodes"] and len(res["probe"]["gpu_ids"]) == 1, res["probe"]
-    rows = rows_of(out)
-    assert_each_pair_once(rows, 4)
+    # Enrichment: two profiler nodes appear and take every measurement.
+    rows = rows_of(out / "enriched")
+    assert_each_pair_once(rows, 6)
     assert {r["node_id"] for r in rows} <= set(res["profiler_nodes"]), "measurements ran off the profiler nodes"
     assert "holding 1 'profiler' slot" in res["summary"]["placement"]
     assert res["peak"].get("profiler") == 2, f"expected 2 profiler nodes at once: {res['peak']}"
+    # Training: the job's worker needs the gpu-shaped node; the autoscaler adds it and the job trains there.
+    train = res["train"]
+    assert train["rc"] == 0, f"train job failed:\n{train['stdout']}\n{train['stderr']}"
+    assert "trained 2 steps" in train["stdout"]
+    assert any(f"needs 1 {GPU_NODE_RESOURCE}, 0 in the cluster now: waits for the autoscaler" in line
+               for line in train["log"]), train["log"]
+    workers = json.loads((out / "train" / "workers.json").read_text())
+    assert [w["node_id"] for w in workers.values()] and all(w["node_id"] in res["gpu_nodes"] for w in workers.values())
+    assert (out / "train" / "adapter" / "adapter_config.json").exists()
     assert res["peak"].get("gpu") == 1, res["peak"]
     assert res["at_end"] == {"head": 1}, f"idle nodes not removed within 240 s: {res['at_end']}"
-    print(f"autoscaling: gpu node + probe {res['t_gpu_s']:.0f} s; 4 sets on 2 new profiler nodes "
-          f"{res['t_enrich_s']:.0f} s; back to the head alone {res['t_scale_down_s']:.0f} s later")
+    record_figures("autoscaling", {
+        "enrich_s_with_2_new_profiler_nodes": round(res["t_enrich_s"], 1),
+        "train_job_s_with_new_gpu_node": round(res["t_train_s"], 1),
+        "scale_down_to_head_only_s": round(res["t_scale_down_s"], 1), "peak_nodes": res["peak"]})
+    print(f"autoscaling: 6 sets on 2 new profiler nodes {res['t_enrich_s']:.0f} s; tiny train job on a new "
+          f"gpu node {res['t_train_s']:.0f} s; back to the head alone {res['t_scale_down_s']:.0f} s later")
 
 
 # ---- 4. a worker node dies mid-enrichment ----------------------------------------------------------

@@ -90,3 +90,75 @@ def test_training_refuses_problems_held_out_for_evaluation(tmp_path):
     assert not [p for p in check_node(cfg, labelled) if "heldout_split" in p]
     missing = load_config(TrainConfig, preset, [f"heldout_split={tmp_path / 'nope.txt'}"])
     assert any("does not exist" in p for p in check_node(missing, labelled))
+
+
+def test_scaling_extra_resources_and_gpu_model_validate_and_reach_the_scaling_config():
+    from hydra_ray.placement import train_workers
+
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, preset, ["scaling.resources_per_worker={CPU: 2, trainer: -1}",
+                                          "scaling.accelerator_type=H100"])
+    text = str(err.value)
+    assert "resources_per_worker.CPU: set cpus_per_worker instead" in text
+    assert "resources_per_worker.trainer: expected > 0, got -1" in text
+    assert "accelerator_type: is 'H100' but use_gpu is false" in text
+
+    cfg = load_config(TrainConfig, preset, ["scaling.num_workers=1", "scaling.resources_per_worker={trainer: 1}"])
+    plan = train_workers({"CPU": 2.0}, cfg.scaling)
+    assert plan.scaling_config_kwargs() == {"num_workers": 1, "use_gpu": False,
+                                            "resources_per_worker": {"trainer": 1.0, "CPU": 1.0}}
+    assert "needs 1 trainer, 0 in the cluster now: waits for the autoscaler" in plan.describe()
+
+    gpu = load_config(TrainConfig, REPO / "configs/train/qwen2.5-coder-7b-qlora.yaml", ["scaling.accelerator_type=H100"])
+    plan = train_workers({"CPU": 8.0, "GPU": 1.0, "accelerator_type:A100": 1.0}, gpu.scaling)
+    assert plan.scaling_config_kwargs() == {"num_workers": 1, "use_gpu": True, "accelerator_type": "H100",
+                                            "resources_per_worker": {"CPU": 4.0, "GPU": 1.0}}
+    assert plan.notes == ("needs 0.001 accelerator_type:H100, 0 in the cluster now: waits for the autoscaler",)
+    from ray.train import ScalingConfig
+
+    ScalingConfig(**plan.scaling_config_kwargs())   # Ray accepts what placement produces
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a node without CUDA")
+def test_on_a_cluster_hardware_checks_move_from_the_driver_to_the_workers(tmp_path, monkeypatch):
+    """Under `ray job submit` the driver runs on the head, which has no GPU (clusters/*.yaml): refusing
+    the QLoRA preset there would block every real run, so the workers check their own node."""
+    from hydra_ray.train.config import worker_problems
+
+    cfg = load_config(TrainConfig, REPO / "configs/train/qwen2.5-coder-7b-qlora.yaml")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    driver = "\n".join(check_node(cfg, tmp_path))
+    assert "labels.parquet is missing" in driver and "CUDA" not in driver and "bitsandbytes" not in driver
+    worker = "\n".join(worker_problems(cfg, where="node abc"))
+    assert "model.quantization=nf4 (QLoRA) needs a CUDA GPU; node abc has none usable" in worker
+    monkeypatch.delenv("RAY_ADDRESS")
+    assert "needs a CUDA GPU" in "\n".join(check_node(cfg, tmp_path))
+
+
+def test_config_errors_cross_process_boundaries_intact():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ConfigError(["a: expected 1", "b: expected 2"], "train (worker)")))
+    assert err.problems == ["a: expected 1", "b: expected 2"] and err.source == "train (worker)"
+    assert str(err).startswith("2 configuration problem(s) in train (worker)")
+
+
+def test_checkpoint_storage_is_per_output_and_read_through_pyarrow_filesystems(tmp_path):
+    from hydra_ray.train.driver import has_checkpoints, train_storage
+
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    assert train_storage(load_config(TrainConfig, preset), tmp_path / "out") == (str(tmp_path / "out" / "ray"), "train")
+    bucket = load_config(TrainConfig, preset, ["storage_path=s3://bucket/hydra-ray/"])
+    a, b = train_storage(bucket, tmp_path / "a" / "run"), train_storage(bucket, tmp_path / "b" / "run")
+    assert a[0] == b[0] == "s3://bucket/hydra-ray" and a[1] != b[1] and a[1].startswith("run-")
+    with pytest.raises(ConfigError, match="storage_path: expected a bucket URI"):
+        load_config(TrainConfig, preset, ["storage_path=''"])
+
+    root = tmp_path / "storage"
+    assert not has_checkpoints(str(root), "run-1")                 # nothing there yet
+    (root / "run-1" / "checkpoint-00000004").mkdir(parents=True)
+    (root / "run-2").mkdir()
+    (root / "run-2" / "checkpoint-00000004.tmp").write_text("")   # a file is not a checkpoint
+    assert has_checkpoints(str(root), "run-1") and not has_checkpoints(str(root), "run-2")
+    assert has_checkpoints(f"file://{root}", "run-1")              # URIs go through pyarrow.fs.from_uri

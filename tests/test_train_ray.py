@@ -183,10 +183,20 @@ def test_base_framework_keeps_alpha_and_stored_labels(data, tmp_path):
     """framework=base: weights fixed at dataset construction, so α never moves, yet per-region losses are
     still reported by both workers and logged."""
     model, labelled = data
-    out = tmp_path / "base"
+    out, shared = tmp_path / "base", tmp_path / "shared-storage"
     proc = subprocess.run(_cmd(model, labelled, out, "framework=base", "dpo.max_steps=8", "dpo.save_steps=8",
-                               "dpo.logging_steps=4"), capture_output=True, text=True, timeout=900, cwd=REPO)
+                               "dpo.logging_steps=4", f"storage_path={shared}"),
+                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    # storage_path (here a directory standing in for a shared mount) holds the checkpoints, in a run
+    # directory of this output's own; OUTPUT holds no Ray storage.
+    from hydra_ray.train.driver import has_checkpoints, train_storage
+    from hydra_ray.config import load_config
+    from hydra_ray.train.config import TrainConfig
+
+    storage, run_name = train_storage(load_config(TrainConfig, PRESET, [f"storage_path={shared}"]), out.resolve())
+    assert storage == str(shared) and run_name.startswith("base-") and has_checkpoints(storage, run_name)
+    assert (shared / run_name / "checkpoint-00000008").is_dir() and not (out / "ray").exists()
     alpha = json.loads((out / "alpha.json").read_text())
     assert alpha["framework"] == "base" and not alpha["adaptive"]
     assert set(alpha["alpha"].values()) == {1.0} and alpha["updates"] == 0
@@ -197,3 +207,31 @@ def test_base_framework_keeps_alpha_and_stored_labels(data, tmp_path):
                                                         "balanced")) == 4 * 4 * 2
     workers = json.loads((out / "workers.json").read_text())
     assert all(w["relabel_fallbacks"] == 0 for w in workers.values())
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a node whose GPU is not usable")
+def test_gpu_preset_on_a_worker_without_cuda_fails_with_the_workers_own_message(data, tmp_path, monkeypatch):
+    """On a cluster the driver leaves hardware checks to the worker nodes. Here Ray is told the node has
+    a GPU that torch cannot use; the QLoRA preset's pre-flight task, shaped like a training worker,
+    finds that before Ray Train would fail on NCCL, and it reaches the caller as a ConfigError."""
+    import ray
+
+    from hydra_ray.config import ConfigError, load_config
+    from hydra_ray.train.config import TrainConfig
+    from hydra_ray.train.driver import run_training
+
+    model, labelled = data
+    cfg = load_config(TrainConfig, REPO / "configs/train/qwen2.5-coder-7b-qlora.yaml",
+                      [f"model.name_or_path={model}", "scaling.cpus_per_worker=1", "max_failures=0"])
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False)
+    monkeypatch.setenv("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+    lines: list[str] = []
+    try:
+        with pytest.raises(ConfigError) as err:
+            run_training(cfg, labelled, tmp_path / "out", emit=lines.append)
+    finally:
+        ray.shutdown()
+    assert err.value.source.startswith("train (node check on node ") and "a node the workers would use" in err.value.source
+    assert "model.quantization=nf4 (QLoRA) needs a CUDA GPU; node " in str(err.value)
+    assert any("1 worker(s), each CPU 1, GPU 1" in line for line in lines), lines
+    assert not (tmp_path / "out" / "adapter").exists()

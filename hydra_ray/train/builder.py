@@ -41,14 +41,17 @@ def load_model(cfg: TrainConfig):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=cfg.model.double_quant,
             bnb_4bit_compute_dtype=getattr(torch, _DTYPES[cfg.model.compute_dtype]))
         kwargs["dtype"] = getattr(torch, _DTYPES[cfg.model.compute_dtype])
-        # 4-bit weights are quantized as they load onto the GPU: this worker's device (Ray Train sets it).
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        # 4-bit weights are quantized as they load onto the device: this worker's GPU (Ray Train sets
+        # it). bitsandbytes' CPU backend runs the same code path, which the tests use (no CUDA there).
+        kwargs["device_map"] = {"": torch.cuda.current_device() if torch.cuda.is_available() else "cpu"}
     model = AutoModelForCausalLM.from_pretrained(cfg.model.name_or_path, **kwargs)
     if cfg.model.quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 
+        # Non-reentrant checkpointing: what torch recommends, and it needs no input-grad hooks for LoRA.
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.model.gradient_checkpointing)
+            model, use_gradient_checkpointing=cfg.model.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
@@ -75,6 +78,7 @@ def dpo_args(cfg: TrainConfig, output_dir: str | Path, *, use_cpu: bool, **overr
         # Without use_cpu, Ray Train's CPU workers each train alone on all the data (no gloo DDP).
         use_cpu=use_cpu, bf16=d.bf16 and not use_cpu,
         gradient_checkpointing=cfg.model.gradient_checkpointing and not use_cpu,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         # The collator adds region/example metadata; TRL must keep every column for it.
         remove_unused_columns=False, dataloader_num_workers=0, ddp_find_unused_parameters=False,
         loss_type=["sigmoid"], precompute_ref_log_probs=False, deepspeed=d.deepspeed,

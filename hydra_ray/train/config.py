@@ -124,13 +124,39 @@ class AlphaConfig(Config):
 
 @dataclass
 class ScalingSettings(Config):
+    """Ray Train's worker group; hydra_ray.placement turns it into the ``ScalingConfig``."""
+
     num_workers: int = 2
     use_gpu: bool = False
     cpus_per_worker: int = 1
+    # Further Ray resources each worker reserves, e.g. a custom resource that only one node type
+    # advertises ({trainer: 1}) or memory in bytes. CPUs and GPUs come from the two fields above.
+    resources_per_worker: dict = field(default_factory=dict)
+    # Only nodes with this GPU model (Ray's `accelerator_type:<name>` resource, e.g. H100, A100),
+    # for clusters that mix GPU types. Needs use_gpu.
+    accelerator_type: Optional[str] = None
 
     def _check(self, errors: list[str]) -> None:
         _int(errors, "num_workers", self.num_workers, 1)
         _int(errors, "cpus_per_worker", self.cpus_per_worker, 1)
+        if not isinstance(self.resources_per_worker, dict):
+            errors.append(f"resources_per_worker: expected a mapping of resource name to amount, "
+                          f"got {self.resources_per_worker!r}")
+        else:
+            for key, amount in self.resources_per_worker.items():
+                if key in ("CPU", "GPU"):
+                    errors.append(f"resources_per_worker.{key}: set {'cpus_per_worker' if key == 'CPU' else 'use_gpu'} "
+                                  f"instead (got {amount!r})")
+                elif not isinstance(key, str) or not key:
+                    errors.append(f"resources_per_worker: resource names must be non-empty strings, got {key!r}")
+                else:
+                    positive(errors, f"resources_per_worker.{key}", amount)
+        if self.accelerator_type is not None:
+            if not isinstance(self.accelerator_type, str) or not self.accelerator_type:
+                errors.append(f"accelerator_type: expected a GPU model name such as 'H100', got {self.accelerator_type!r}")
+            elif not self.use_gpu:
+                errors.append(f"accelerator_type: is {self.accelerator_type!r} but use_gpu is false; "
+                              "set use_gpu: true or drop accelerator_type")
 
 
 @dataclass
@@ -151,6 +177,11 @@ class TrainConfig(Config):
     # Steps since that checkpoint are computed again (alpha.json `restarts` says how many). 0: the first
     # failure ends the run (rerunning the command still resumes); -1: no limit.
     max_failures: int = 2
+    # Where Ray Train keeps checkpoints. None: OUTPUT/ray, right for one machine or when OUTPUT is on a
+    # filesystem every node mounts (NFS, EFS, Filestore, a ReadWriteMany volume). On a multi-node
+    # cluster without one: a bucket (s3://bucket/prefix, gs://bucket/prefix; workers need write
+    # access). Each OUTPUT gets its own run directory there, so rerunning the command resumes.
+    storage_path: Optional[str] = None
     # Problems held out for evaluation (a split file, e.g. configs/evaluate/splits/pie_heldout.txt):
     # training refuses a labelled set that contains any of them. None: no check.
     heldout_split: Optional[str] = None
@@ -159,6 +190,9 @@ class TrainConfig(Config):
         one_of(errors, "framework", self.framework, FRAMEWORKS)
         if self.num_cpus is not None:
             _int(errors, "num_cpus", self.num_cpus, 1)
+        if self.storage_path is not None and (not isinstance(self.storage_path, str) or not self.storage_path.strip()):
+            errors.append(f"storage_path: expected a bucket URI (s3://..., gs://...) or a shared directory, "
+                          f"got {self.storage_path!r}")
         m = self.max_failures
         if not isinstance(m, int) or isinstance(m, bool) or m < -1:
             errors.append(f"max_failures: expected an integer >= 0 (worker-group restarts per run) or -1 "
@@ -196,24 +230,22 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
                 problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
         if cfg.heldout_split and (d / "labels.parquet").is_file():
             problems += _heldout_problems(cfg.heldout_split, d / "labels.parquet")
-    import torch
+    import os
 
-    cuda = torch.cuda.is_available()
-    n_gpu = torch.cuda.device_count() if cuda else 0
-    local = cfg.ray_address is None
-    if cfg.model.quantization == "nf4":
-        if not cuda:
-            problems.append("model.quantization=nf4 (QLoRA) needs a CUDA GPU; this node has none. Use a "
-                            "non-quantized preset (e.g. configs/train/tiny-cpu.yaml) or run on a GPU node")
-        if importlib.util.find_spec("bitsandbytes") is None:
-            problems.append("model.quantization=nf4 needs bitsandbytes; install it with "
-                            "`pip install 'hydra-ray[gpu]'` on the GPU node")
-        if not cfg.scaling.use_gpu:
-            problems.append("model.quantization=nf4 needs scaling.use_gpu=true")
-    if cfg.scaling.use_gpu and local and n_gpu < cfg.scaling.num_workers:
-        problems.append(f"scaling.use_gpu=true with {cfg.scaling.num_workers} workers needs "
-                        f"{cfg.scaling.num_workers} GPUs; this node has {n_gpu}. Lower scaling.num_workers or "
-                        "set ray_address to a cluster that has them")
+    # Under `ray job submit` ($RAY_ADDRESS) or with ray_address the workers run on other nodes (a head
+    # without GPUs or GPU packages is usual): hardware checks then run on each worker (worker_problems).
+    local = cfg.ray_address is None and not os.environ.get("RAY_ADDRESS")
+    if cfg.model.quantization == "nf4" and not cfg.scaling.use_gpu:
+        problems.append("model.quantization=nf4 needs scaling.use_gpu=true")
+    if local:
+        problems.extend(worker_problems(cfg, where="this node"))
+        import torch
+
+        n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if cfg.scaling.use_gpu and n_gpu < cfg.scaling.num_workers:
+            problems.append(f"scaling.use_gpu=true with {cfg.scaling.num_workers} workers needs "
+                            f"{cfg.scaling.num_workers} GPUs; this node has {n_gpu}. Lower scaling.num_workers or "
+                            "set ray_address to a cluster that has them")
     if not cfg.scaling.use_gpu:
         if cfg.dpo.bf16:
             problems.append("dpo.bf16=true needs scaling.use_gpu=true; on CPU train in float32 (dpo.bf16=false)")
@@ -222,21 +254,41 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
         if cfg.model.dtype != "float32":
             problems.append(f"model.dtype={cfg.model.dtype} on CPU: use float32")
     if cfg.dpo.deepspeed is not None:
-        if importlib.util.find_spec("deepspeed") is None:
-            problems.append("dpo.deepspeed is set but deepspeed is not installed; "
-                            "`pip install 'hydra-ray[deepspeed]'` on the GPU nodes")
         if not cfg.scaling.use_gpu:
             problems.append("dpo.deepspeed needs scaling.use_gpu=true")
         if isinstance(cfg.dpo.deepspeed, str) and not Path(cfg.dpo.deepspeed).is_file():
             problems.append(f"dpo.deepspeed: {cfg.dpo.deepspeed} does not exist")
     if local:
-        import os
-
         need = cfg.scaling.num_workers * cfg.scaling.cpus_per_worker
         have = cfg.num_cpus or os.cpu_count() or 1
         if need > have:
             problems.append(f"scaling: {cfg.scaling.num_workers} workers × {cfg.scaling.cpus_per_worker} CPUs "
                             f"= {need} CPUs, but the local Ray node has {have}; lower scaling.num_workers")
+    return problems
+
+
+def worker_problems(cfg: TrainConfig, where: str = "this worker's node") -> list[str]:
+    """What a training worker's node lacks for ``cfg`` (CUDA, bitsandbytes, DeepSpeed).
+
+    The driver runs it for a local run; each Ray Train worker runs it first on a cluster, so a GPU
+    preset that lands on a node without CUDA fails with this message, not deep inside TRL."""
+    problems: list[str] = []
+    needs_cuda = cfg.scaling.use_gpu or cfg.model.quantization == "nf4"
+    if needs_cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            what = "model.quantization=nf4 (QLoRA)" if cfg.model.quantization == "nf4" else "scaling.use_gpu=true"
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            problems.append(f"{what} needs a CUDA GPU; {where} has none usable (torch {torch.__version__} is "
+                            f"{build}). Use a CPU preset (e.g. configs/train/tiny-cpu.yaml) or run on a GPU node")
+    if cfg.model.quantization == "nf4" and importlib.util.find_spec("bitsandbytes") is None:
+        problems.append(f"model.quantization=nf4 needs bitsandbytes, which {where} lacks; install it with "
+                        "`pip install 'hydra-ray[gpu]'` on the GPU nodes")
+    if cfg.dpo.deepspeed is not None and importlib.util.find_spec("deepspeed") is None:
+        problems.append(f"dpo.deepspeed is set but deepspeed is not installed on {where}; "
+                        "`pip install 'hydra-ray[deepspeed]'` on the GPU nodes")
+    # The model directory or Hugging Face cache must be on the node that loads it.
     problems.extend(_check_model_available(cfg.model.name_or_path))
     return problems
 

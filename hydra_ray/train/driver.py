@@ -8,7 +8,8 @@ Output directory::
     workers.json      what each Ray Train worker reported (world size, trainable-weight checksum, …)
     plots/            alpha_trajectory.png, region_losses.png, loss.png
     config.yaml       the resolved configuration
-    ray/              Ray Train storage (checkpoints); rerunning the same command resumes from here
+    ray/              Ray Train storage (checkpoints), unless the config's storage_path puts them in a
+                      bucket or shared directory; rerunning the same command resumes from there
     _work/            per-node scratch (TRL checkpoints before upload)
 
 Within one run, Ray Train restarts a failed worker group (a worker process or its node died) up to
@@ -23,6 +24,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from hydra_ray.config import ConfigError, dump_config
 from hydra_ray.train.alpha import AlphaSettings
@@ -65,7 +67,79 @@ def train_attempt(config: dict) -> None:
     train_loop_per_worker(config)
 
 
-def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path) -> TrainOutcome:
+def train_storage(cfg: TrainConfig, out: Path) -> tuple[str, str]:
+    """(storage_path, run name) for Ray Train's RunConfig. A shared storage_path gets one run directory
+    per output directory (its name plus a hash of its full path), so two runs never share checkpoints."""
+    if cfg.storage_path is None:
+        return str(out / "ray"), RUN_NAME
+    import hashlib
+
+    digest = hashlib.sha1(str(out).encode()).hexdigest()[:10]
+    storage = cfg.storage_path.rstrip("/")
+    if "://" not in storage:
+        storage = str(Path(storage).resolve())   # Ray Train wants local storage paths absolute
+    return storage, f"{out.name}-{digest}"
+
+
+def has_checkpoints(storage: str, run_name: str) -> bool:
+    """Whether Ray Train storage (a local path or a bucket URI, through pyarrow's filesystems as Ray
+    Train itself uses) already holds checkpoints of this run."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
+    selector = pafs.FileSelector(f"{root.rstrip('/')}/{run_name}", allow_not_found=True)
+    return any(info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint-")
+               for info in fs.get_file_info(selector))
+
+
+def _check_worker_node(cfg_dict: dict) -> tuple[str, list[str]]:
+    import socket
+
+    import ray
+
+    from hydra_ray.config import from_dict
+    from hydra_ray.train.config import worker_problems
+
+    node = f"node {ray.get_runtime_context().get_node_id()[:12]} ({socket.gethostname()})"
+    return node, worker_problems(from_dict(TrainConfig, cfg_dict), where=node)
+
+
+def _preflight(cfg: TrainConfig, plan, emit: Callable[[str], None]) -> None:
+    """Run the worker's node check once, in a task shaped like one training worker, before Ray Train
+    starts: with use_gpu Ray Train sets up NCCL before our code runs, so a GPU node without a usable
+    CUDA torch would otherwise fail with "Distributed package doesn't have NCCL built in". On an
+    autoscaling cluster this task is also what first asks for the node type."""
+    import ray
+
+    per = dict(plan.resources_per_worker)
+    options = {"num_cpus": per.pop("CPU", 1.0), "num_gpus": per.pop("GPU", 0.0), "resources": per}
+    if plan.accelerator_type:
+        options["accelerator_type"] = plan.accelerator_type
+    emit("[train] checking a node of the workers' shape (waits while the autoscaler adds one)")
+    node, problems = ray.get(ray.remote(_check_worker_node).options(**options).remote(cfg.to_dict()))
+    if problems:
+        raise ConfigError(problems, f"train (node check on {node}, a node the workers would use)")
+    emit(f"[train] {node} has what the workers need")
+
+
+def _config_error_in(error: BaseException) -> ConfigError | None:
+    """The worker's own ConfigError (e.g. a GPU preset on a node without CUDA) inside Ray Train's
+    WorkerGroupError, so the CLI prints its problems rather than a remote traceback."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error, *getattr(error, "worker_failures", {}).values()]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConfigError):
+            return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
+def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path,
+                 emit: Callable[[str], None] = print) -> TrainOutcome:
     input_dir, out = Path(input_dir).resolve(), Path(output_dir).resolve()
     problems = check_node(cfg, input_dir)
     if problems:
@@ -76,8 +150,8 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         return TrainOutcome(out, a.get("steps", 0), a["alpha"], None, skipped=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg))
-    storage = out / "ray"
-    resuming = (storage / RUN_NAME).is_dir() and any((storage / RUN_NAME).glob("checkpoint-*"))
+    storage, run_name = train_storage(cfg, out)
+    resuming = has_checkpoints(storage, run_name)
     if not resuming and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()   # a fresh run: rows of an earlier, unfinished attempt are stale
 
@@ -90,6 +164,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     from ray.train.torch import TorchTrainer
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from hydra_ray.placement import train_workers
     from hydra_ray.train.hub import AlphaHub
 
     started = False
@@ -109,20 +184,31 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
             name=f"hydra-alpha-{uuid.uuid4().hex[:8]}", num_cpus=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(alpha_settings(cfg), str(out / "metrics.jsonl"), cfg.framework == "enhanced")
+        plan = train_workers(ray.cluster_resources(), cfg.scaling)
+        emit(f"[train] placement: {plan.describe()}")
+        emit(f"[train] checkpoints: {storage}/{run_name}" + (" (resuming)" if resuming else ""))
+        if cfg.storage_path is None and len([n for n in ray.nodes() if n["Alive"]]) > 1:
+            emit("[train] note: checkpoints go to a path on the driver's filesystem; on a multi-node "
+                 "cluster put --output on a filesystem every node mounts or set storage_path=s3://...")
+        _preflight(cfg, plan, emit)
         trainer = TorchTrainer(
             train_attempt,
             train_loop_config={"cfg": cfg.to_dict(), "hub": hub, "input_dir": str(input_dir),
                                "work_dir": str(out / "_work")},
-            scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
-                                         resources_per_worker={"CPU": cfg.scaling.cpus_per_worker,
-                                                               **({"GPU": 1} if cfg.scaling.use_gpu else {})}),
-            run_config=RunConfig(name=RUN_NAME, storage_path=str(storage),
+            scaling_config=ScalingConfig(**plan.scaling_config_kwargs()),
+            run_config=RunConfig(name=run_name, storage_path=storage,
                                  checkpoint_config=CheckpointConfig(num_to_keep=cfg.dpo.keep_checkpoints + 1),
                                  failure_config=FailureConfig(max_failures=cfg.max_failures)),
         )
-        result = trainer.fit()
-        if result.error is not None:
-            raise result.error
+        try:
+            result = trainer.fit()
+            if result.error is not None:
+                raise result.error
+        except Exception as e:   # noqa: BLE001 - re-raised unchanged unless a worker's ConfigError is inside
+            found = _config_error_in(e)
+            if found is None:
+                raise
+            raise found from None
         summary = ray.get(hub.summary.remote())
         workers = ray.get(hub.worker_info.remote())
         with result.checkpoint.as_directory() as d:

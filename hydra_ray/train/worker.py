@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray
     import ray.train
 
-    from hydra_ray.config import from_dict
+    from hydra_ray.config import ConfigError, from_dict
     from hydra_ray.train.builder import build_trainer
-    from hydra_ray.train.config import TrainConfig
+    from hydra_ray.train.config import TrainConfig, worker_problems
 
     cfg = from_dict(TrainConfig, config["cfg"])
+    node_id = ray.get_runtime_context().get_node_id()
+    problems = worker_problems(cfg, where=f"node {node_id[:12]} ({socket.gethostname()})")
+    if problems:
+        raise ConfigError(problems, "train (on a Ray Train worker)")
     use_cpu = not cfg.scaling.use_gpu
     if use_cpu:
         os.environ["ACCELERATE_USE_CPU"] = "true"
@@ -155,6 +160,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     acc = trainer.accelerator
     ray.get(hub.note_worker.remote(rank, {
+        "node_id": node_id, "hostname": socket.gethostname(),
         "world_size": world, "accelerate_processes": acc.num_processes,
         "distributed_type": str(acc.distributed_type), "device": str(acc.device),
         "trainable_checksum": _trainable_checksum(trainer.model), "global_step": trainer.state.global_step,
