@@ -46,7 +46,10 @@ HYDRA_RAY_VERSION = "0.1.0"
 # Jobs need the repository's configs/ (presets are not in the wheel): Ray downloads this archive as
 # the job's working directory. Point it at the tag you deploy.
 SOURCE_ARCHIVE = "https://github.com/CHANGE-ME/hydra-ray/archive/refs/tags/v0.1.0.zip"
-STORAGE_PATH = "s3://CHANGE-ME-bucket/hydra-ray"   # or gs://..., or an NFS mount path
+# The jobs' drivers run on the head and write their outputs under this directory, the mount of the
+# ReadWriteMany claim in kuberay/shared-pvc.yaml (a RayJob's cluster is deleted after the job, so
+# outputs must outlive it). Training checkpoints go there too (OUTPUT/ray), as GPU pods mount it.
+SHARED_DIR = "/mnt/shared/hydra-ray"
 
 
 def pip_spec(extras: str = "") -> str:
@@ -61,10 +64,16 @@ class JobTemplate:
 
 
 JOBS = (
+    # The bundled real PIE sample is in the working directory (SOURCE_ARCHIVE); point --input at your
+    # data on the shared volume for a real run.
     JobTemplate("hydra-ray-enrich",
-                f"hydra-ray enrich --config configs/enrich/cluster.yaml --output {STORAGE_PATH}/enriched", ""),
+                "hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl "
+                f"--output {SHARED_DIR}/enriched --config configs/enrich/cluster.yaml", ""),
+    # Labelling is quick and idempotent for the same input and config, so the training job does it first.
     JobTemplate("hydra-ray-train",
-                f"hydra-ray train --config configs/train/cluster.yaml --output {STORAGE_PATH}/train", "[train]"),
+                f"hydra-ray label --input {SHARED_DIR}/enriched --output {SHARED_DIR}/labelled && "
+                f"hydra-ray train --input {SHARED_DIR}/labelled --output {SHARED_DIR}/train "
+                "--config configs/train/cluster.yaml", "[train,gpu]"),
 )
 
 API_VERSION = "ray.io/v1"

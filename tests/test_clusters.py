@@ -23,7 +23,8 @@ jsonschema = pytest.importorskip("jsonschema")
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTERS = ROOT / "clusters"
 LAUNCHERS = {"aws": CLUSTERS / "aws.yaml", "gcp": CLUSTERS / "gcp.yaml"}
-KUBERAY_FILES = sorted((CLUSTERS / "kuberay").glob("*.yaml"))
+# KubeRay's own kinds (validated against its CRDs); shared-pvc.yaml is a core PersistentVolumeClaim.
+KUBERAY_FILES = sorted(p for p in (CLUSTERS / "kuberay").glob("*.yaml") if p.name != "shared-pvc.yaml")
 
 
 def _load_generate():
@@ -142,6 +143,23 @@ def test_placement_fills_a_full_profiling_fleet(name):
 
 # ---- KubeRay manifests ---------------------------------------------------------------------------
 
+def test_shared_volume_is_the_claim_every_pod_that_writes_outputs_mounts():
+    """Job drivers (head) write outputs and training workers (gpu group) checkpoints under /mnt/shared;
+    a RayJob's cluster is deleted after the job, so that must be a ReadWriteMany claim."""
+    pvc = yaml.safe_load((CLUSTERS / "kuberay" / "shared-pvc.yaml").read_text())
+    assert pvc["kind"] == "PersistentVolumeClaim" and pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    spec = gen.load_cluster_spec()
+    groups = {"head": spec["headGroupSpec"], **{g["groupName"]: g for g in spec["workerGroupSpecs"]}}
+    for name in ("head", "gpu"):
+        pod = groups[name]["template"]["spec"]
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert claims == {"shared": pvc["metadata"]["name"]} and mounts == {"shared": "/mnt/shared"}, name
+    for job in ("enrich", "train"):
+        entry = yaml.safe_load((CLUSTERS / "kuberay" / f"rayjob-{job}.yaml").read_text())["spec"]["entrypoint"]
+        assert f"--output {gen.SHARED_DIR}/" in entry and gen.SHARED_DIR.startswith("/mnt/shared/")
+
+
 def test_kuberay_files_present():
     names = {p.name for p in KUBERAY_FILES}
     assert {"raycluster.yaml", "rayjob-enrich.yaml", "rayjob-train.yaml"} <= names
@@ -203,7 +221,7 @@ def test_rayjobs_run_the_commands_on_the_shared_cluster_spec():
     cluster = gen.load_cluster_spec()
     for command in ("enrich", "train"):
         doc = yaml.safe_load((CLUSTERS / "kuberay" / f"rayjob-{command}.yaml").read_text())
-        assert doc["spec"]["entrypoint"].startswith(f"hydra-ray {command} ")
+        assert f"hydra-ray {command} --input " in doc["spec"]["entrypoint"]
         assert doc["spec"]["rayClusterSpec"] == cluster
         env = yaml.safe_load(doc["spec"]["runtimeEnvYAML"])
         assert any(p.startswith("hydra-ray") and p.endswith(f"=={hydra_ray.__version__}") for p in env["pip"])

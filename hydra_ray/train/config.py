@@ -309,7 +309,7 @@ def _check_model_available(name: str) -> list[str]:
     except (ImportError, ValueError):
         cached = None
     if not isinstance(cached, str):
-        return [f"model.name_or_path={name}: not in the local Hugging Face cache and nodes have no network; "
-                f"download it where there is (`huggingface-cli download {name}`) and copy the cache, or give "
-                "a local directory"]
+        return [f"model.name_or_path={name}: not in the local Hugging Face cache, and training loads models "
+                f"offline; fetch it on this node first (`hf download {name}`; clusters/*.yaml do that when a "
+                "GPU node starts), copy a cache here, or give a local directory"]
     return []
