@@ -22,3 +22,9 @@ if ! $PY -c "import hydra_ray, torch, trl, ray, pytest, importlib.util as u; ass
    || ! $PY -m pip show hydra-ray 2>/dev/null | grep -q "^Editable project location: $(pwd)$"; then
   $PY -m pip install -q -e ".[dev]"
 fi
+
+# DeepSpeed (the ZeRO presets; its tests run on the CPU accelerator) is an sdist whose setup.py imports
+# torch, so it builds against the installed torch (no build isolation, no prebuilt ops: they JIT).
+if ! $PY -c "import importlib.util as u; assert u.find_spec('deepspeed')" 2>/dev/null; then
+  DS_BUILD_OPS=0 $PY -m pip install -q --no-build-isolation "deepspeed==0.19.8"
+fi

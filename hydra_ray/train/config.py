@@ -254,8 +254,7 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
         if cfg.model.dtype != "float32":
             problems.append(f"model.dtype={cfg.model.dtype} on CPU: use float32")
     if cfg.dpo.deepspeed is not None:
-        if not cfg.scaling.use_gpu:
-            problems.append("dpo.deepspeed needs scaling.use_gpu=true")
+        # DeepSpeed also runs on CPU workers (its CPU accelerator over gloo): slow, but the same path.
         if isinstance(cfg.dpo.deepspeed, str) and not Path(cfg.dpo.deepspeed).is_file():
             problems.append(f"dpo.deepspeed: {cfg.dpo.deepspeed} does not exist")
     if local:

@@ -133,7 +133,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if problems:
         raise ConfigError(problems, "train (on a Ray Train worker)")
     use_cpu = not cfg.scaling.use_gpu
-    if use_cpu:
+    if use_cpu and cfg.dpo.deepspeed is None:
         os.environ["ACCELERATE_USE_CPU"] = "true"
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
