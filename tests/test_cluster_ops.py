@@ -657,10 +657,6 @@ def test_autoscaler_adds_profiler_and_gpu_nodes_and_removes_them_when_idle(tmp_p
     assert (out / "train" / "adapter" / "adapter_config.json").exists()
     assert res["peak"].get("gpu") == 1, res["peak"]
     assert res["at_end"] == {"head": 1}, f"idle nodes not removed within 240 s: {res['at_end']}"
-    record_figures("autoscaling", {
-        "enrich_s_with_2_new_profiler_nodes": round(res["t_enrich_s"], 1),
-        "train_job_s_with_new_gpu_node": round(res["t_train_s"], 1),
-        "scale_down_to_head_only_s": round(res["t_scale_down_s"], 1), "peak_nodes": res["peak"]})
     print(f"autoscaling: 6 sets on 2 new profiler nodes {res['t_enrich_s']:.0f} s; tiny train job on a new "
           f"gpu node {res['t_train_s']:.0f} s; back to the head alone {res['t_scale_down_s']:.0f} s later")
 

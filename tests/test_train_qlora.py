@@ -67,6 +67,13 @@ def test_dpo_steps_train_only_the_adapter_and_it_reloads_on_a_quantized_base(qlo
     base_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.dtype == torch.uint8}
     lora_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert len(_linear4bit(trainer.model)) == 14 and base_before and lora_before
+    # An eval forward first: on CPUs with AVX512-BF16, bitsandbytes repacks the weights for inference
+    # and a later training forward used to fail (load_model turns that repacking off on CPU).
+    ids = torch.tensor([[1, 5, 9, 17, 33, 65, 129]])
+    trainer.model.eval()
+    with torch.no_grad():
+        trainer.model(input_ids=ids)
+    trainer.model.train()
     trainer.train()
     assert trainer.state.global_step == 2
     # Per-example losses were captured (and checked against TRL's loss) for both batches of 2.
@@ -77,7 +84,6 @@ def test_dpo_steps_train_only_the_adapter_and_it_reloads_on_a_quantized_base(qlo
     assert changed == len(lora_before), f"only {changed}/{len(lora_before)} LoRA tensors trained"
 
     trainer.model.save_pretrained(str(tmp_path / "adapter"))
-    ids = torch.tensor([[1, 5, 9, 17, 33, 65, 129]])
     trainer.model.eval()
     with torch.no_grad():
         want = trainer.model(input_ids=ids).logits.float()

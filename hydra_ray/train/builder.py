@@ -45,6 +45,12 @@ def load_model(cfg: TrainConfig):
         # it). bitsandbytes' CPU backend runs the same code path, which the tests use (no CUDA there).
         kwargs["device_map"] = {"": torch.cuda.current_device() if torch.cuda.is_available() else "cpu"}
     model = AutoModelForCausalLM.from_pretrained(cfg.model.name_or_path, **kwargs)
+    if cfg.model.quantization == "nf4" and not torch.cuda.is_available():
+        # On CPUs with AVX512-BF16 bitsandbytes repacks 4-bit weights at the first inference forward,
+        # after which a training forward fails; keep the training layout.
+        for module in model.modules():
+            if hasattr(module, "support_avx512bf16_for_cpu"):
+                module.support_avx512bf16_for_cpu = False
     if cfg.model.quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 

@@ -112,7 +112,10 @@ def _preflight(cfg: TrainConfig, plan, emit: Callable[[str], None]) -> None:
     import ray
 
     per = dict(plan.resources_per_worker)
-    options = {"num_cpus": per.pop("CPU", 1.0), "num_gpus": per.pop("GPU", 0.0), "resources": per}
+    options = {"num_cpus": per.pop("CPU", 1.0), "num_gpus": per.pop("GPU", 0.0)}
+    if "memory" in per:
+        options["memory"] = per.pop("memory")
+    options["resources"] = per
     if plan.accelerator_type:
         options["accelerator_type"] = plan.accelerator_type
     emit("[train] checking a node of the workers' shape (waits while the autoscaler adds one)")
