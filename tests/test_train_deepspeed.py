@@ -6,14 +6,13 @@ Overrides only what a CPU node cannot do (GPU, bf16, gradient checkpointing) and
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.test_train_ray import kill_run_past_checkpoint
 
 pytest.importorskip("deepspeed", reason="scripts/setup.sh installs deepspeed (the `deepspeed` extra)")
 
@@ -77,20 +76,7 @@ def test_killed_zero2_run_resumes_from_its_deepspeed_checkpoint(data, tmp_path):
     model, labelled = data
     out = tmp_path / "run"
     cmd = _cmd(model, labelled, out, "dpo.max_steps=8", "dpo.save_steps=2", "dpo.logging_steps=1")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    ckpt = out / "ray" / "train" / "checkpoint-00000002"
-    deadline = time.time() + 600
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            rows = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
-            if (ckpt / "hydra_alpha.json").exists() and any(json.loads(r)["step"] >= 3 for r in rows if r.strip()):
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+    kill_run_past_checkpoint(cmd, out, checkpoint_step=2, past_step=3)
     assert not (out / "alpha.json").exists()
 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)

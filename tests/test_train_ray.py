@@ -103,26 +103,31 @@ def test_adapter_reloads_with_peft(trained):
     assert not torch.allclose(before, after)
 
 
+def kill_run_past_checkpoint(cmd: list[str], out: Path, checkpoint_step: int, past_step: int) -> None:
+    """Start `hydra-ray train` and SIGKILL its whole process group once checkpoint `checkpoint_step` is
+    in Ray's storage and metrics.jsonl shows training at `past_step` or later."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    ckpt = out / "ray" / "train" / f"checkpoint-{checkpoint_step:08d}"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (ckpt / "hydra_alpha.json").exists() and (out / "metrics.jsonl").exists() \
+                    and any(r["step"] >= past_step for r in _rows(out)):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_with_alpha_intact(data, tmp_path):
     model, labelled = data
     out = tmp_path / "run"
     cmd = _cmd(model, labelled, out, "dpo.max_steps=24", "dpo.save_steps=8", "dpo.logging_steps=4")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    ckpt = out / "ray" / "train" / "checkpoint-00000008"
-    deadline = time.time() + 600
-    try:
-        # Killed once the first checkpoint is in Ray's storage and training has gone past it.
-        while time.time() < deadline and proc.poll() is None:
-            if (ckpt / "hydra_alpha.json").exists() and (out / "metrics.jsonl").exists() \
-                    and any(r["step"] >= 12 for r in _rows(out)):
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+    kill_run_past_checkpoint(cmd, out, checkpoint_step=8, past_step=12)
     # What each checkpoint in storage held at the kill (Ray may rotate some away during the rerun).
     saved = {int(p.parent.name.split("-")[1]): json.loads(p.read_text())
              for p in (out / "ray" / "train").glob("checkpoint-*/hydra_alpha.json")}
