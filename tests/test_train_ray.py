@@ -213,6 +213,23 @@ def test_base_framework_keeps_alpha_and_stored_labels(data, tmp_path):
     workers = json.loads((out / "workers.json").read_text())
     assert all(w["relabel_fallbacks"] == 0 for w in workers.values())
 
+    # The driver dying after training finished, before it wrote OUTPUT: a rerun writes the outputs from
+    # the final checkpoint in storage instead of training again.
+    adapter = (out / "adapter" / "adapter_model.safetensors").read_bytes()
+    import shutil
+
+    for name in ("alpha.json", "workers.json"):
+        (out / name).unlink()
+    shutil.rmtree(out / "adapter")
+    again = subprocess.run(_cmd(model, labelled, out, "framework=base", "dpo.max_steps=8", "dpo.save_steps=8",
+                                "dpo.logging_steps=4", f"storage_path={shared}"),
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "training had finished (final checkpoint in" in again.stdout and "trained 8 steps" in again.stdout
+    assert json.loads((out / "alpha.json").read_text()) == alpha
+    assert json.loads((out / "workers.json").read_text()) == workers
+    assert (out / "adapter" / "adapter_model.safetensors").read_bytes() == adapter
+
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a node whose GPU is not usable")
 def test_gpu_preset_on_a_worker_without_cuda_fails_with_the_workers_own_message(data, tmp_path, monkeypatch):

@@ -154,6 +154,10 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg))
     storage, run_name = train_storage(cfg, out)
+    finished = _finished_outcome(storage, run_name, out)
+    if finished is not None:
+        emit(f"[train] training had finished (final checkpoint in {storage}/{run_name}); writing its outputs")
+        return _write_outputs(cfg, out, finished["summary"], finished["workers"])
     resuming = has_checkpoints(storage, run_name)
     if not resuming and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()   # a fresh run: rows of an earlier, unfinished attempt are stale
@@ -221,6 +225,10 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         if started:
             ray.shutdown()
 
+    return _write_outputs(cfg, out, summary, workers)
+
+
+def _write_outputs(cfg: TrainConfig, out: Path, summary: dict, workers: dict) -> TrainOutcome:
     steps = max((int(w.get("global_step", 0)) for w in workers.values()), default=0)
     (out / "workers.json").write_text(json.dumps(workers, indent=2) + "\n")
     (out / "alpha.json").write_text(json.dumps({"completed": True, "steps": steps, "framework": cfg.framework,
@@ -231,3 +239,23 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     resumed = summary.get("resumed_from")
     return TrainOutcome(out, steps, summary["alpha"], resumed["step"] if resumed else None,
                         restarts=len(summary.get("restarts", [])))
+
+
+def _finished_outcome(storage: str, run_name: str, out: Path) -> dict | None:
+    """The final checkpoint's outcome when training finished but the driver died before writing OUTPUT
+    (it is written last, after the final report); its adapter is copied into OUTPUT."""
+    import pyarrow.fs as pafs
+
+    from hydra_ray.train.worker import OUTCOME_FILE
+
+    fs, root = pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
+    final = f"{root.rstrip('/')}/{run_name}/final"
+    if fs.get_file_info(f"{final}/{OUTCOME_FILE}").type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(f"{final}/{OUTCOME_FILE}") as f:
+        outcome = json.loads(f.read().decode())
+    shutil.rmtree(out / "adapter", ignore_errors=True)
+    (out / "adapter").mkdir(parents=True)
+    pafs.copy_files(f"{final}/adapter", str(out / "adapter"), source_filesystem=fs,
+                    destination_filesystem=pafs.LocalFileSystem())
+    return outcome

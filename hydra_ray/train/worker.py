@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ALPHA_FILE = "hydra_alpha.json"
+OUTCOME_FILE = "hydra_outcome.json"
 _FLUSH_EVERY = 16
 
 
@@ -177,6 +178,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         trainer.processing_class.save_pretrained(str(final / "adapter"))
         (final / ALPHA_FILE).write_text(json.dumps({"step": trainer.state.global_step,
                                                     "alpha_state": ray.get(hub.state_dict.remote())}))
+        # Everything the driver writes into OUTPUT, so a driver that dies after this report can be
+        # finalized from storage on rerun instead of training again (every rank noted itself above).
+        (final / OUTCOME_FILE).write_text(json.dumps({"summary": ray.get(hub.summary.remote()),
+                                                      "workers": ray.get(hub.worker_info.remote())}))
         checkpoint = ray.train.Checkpoint.from_directory(str(final))
     ray.train.report({"step": trainer.state.global_step, "final": True}, checkpoint=checkpoint,
                      checkpoint_dir_name="final")
