@@ -55,6 +55,12 @@ def main() -> None:
                 f"Ray Train + α actor {fmt(t['hydra_ray']['step_time_median_s'])} s/step vs plain TRL "
                 f"{fmt(t['plain_trl']['step_time_median_s'])} s/step → **{fmt(t['ratio_step_time'])}×** (target ≤ 1.10×); "
                 f"actor report round trip {fmt(t['actor']['report_round_trip_ms_median'])} ms (median).", ""]
+        runs = t.get("all_runs") or {}
+        if runs.get("plain_step_s"):
+            out += [f"Best of {len(runs['plain_step_s'])} alternating runs per side (all: plain "
+                    f"{', '.join(fmt(x) for x in runs['plain_step_s'])}; hydra "
+                    f"{', '.join(fmt(x) for x in runs['hydra_step_s'])} s/step); load average at start "
+                    f"{fmt(t['machine']['loadavg_before'][0])}.", ""]
     f = load("fault_tolerance")
     if f:
         out += ["## Fault tolerance (`bench_faults.py`)", ""]
