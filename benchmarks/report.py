@@ -60,7 +60,10 @@ def main() -> None:
             out += [f"Best of {len(runs['plain_step_s'])} alternating runs per side (all: plain "
                     f"{', '.join(fmt(x) for x in runs['plain_step_s'])}; hydra "
                     f"{', '.join(fmt(x) for x in runs['hydra_step_s'])} s/step); load average at start "
-                    f"{fmt(t['machine']['loadavg_before'][0])}.", ""]
+                    f"{fmt(t['machine']['loadavg_before'][0])}."
+                    + (f" Both sides processed {fmt(t['plain_trl']['tokens_per_step'])} vs "
+                       f"{fmt(t['hydra_ray']['tokens_per_step'])} tokens per step (time per token ratio "
+                       f"{fmt(t['ratio_time_per_token'])}×)." if t.get("ratio_time_per_token") else ""), ""]
     f = load("fault_tolerance")
     if f:
         out += ["## Fault tolerance (`bench_faults.py`)", ""]
