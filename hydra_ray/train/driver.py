@@ -17,9 +17,8 @@ Within one run, Ray Train restarts a failed worker group (a worker process or it
 """
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -81,12 +80,19 @@ def train_storage(cfg: TrainConfig, out: Path) -> tuple[str, str]:
     return storage, f"{out.name}-{digest}"
 
 
-def has_checkpoints(storage: str, run_name: str) -> bool:
-    """Whether Ray Train storage (a local path or a bucket URI, through pyarrow's filesystems as Ray
-    Train itself uses) already holds checkpoints of this run."""
+def _filesystem(storage: str):
+    """(pyarrow filesystem, path in it) for Ray Train storage: a local path or a bucket URI, read
+    through the same pyarrow filesystems Ray Train writes with."""
     import pyarrow.fs as pafs
 
-    fs, root = pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
+    return pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
+
+
+def has_checkpoints(storage: str, run_name: str) -> bool:
+    """Whether Ray Train storage already holds checkpoints of this run."""
+    import pyarrow.fs as pafs
+
+    fs, root = _filesystem(storage)
     selector = pafs.FileSelector(f"{root.rstrip('/')}/{run_name}", allow_not_found=True)
     return any(info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint-")
                for info in fs.get_file_info(selector))
@@ -161,8 +167,6 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     resuming = has_checkpoints(storage, run_name)
     if not resuming and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()   # a fresh run: rows of an earlier, unfinished attempt are stale
-
-    import os
 
     # Ray Train's print patch defeats dill's stdout capture inside `datasets` (it then prints bytecode).
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
@@ -248,7 +252,7 @@ def _finished_outcome(storage: str, run_name: str, out: Path) -> dict | None:
 
     from hydra_ray.train.worker import OUTCOME_FILE
 
-    fs, root = pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
+    fs, root = _filesystem(storage)
     final = f"{root.rstrip('/')}/{run_name}/final"
     if fs.get_file_info(f"{final}/{OUTCOME_FILE}").type != pafs.FileType.File:
         return None
