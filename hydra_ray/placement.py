@@ -39,7 +39,7 @@ def _resolve_gpu(flag: bool | str, cluster_resources: Mapping[str, float]) -> bo
     return bool(cluster_resources.get("GPU", 0) >= 1) if flag == "auto" else bool(flag)
 
 
-def _check_resource_map(errors: list[str], name: str, value: Any) -> None:
+def check_resource_map(errors: list[str], name: str, value: Any) -> None:
     if not isinstance(value, dict):
         errors.append(f"{name}: expected a mapping of resource name to amount, got {value!r}")
         return
@@ -132,7 +132,7 @@ class ScalingSection(Config):
         if not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool) or self.num_workers < 0:
             errors.append(f"num_workers: expected an integer >= 0 (0 = one per GPU), got {self.num_workers!r}")
         _gpu_flag(errors, "use_gpu", self.use_gpu)
-        _check_resource_map(errors, "resources_per_worker", self.resources_per_worker)
+        check_resource_map(errors, "resources_per_worker", self.resources_per_worker)
         if self.use_gpu is False and isinstance(self.resources_per_worker, dict) \
                 and self.resources_per_worker.get("GPU", 0):
             errors.append(f"resources_per_worker.GPU: is {self.resources_per_worker['GPU']!r} but use_gpu "
@@ -218,7 +218,7 @@ class ReplicaSection(Config):
         positive(errors, "num_cpus", self.num_cpus, allow_zero=True)
         positive(errors, "num_gpus", self.num_gpus, allow_zero=True)
         _gpu_flag(errors, "use_gpu", self.use_gpu)
-        _check_resource_map(errors, "resources", self.resources)
+        check_resource_map(errors, "resources", self.resources)
         if isinstance(self.resources, dict):
             for key in set(self.resources) & set(_BUILTIN):
                 errors.append(f"resources.{key}: set num_cpus/num_gpus instead of {key} in resources")

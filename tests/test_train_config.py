@@ -101,7 +101,7 @@ def test_scaling_extra_resources_and_gpu_model_validate_and_reach_the_scaling_co
                                           "scaling.accelerator_type=H100"])
     text = str(err.value)
     assert "resources_per_worker.CPU: set cpus_per_worker instead" in text
-    assert "resources_per_worker.trainer: expected > 0, got -1" in text
+    assert "resources_per_worker.trainer: expected >= 0, got -1" in text
     assert "accelerator_type: is 'H100' but use_gpu is false" in text
 
     cfg = load_config(TrainConfig, preset, ["scaling.num_workers=1", "scaling.resources_per_worker={trainer: 1}"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from hydra_ray.config import Config, in_range, one_of, positive
+from hydra_ray.placement import check_resource_map
 
 FRAMEWORKS = ("enhanced", "base")
 QUANTIZATIONS = ("none", "nf4")
@@ -139,18 +140,12 @@ class ScalingSettings(Config):
     def _check(self, errors: list[str]) -> None:
         _int(errors, "num_workers", self.num_workers, 1)
         _int(errors, "cpus_per_worker", self.cpus_per_worker, 1)
-        if not isinstance(self.resources_per_worker, dict):
-            errors.append(f"resources_per_worker: expected a mapping of resource name to amount, "
-                          f"got {self.resources_per_worker!r}")
-        else:
-            for key, amount in self.resources_per_worker.items():
-                if key in ("CPU", "GPU"):
+        check_resource_map(errors, "resources_per_worker", self.resources_per_worker)
+        if isinstance(self.resources_per_worker, dict):
+            for key in ("CPU", "GPU"):
+                if key in self.resources_per_worker:
                     errors.append(f"resources_per_worker.{key}: set {'cpus_per_worker' if key == 'CPU' else 'use_gpu'} "
-                                  f"instead (got {amount!r})")
-                elif not isinstance(key, str) or not key:
-                    errors.append(f"resources_per_worker: resource names must be non-empty strings, got {key!r}")
-                else:
-                    positive(errors, f"resources_per_worker.{key}", amount)
+                                  f"instead (got {self.resources_per_worker[key]!r})")
         if self.accelerator_type is not None:
             if not isinstance(self.accelerator_type, str) or not self.accelerator_type:
                 errors.append(f"accelerator_type: expected a GPU model name such as 'H100', got {self.accelerator_type!r}")
