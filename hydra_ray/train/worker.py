@@ -134,6 +134,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if problems:
         raise ConfigError(problems, "train (on a Ray Train worker)")
     use_cpu = not cfg.scaling.use_gpu
+    # Not with DeepSpeed: ACCELERATE_USE_CPU switches its engine off (plain DDP would run instead);
+    # DeepSpeed finds its CPU accelerator itself.
     if use_cpu and cfg.dpo.deepspeed is None:
         os.environ["ACCELERATE_USE_CPU"] = "true"
     ctx = ray.train.get_context()
