@@ -1,0 +1,72 @@
+"""User paths, resolved once at the entry point.
+
+Every path a user gives (CLI flags, ``key=value`` overrides, preset fields naming a file or a
+directory) is made absolute against the directory the command was run from *before* it reaches a
+Ray worker, actor, deployment or job: those run in other working directories (Ray Train workers
+in their own session folders), so a relative path there names something else or nothing.
+
+URIs (``s3://``, ``gs://``, ``file://`` …) stay as they are. Model references may also be Hugging
+Face hub ids (``org/name``); :func:`resolve_model_ref` keeps those when nothing local matches.
+
+Under ``ray job submit`` the driver runs in the job's working directory (the unpacked
+``--working-dir``), so relative paths there name files inside that uploaded copy, and outputs
+written to relative paths land in it too (and vanish with it): give absolute paths on the head
+node or a shared mount, or URIs, for outputs of cluster jobs.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A hub id is exactly "name" or "org/name" of these characters (what huggingface_hub accepts).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def is_uri(value: str) -> bool:
+    """``s3://b/k``, ``gs://…``, ``file:///x`` … (anything with a scheme)."""
+    return bool(_URI.match(str(value)))
+
+
+def resolve_path(value: str | os.PathLike | None, base: str | os.PathLike | None = None) -> str | None:
+    """Absolute form of a user path, relative to ``base`` (default: the current directory).
+
+    ``None`` and ``""`` pass through (an unset optional field); URIs pass through; ``~`` expands.
+    The result is not required to exist: outputs are created later, and inputs are checked with a
+    message of their own where they are read.
+    """
+    if value is None or value == "":
+        return value  # type: ignore[return-value]
+    text = os.fspath(value)
+    if is_uri(text):
+        return text
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        p = Path(base or os.getcwd()) / p
+    return os.path.normpath(str(p))
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether a model reference is written as a path rather than a hub id.
+
+    ``./x``, ``../x``, ``/x``, ``~/x``, anything with two or more slashes, or a backslash. A bare
+    ``org/name`` is ambiguous: it is a path when it exists locally, else a hub id.
+    """
+    text = str(value)
+    return (text.startswith(("/", "./", "../", "~")) or text.count("/") >= 2 or "\\" in text
+            or text in (".", "..") or not _HUB_ID.match(text))
+
+
+def resolve_model_ref(value: str | None, base: str | os.PathLike | None = None) -> str | None:
+    """A model or adapter reference: a local directory (made absolute) or a hub id (kept).
+
+    ``org/name`` that exists under ``base`` is the local directory; one that does not stays a hub
+    id, and the loader's error then names both readings (see ``hydra_ray.train.hub``).
+    """
+    if value is None or value == "" or is_uri(value):
+        return value
+    local = Path(base or os.getcwd()) / Path(value).expanduser()
+    if looks_like_path(value) or local.exists():
+        return resolve_path(value, base)
+    return value
