@@ -26,7 +26,8 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from hydra_ray.config import Config, ConfigError, apply_overrides, from_dict, in_range, one_of, positive
+from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, one_of, path_field,
+                              positive, resolve_config_paths)
 from hydra_ray.metrics.profiler import ProfileConfig
 from hydra_ray.placement import ReplicaSection
 
@@ -45,9 +46,9 @@ def _int(errors: list[str], name: str, value: Any, lo: int) -> None:
 class ModelSection(Config):
     """Where the policy comes from: a training output directory, or explicit base + adapter."""
 
-    training_output: str | None = None   # `hydra-ray train --output` dir: adapter/ inside, base named by it
-    base: str | None = None              # HF id or local dir; overrides the base the adapter names
-    adapter: str | None = None           # peft adapter dir; overrides training_output/adapter
+    training_output: str | None = path_field(None)  # `hydra-ray train --output` dir: adapter/ inside, base named by it
+    base: str | None = path_field(None, kind="model")            # HF id or local dir; overrides the base the adapter names
+    adapter: str | None = path_field(None)          # peft adapter dir; overrides training_output/adapter
     device: str = "auto"                 # auto (cuda when the replica has a GPU) | cpu | cuda | cuda:N
     dtype: str = "auto"                  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     merge_adapter: bool = True           # fold LoRA into the weights once: same outputs, faster decoding
@@ -75,7 +76,7 @@ class ModelSection(Config):
 class RecordedSection(Config):
     """The recorded-completions backend (tests, offline demos); see :mod:`hydra_ray.serve.recorded`."""
 
-    path: str | None = None       # JSONL; a relative path is tried from the working dir, then this package
+    path: str | None = path_field(None, kind="data")      # JSONL; a relative path is tried from the working dir, then this package
     mode: str = "prompt_hash"     # prompt_hash: look the prompt up (then its program); round_robin: in turn
 
     def _check(self, errors: list[str]) -> None:
@@ -203,7 +204,7 @@ class VerificationSection(Config):
 class RewardSection(Config):
     """How a candidate is scored against the original (hydra_ray.prefs.labels.Labeler)."""
 
-    labeler: str | None = None     # labeler.json from `hydra-ray label`: score exactly as training labelled
+    labeler: str | None = path_field(None, kind="data")    # labeler.json from `hydra-ray label`: score exactly as training labelled
     epsilon: float = 0.005         # without a labeler: a reward gap below this is "no better" (log_ratio)
 
     def _check(self, errors: list[str]) -> None:
@@ -309,7 +310,8 @@ def read_preset_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[st
 
 
 def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> ServePreset:
-    return from_dict(ServePreset, read_preset_data(path, overrides), str(path))
+    """The preset with its path fields absolute against the working directory (replicas run elsewhere)."""
+    return resolve_config_paths(from_dict(ServePreset, read_preset_data(path, overrides), str(path)))
 
 
 def service_config(args: dict[str, Any] | ServiceConfig | None, source: str | None = None) -> ServiceConfig:

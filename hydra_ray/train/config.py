@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from hydra_ray.config import Config, in_range, one_of, positive
+from hydra_ray.config import Config, in_range, one_of, path_field, positive
 from hydra_ray.placement import check_resource_map
 
 FRAMEWORKS = ("enhanced", "base")
@@ -26,7 +26,7 @@ def _int(errors: list[str], name: str, value: object, lo: int) -> None:
 class ModelSettings(Config):
     # A Hugging Face model id (must already be in the local cache: nodes have no network) or a local
     # directory, e.g. one written by `hydra-ray make-tiny-model`.
-    name_or_path: str = ""
+    name_or_path: str = path_field("", kind="model")
     dtype: str = "float32"
     # nf4: 4-bit NormalFloat weights with bitsandbytes (QLoRA); CUDA only.
     quantization: str = "none"
@@ -81,7 +81,7 @@ class DPOSettings(Config):
     bf16: bool = False
     seed: int = 0
     # DeepSpeed config for several GPUs: a mapping (inline in the preset) or a path to a JSON file.
-    deepspeed: object = None
+    deepspeed: object = path_field(None)
 
     def _check(self, errors: list[str]) -> None:
         positive(errors, "beta", self.beta)
@@ -176,10 +176,10 @@ class TrainConfig(Config):
     # filesystem every node mounts (NFS, EFS, Filestore, a ReadWriteMany volume). On a multi-node
     # cluster without one: a bucket (s3://bucket/prefix, gs://bucket/prefix; workers need write
     # access). Each OUTPUT gets its own run directory there, so rerunning the command resumes.
-    storage_path: Optional[str] = None
+    storage_path: Optional[str] = path_field(None)
     # Problems held out for evaluation (a split file, e.g. configs/evaluate/splits/pie_heldout.txt):
     # training refuses a labelled set that contains any of them. None: no check.
-    heldout_split: Optional[str] = None
+    heldout_split: Optional[str] = path_field(None)
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "framework", self.framework, FRAMEWORKS)

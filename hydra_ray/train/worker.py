@@ -47,6 +47,23 @@ class HubClient:
         ray.get(pending + [self.hub.ping.remote()])
 
 
+class WorkerConfigError(Exception):
+    """Another rank found a configuration problem; this rank stops too (the hub holds the problem)."""
+
+
+def _all_ranks_ok(ok: bool) -> bool:
+    """Whether every rank's check passed: a rank that found a problem must not leave the others
+    waiting at the next collective, so all agree before any of them goes on."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return ok
+    flag = torch.tensor([1 if ok else 0], dtype=torch.int32)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def _barrier() -> None:
     import torch.distributed as dist
 
@@ -131,8 +148,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     cfg = from_dict(TrainConfig, config["cfg"])
     node_id = ray.get_runtime_context().get_node_id()
     problems = worker_problems(cfg, where=f"node {node_id[:12]} ({socket.gethostname()})")
-    if problems:
-        raise ConfigError(problems, "train (on a Ray Train worker)")
+    if not _all_ranks_ok(not problems):
+        if problems:
+            raise ConfigError(problems, "train (on a Ray Train worker)")
+        raise WorkerConfigError("another rank found a configuration problem")
     use_cpu = not cfg.scaling.use_gpu
     # Not with DeepSpeed: ACCELERATE_USE_CPU switches its engine off (plain DDP would run instead);
     # DeepSpeed finds its CPU accelerator itself.
