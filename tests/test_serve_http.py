@@ -80,6 +80,25 @@ def test_health_and_openapi(url):
     assert {"code", "tests", "inputs", "weights", "preset", "n_candidates", "max_new_tokens"} <= set(fields)
 
 
+def test_schema_declares_what_the_service_rejects(url):
+    """What the OpenAPI schema accepts, the service accepts: an empty or blank `code` and an unknown
+    chat role are declared invalid in the schema (minLength/pattern, enum) and rejected with 422."""
+    from hydra_ray.serve.api import CHAT_ROLES
+
+    comps = httpx.get(url + "openapi.json", timeout=30).json()["components"]["schemas"]
+    for name in ("OptimizeRequest", "ProfileRequest"):
+        code = comps[name]["properties"]["code"]
+        assert code["minLength"] == 1 and code["pattern"] == r"\S", code
+    role = comps["ChatMessage"]["properties"]["role"]
+    assert sorted(role["enum"]) == sorted(CHAT_ROLES), role
+    for route in ("v1/optimize", "v1/profile"):
+        for blank in ("", "   \n"):
+            r = post(url, route, {"code": blank})
+            assert r.status_code == 422 and r.json()["error"]["param"] == "code", (route, blank, r.text)
+    r = post(url, "v1/chat/completions", {"messages": [{"role": "", "content": "print(1)"}]})
+    assert r.status_code == 422 and "role" in r.json()["error"]["param"], r.text
+
+
 def test_valid_request_returns_every_candidate_and_the_faster_one_as_best(url):
     r = post(url, "v1/optimize", {"code": ORIGINAL, "tests": [{"input": "1000\n", "expected": "499500\n"}],
                                   "weights": {"runtime": 1.0}})
@@ -139,6 +158,9 @@ def test_unknown_routes_and_methods(url):
     assert httpx.get(url + "v1/nothing", timeout=30).status_code == 404
     r = httpx.get(url + "v1/optimize", timeout=30)
     assert r.status_code == 405 and "POST /v1/optimize" in r.json()["error"]["message"]
+    assert r.headers["allow"] == "POST", r.headers     # RFC 9110: a 405 names the allowed methods
+    r = httpx.delete(url + "healthz", timeout=30)
+    assert r.status_code == 405 and "GET" in r.headers["allow"], r.headers
 
 
 def test_no_recorded_answer_is_a_502_naming_the_keys(url):

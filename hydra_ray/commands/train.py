@@ -16,9 +16,9 @@ OUTPUT/ray through Ray Train: rerunning the same command after an interruption r
 optimizer, step and α from the latest one.
 
 Examples:
-  hydra-ray make-tiny-model --output out/tiny-model
-  hydra-ray train --input out/labelled --output out/train --config configs/train/tiny-cpu.yaml \\
-      model.name_or_path=out/tiny-model dpo.max_steps=40
+  hydra-ray make-tiny-model --output runs/tiny-model
+  hydra-ray train --input runs/labelled --output runs/train --config configs/train/tiny-cpu.yaml \\
+      model.name_or_path=runs/tiny-model dpo.max_steps=40
 """
 
 

@@ -86,7 +86,16 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     hint = " (routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /healthz, " \
            "GET /docs)" if exc.status_code in (404, 405) else ""
-    return _error(exc.status_code, "http_error", f"{exc.detail}: {request.method} {request.url.path}{hint}")
+    response = _error(exc.status_code, "http_error", f"{exc.detail}: {request.method} {request.url.path}{hint}")
+    # Starlette puts the route's methods in the 405's headers ("Allow", RFC 9110 §15.5.6): keep them.
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        response.headers[name] = value
+    if exc.status_code == 405 and "allow" not in response.headers:
+        methods = sorted({m for r in request.app.routes if getattr(r, "path", None) == request.url.path
+                          for m in (getattr(r, "methods", None) or ())})
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
+    return response
 
 
 @app.middleware("http")

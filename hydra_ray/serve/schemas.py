@@ -16,6 +16,12 @@ WEIGHTS_DOC = ("objective weights: {\"runtime\": 0.7, \"memory\": 0.3} (names: l
                ">= 0, summing to 1")
 
 
+# Constraints the service enforces itself, with a precise message (views.require_code, the chat
+# route's role check), declared in the schema too so that clients and generated SDKs know them.
+NON_BLANK = {"minLength": 1, "pattern": r"\S"}
+CHAT_ROLE_NAMES = ["system", "developer", "user", "assistant"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -26,7 +32,8 @@ class TestCaseIn(Strict):
 
 
 class OptimizeRequest(Strict):
-    code: str = Field(..., description="the Python program to optimise (reads stdin, writes stdout)")
+    code: str = Field(..., description="the Python program to optimise (reads stdin, writes stdout); not blank",
+                      json_schema_extra=NON_BLANK)
     tests: Optional[list[TestCaseIn]] = Field(None, description="tests every candidate must pass")
     inputs: Optional[list[str]] = Field(None, description="stdin inputs for differential testing: a candidate "
                                         "must print what the original prints (empty stdin when no tests/inputs)")
@@ -42,7 +49,8 @@ class OptimizeRequest(Strict):
 
 
 class ProfileRequest(Strict):
-    code: str
+    code: str = Field(..., description="the Python program to run and measure; not blank",
+                      json_schema_extra=NON_BLANK)
     tests: Optional[list[TestCaseIn]] = None
     inputs: Optional[list[str]] = Field(None, description="stdin inputs run without an expected output")
     float_tol: Optional[float] = Field(None, gt=0.0)
@@ -133,7 +141,8 @@ class HealthResponse(BaseModel):
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str
+    role: str = Field(..., description="who speaks; developer is read as system",
+                      json_schema_extra={"enum": CHAT_ROLE_NAMES})
     content: Union[str, list[dict[str, Any]], None] = None
 
 

@@ -38,7 +38,7 @@ class ModelSettings(Config):
     def _check(self, errors: list[str]) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
             errors.append("name_or_path: expected a Hugging Face model id or a local directory, got nothing "
-                          "(e.g. model.name_or_path=out/tiny-model after `hydra-ray make-tiny-model`)")
+                          "(e.g. model.name_or_path=runs/tiny-model after `hydra-ray make-tiny-model --output runs/tiny-model`)")
         one_of(errors, "dtype", self.dtype, DTYPES)
         one_of(errors, "quantization", self.quantization, QUANTIZATIONS)
         one_of(errors, "compute_dtype", self.compute_dtype, DTYPES)
@@ -293,9 +293,11 @@ def _check_model_available(name: str) -> list[str]:
         if not (p / "config.json").is_file():
             return [f"model.name_or_path={name}: the directory has no config.json (not a Hugging Face model dir)"]
         return []
-    if name.startswith((".", "/")) or name.count("/") != 1:
-        return [f"model.name_or_path={name}: no such directory (build a test model with "
-                f"`hydra-ray make-tiny-model --output {name}`)"]
+    from hydra_ray.paths import looks_like_path
+
+    build = f"build the tiny test model with `hydra-ray make-tiny-model --output {name}`"
+    if looks_like_path(name):
+        return [f"model.name_or_path={name}: no such directory ({build}, or give an existing model directory)"]
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -303,7 +305,8 @@ def _check_model_available(name: str) -> list[str]:
     except (ImportError, ValueError):
         cached = None
     if not isinstance(cached, str):
-        return [f"model.name_or_path={name}: not in the local Hugging Face cache, and training loads models "
-                f"offline; fetch it on this node first (`hf download {name}`; clusters/*.yaml do that when a "
-                "GPU node starts), copy a cache here, or give a local directory"]
+        # "org/name" reads as a directory or a hub id: say what was looked for under both readings.
+        return [f"model.name_or_path={name}: neither a directory here ({Path.cwd() / name} does not exist: "
+                f"{build}) nor a model in the local Hugging Face cache (training loads models offline: "
+                f"`hf download {name}` on this node first; clusters/*.yaml do that when a GPU node starts)"]
     return []
