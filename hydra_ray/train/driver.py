@@ -222,7 +222,8 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
             result = trainer.fit()
             fatal = ray.get(hub.fatal.remote())
             if fatal is not None:   # a worker found a configuration problem: reported once, no retry
-                raise ConfigError(fatal["problems"], fatal["source"])
+                raise ConfigError(fatal["problems"], f"{fatal['source']}, attempt {fatal['attempt']}; "
+                                  "not retried: a configuration problem stays")
             if result.error is not None:
                 raise result.error
         except ConfigError:

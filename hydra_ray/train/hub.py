@@ -92,7 +92,7 @@ class AlphaHub:
     def set_fatal(self, problems: Sequence[str], source: str | None) -> None:
         """A worker's configuration problem: kept (the first one) for the driver to raise once."""
         if self._fatal is None:
-            self._fatal = {"problems": list(problems), "source": source}
+            self._fatal = {"problems": list(problems), "source": source, "attempt": self.attempts}
 
     def fatal(self) -> dict[str, Any] | None:
         return self._fatal
