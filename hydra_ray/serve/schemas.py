@@ -23,7 +23,8 @@ CHAT_ROLE_NAMES = ["system", "developer", "user", "assistant"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `"stream": 0` or `"n": "2"` are not the booleans and integers the schema declares.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TestCaseIn(Strict):
@@ -140,14 +141,15 @@ class HealthResponse(BaseModel):
 # ---- OpenAI-compatible chat ----------------------------------------------------------------------
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: str = Field(..., description="who speaks; developer is read as system",
                       json_schema_extra={"enum": CHAT_ROLE_NAMES})
     content: Union[str, list[dict[str, Any]], None] = None
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")   # OpenAI clients send fields this server does not use
+    # OpenAI clients send fields this server does not use; those it uses are typed strictly.
+    model_config = ConfigDict(extra="allow", strict=True)
     model: Optional[str] = None
     messages: list[ChatMessage] = Field(..., min_length=1)
     temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
