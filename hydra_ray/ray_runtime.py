@@ -117,16 +117,19 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, include_
         if include_dashboard is not None:
             kwargs["include_dashboard"] = include_dashboard
         where = "embedded Ray"
-    if loud:
-        ray.init(**kwargs)
-    else:
-        with _stderr_to_file() as captured:   # the C++ start-up lines; shown if init fails
-            try:
-                ray.init(**kwargs)
-            except BaseException:
-                captured.seek(0)
-                sys.stderr.write(captured.read().decode(errors="replace"))
+    for attempt in (1, 2):
+        try:
+            _init(ray, kwargs, loud)
+            break
+        except Exception as e:  # noqa: BLE001 - only Ray's start-up timeout is retried
+            # Ray gives a new raylet 30 s (fixed) to register; on an overloaded machine it can miss
+            # that once. A second start usually makes it; anything else is raised as it is.
+            if attempt == 2 or kwargs["address"] != "local" or "timed out during startup" not in str(e):
                 raise
+            shutdown()
+            if emit is not None:
+                emit("[ray] the embedded Ray did not start within Ray's 30 s (machine busy?); trying once more")
+    if not loud:
         quiet_console_handlers()
     _state["embedded"] = kwargs["address"] == "local"
     handle_sigterm()
@@ -134,6 +137,19 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, include_
     if emit is not None:
         emit(f"[ray] {where} started; Ray's own logs: {logs}/logs" if logs else f"[ray] {where} started")
     return True
+
+
+def _init(ray, kwargs: dict, loud: bool) -> None:
+    if loud:
+        ray.init(**kwargs)
+        return
+    with _stderr_to_file() as captured:   # the C++ start-up lines; shown if init fails
+        try:
+            ray.init(**kwargs)
+        except BaseException:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
 
 
 @contextlib.contextmanager
@@ -173,8 +189,7 @@ def shutdown(grace_s: float = 3.0) -> None:
 
     embedded = _state.pop("embedded", True)
     leftovers = _session_processes() if embedded else []
-    if ray.is_initialized():
-        ray.shutdown()
+    ray.shutdown()   # also after a failed start: it clears the half-started node
     if not leftovers:
         return
     _gone, alive = psutil.wait_procs(leftovers, timeout=grace_s)
