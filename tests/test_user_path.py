@@ -177,18 +177,21 @@ def test_serve_stopped_with_sigterm_leaves_no_ray_process(project):
         port = s.getsockname()[1]
     proc = start("serve", "--config", "configs/serve/recorded-demo.yaml", "--port", str(port),
                  "recorded.path=recorded.jsonl", cwd=project)
-    lines = read_until(proc, "ready at", timeout=400)
-    session = session_of(lines)
-    procs = session_processes(session)
-    names = " ".join(p.name() for p in procs)
-    assert len(procs) >= 3, names
-    shutil.copy(REPO / "hydra_ray" / "evaluate" / "suites" / "patterns" / "fib_no_memo" / "original.py",
-                project / "fib.py")
-    (project / "fib.in").write_text("2\n25\n")
-    r = hydra("optimize", "fib.py", "--input", "fib.in", "--preset", "runtime", "--url",
-              f"http://127.0.0.1:{port}/", cwd=project, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    proc.send_signal(signal.SIGTERM)
+    try:
+        lines = read_until(proc, "ready at", timeout=400)
+        session = session_of(lines)
+        procs = session_processes(session)
+        names = " ".join(p.name() for p in procs)
+        assert len(procs) >= 3, names
+        shutil.copy(REPO / "hydra_ray" / "evaluate" / "suites" / "patterns" / "fib_no_memo" / "original.py",
+                    project / "fib.py")
+        (project / "fib.in").write_text("2\n25\n31\n")
+        r = hydra("optimize", "fib.py", "--input", "fib.in", "--preset", "runtime", "--url",
+                  f"http://127.0.0.1:{port}/", cwd=project, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "best" in r.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, rest
     assert "stopped" in rest
@@ -197,3 +200,21 @@ def test_serve_stopped_with_sigterm_leaves_no_ray_process(project):
         time.sleep(0.2)
     assert not alive(procs), f"left running after SIGTERM: {alive(procs)}"
     assert not session_processes(session)
+
+
+def test_label_and_evaluate_with_relative_paths(project):
+    """`label` and `evaluate` from the user's folder: relative input, output and suite file."""
+    import pandas as pd
+
+    from hydra_ray.train.sample_data import build_sample_labelled_set  # noqa: F401 - same fixtures as train
+
+    suite = project / "suite.jsonl"
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    suite.write_text(json.dumps(first) + "\n")
+    r = hydra("evaluate", "--suite", "suite.jsonl", "--optimizer", "reference", "--output", "runs/eval",
+              "measure.repeats=2", "stats.n_boot=100", cwd=project, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (project / "runs" / "eval" / "table.md").is_file()
+    saved = (project / "runs" / "eval" / "config.yaml").read_text()
+    assert f"suite: {project / 'suite.jsonl'}" in saved and f"output: {project / 'runs' / 'eval'}" in saved
+    assert len(pd.read_parquet(project / "runs" / "eval" / "results.parquet")) >= 1
