@@ -68,6 +68,10 @@ def test_engine_kwargs_from_the_config():
     assert "enable_lora" not in kw and kw["enable_prefix_caching"] is True
     lora = engine_kwargs(cfg, "/m", "/tok", 16)
     assert (lora["enable_lora"], lora["max_lora_rank"], lora["max_loras"]) == (True, 16, 1)
+    assert engine_kwargs(cfg, "/m", "/tok", 4)["max_lora_rank"] == 8, "rounded up to a slot vLLM offers"
+    assert engine_kwargs(cfg, "/m", "/tok", 48)["max_lora_rank"] == 64
+    with pytest.raises(ConfigError, match="r=1024 is above the largest"):
+        engine_kwargs(cfg, "/m", "/tok", 1024)
     small = service_config({"backend": "vllm", "model": {"base": "/m"}, "vllm": {"max_lora_rank": 8}})
     with pytest.raises(ConfigError, match="max_lora_rank: 8 is below the adapter's rank r=16"):
         engine_kwargs(small, "/m", "/tok", 16)

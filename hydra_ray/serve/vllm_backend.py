@@ -33,6 +33,17 @@ from hydra_ray.serve.backends import Delta, GenRequest, GenResult, Generation
 from hydra_ray.serve.config import ResolvedModel, ServiceConfig, check_node, resolve_model
 
 LORA_NAME = "hydra-adapter"
+# The LoRA slot sizes vLLM's LoRAConfig accepts (max_lora_rank must be one of them; recent releases).
+LORA_SLOTS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_slot(rank: int) -> int:
+    """The smallest LoRA slot vLLM offers that holds an adapter of this rank."""
+    for slot in LORA_SLOTS:
+        if slot >= rank:
+            return slot
+    raise ConfigError([f"model.adapter: LoRA rank r={rank} is above the largest vLLM serves ({LORA_SLOTS[-1]}); "
+                       "set model.merge_adapter: true to serve it merged"])
 
 
 # ---- pure: our request and config -> vLLM's arguments -------------------------------------------
@@ -84,7 +95,7 @@ def engine_kwargs(cfg: ServiceConfig, model_dir: str, tokenizer_dir: str, lora_r
         if rank < lora_rank:
             raise ConfigError([f"vllm.max_lora_rank: {rank} is below the adapter's rank r={lora_rank}; set it to "
                                f">= {lora_rank} or 0 (the adapter's own)"])
-        kw.update(enable_lora=True, max_lora_rank=rank, max_loras=1)
+        kw.update(enable_lora=True, max_lora_rank=lora_slot(rank), max_loras=1)
     return kw
 
 
