@@ -36,7 +36,8 @@ def gpu_section(results: Path = HERE / "results") -> list[str]:
         for key, name in (("vllm", "vLLM"), ("hf", "HF generate")):
             r = s.get(key) or {}
             o = r.get("optimize_4_candidates") or {}
-            status = r.get("skipped") and f"skipped: {r['skipped']}" or r.get("status") or "ok"
+            status = (f"skipped: {r['skipped']}" if r.get("skipped") else r.get("status") or
+                      ("ok" if "batch1_tokens_per_s" in r else "not run"))
             lat = f"{fmt(o.get('latency_s_median'))} s ({fmt(o.get('generation_s_median'))} s)" if o else "–"
             out += [f"| {name} | **{fmt(s.get(key + '.batch1_tokens_per_s'))}** | "
                     f"**{fmt(s.get(key + '.batch8_tokens_per_s'))}** | {lat} | {status} |"]
@@ -57,7 +58,7 @@ def gpu_section(results: Path = HERE / "results") -> list[str]:
             for side, name in (("plain_trl", "plain TRL"), ("hydra_ray", "hydra-ray")):
                 x = r[side]
                 ratio = f"**{fmt(r.get('ratio_step_time'))}×** (target ≤ 1.05×)" if side == "hydra_ray" else ""
-                out += [f"| {which} ({r['parameters'] / 1e9:.2f} B), batch {r['per_device_batch_size']}, "
+                out += [f"| {which} ({r['parameters'] / 1e6:,.0f} M parameters), batch {r['per_device_batch_size']}, "
                         f"{r['steps']} steps | {name} | {fmt(x.get('step_time_median_s'))} | {fmt(x.get('tokens_per_s'))} | "
                         f"{_pct(x.get('mfu'))} | {_gib(x.get('peak_gpu_memory_gib'))} | {ratio} |"]
         out += [""]
