@@ -10,7 +10,7 @@ application's ``args``, which Serve hands to :func:`hydra_ray.serve.app.build`::
         route_prefix: /
         import_path: hydra_ray.serve.app:build
         args:                       # -> ServiceConfig
-          backend: model            # model | recorded
+          backend: model            # model (HF generate) | vllm (GPU nodes) | recorded
           model: {training_output: runs/train-tiny}
           deployments: {generation: {autoscaling: {min_replicas: 1, max_replicas: 4}}}
 
@@ -19,7 +19,9 @@ validates everything, naming fields as ``applications[0].args.generation.max_new
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -32,7 +34,8 @@ from hydra_ray.metrics.profiler import ProfileConfig
 from hydra_ray.placement import ReplicaSection
 
 BUILD_PATH = "hydra_ray.serve.app:build"
-BACKENDS = ("model", "recorded")
+BACKENDS = ("model", "vllm", "recorded")
+MODEL_BACKENDS = ("model", "vllm")   # backends that load model.* (base + adapter)
 RECORDED_MODES = ("prompt_hash", "round_robin")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -81,6 +84,55 @@ class RecordedSection(Config):
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "mode", self.mode, RECORDED_MODES)
+
+
+@dataclass
+class VllmSection(Config):
+    """The vLLM engine of ``backend: vllm`` (one per generation replica; see serve.vllm_backend)."""
+
+    gpu_memory_utilization: float = 0.90   # share of the replica's GPU memory for weights + KV cache
+    max_model_len: int = 4096              # prompt + completion tokens of one sequence
+    max_num_seqs: int = 64                 # sequences decoded together (a request's n samples count n)
+    tensor_parallel_size: int = 1          # GPUs one replica shards the model over
+    enforce_eager: bool = False            # skip CUDA graphs (faster start, slower decoding)
+    enable_prefix_caching: bool = True     # requests sharing a prompt prefix share its KV blocks
+    max_lora_rank: int = 0                 # LoRA slot size; 0 = the adapter's own rank
+    merged_dir: str = field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "hydra-ray-merged"))
+
+    def _check(self, errors: list[str]) -> None:
+        if not isinstance(self.gpu_memory_utilization, (int, float)) or isinstance(self.gpu_memory_utilization, bool) \
+                or not 0 < self.gpu_memory_utilization <= 1:
+            errors.append(f"gpu_memory_utilization: expected a number in (0, 1], got {self.gpu_memory_utilization!r}")
+        _int(errors, "max_model_len", self.max_model_len, 16)
+        _int(errors, "max_num_seqs", self.max_num_seqs, 1)
+        _int(errors, "tensor_parallel_size", self.tensor_parallel_size, 1)
+        _int(errors, "max_lora_rank", self.max_lora_rank, 0)
+        for name in ("enforce_eager", "enable_prefix_caching"):
+            if not isinstance(getattr(self, name), bool):
+                errors.append(f"{name}: expected true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.merged_dir, str) or not self.merged_dir.strip():
+            errors.append(f"merged_dir: expected a directory path, got {self.merged_dir!r}")
+
+
+def vllm_node_problems(cuda_available: bool | None = None, vllm_installed: bool | None = None) -> list[str]:
+    """What this node lacks to run ``backend: vllm`` (empty: nothing). The facts are probed unless given."""
+    problems = []
+    if vllm_installed is None:
+        vllm_installed = importlib.util.find_spec("vllm") is not None
+    if not vllm_installed:
+        problems.append("vllm is not installed (GPU nodes: pip install 'hydra-ray[serve,vllm]'; CPU machines "
+                        "use backend 'model' or 'recorded')")
+    if cuda_available is None:
+        if importlib.util.find_spec("torch") is None:
+            cuda_available = False
+        else:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        problems.append("no CUDA GPU is visible (torch.cuda.is_available() is false): vLLM needs an NVIDIA GPU, "
+                        "a driver new enough for torch's CUDA build and the replica placed with num_gpus > 0")
+    return problems
 
 
 @dataclass
@@ -218,6 +270,7 @@ class ServiceConfig(Config):
     backend: str = "model"
     model: ModelSection = field(default_factory=ModelSection)
     recorded: RecordedSection = field(default_factory=RecordedSection)
+    vllm: VllmSection = field(default_factory=VllmSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
     batching: BatchSection = field(default_factory=BatchSection)
     deployments: DeploymentsSection = field(default_factory=DeploymentsSection)
@@ -228,9 +281,15 @@ class ServiceConfig(Config):
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "backend", self.backend, BACKENDS)
-        if self.backend == "model" and isinstance(self.model, ModelSection) and not self.model.given:
-            errors.append("model: backend 'model' needs model.training_output (a hydra-ray train output "
+        if self.backend in MODEL_BACKENDS and isinstance(self.model, ModelSection) and not self.model.given:
+            errors.append(f"model: backend '{self.backend}' needs model.training_output (a hydra-ray train output "
                           "directory) or model.base (an HF id or model directory, optionally with model.adapter)")
+        if self.backend == "vllm" and isinstance(self.model, ModelSection) and self.model.device == "cpu":
+            errors.append("model.device: backend 'vllm' runs on a CUDA GPU, got 'cpu' (use backend 'model' on CPU)")
+        if self.backend == "vllm" and isinstance(self.deployments, DeploymentsSection) \
+                and self.deployments.generation.use_gpu is False:
+            errors.append("deployments.generation.use_gpu: backend 'vllm' needs a GPU per generation replica, got "
+                          "false (set true or auto)")
         if self.backend == "recorded" and isinstance(self.recorded, RecordedSection) and not self.recorded.path:
             errors.append("recorded.path: backend 'recorded' needs a recorded-completions JSONL file")
         if not isinstance(self.served_model_name, str) or not self.served_model_name:
@@ -383,7 +442,7 @@ def absolutize(cfg: ServiceConfig) -> ServiceConfig:
 
     model = cfg.model.replace(training_output=fix(cfg.model.training_output), base=fix(cfg.model.base),
                               adapter=fix(cfg.model.adapter))
-    if cfg.backend == "model" and model.base is None:
+    if cfg.backend in MODEL_BACKENDS and model.base is None:
         # The adapter names its base as training saw it, often relative to where training ran: pin
         # what exists here now, so a replica with another working directory loads the same files.
         try:
@@ -401,3 +460,13 @@ def absolutize(cfg: ServiceConfig) -> ServiceConfig:
             pass  # reported where the file is needed (the generation replica), with where it looked
     reward = cfg.reward.replace(labeler=fix(cfg.reward.labeler))
     return cfg.replace(model=model, recorded=recorded, reward=reward)
+
+
+def check_node(cfg: ServiceConfig) -> None:
+    """Refuse a config this node cannot serve: ``backend: vllm`` without CUDA or without vllm installed
+    (called where the generation replica will run: ``hydra-ray serve`` on a local Ray, the replica)."""
+    if cfg.backend == "vllm":
+        problems = vllm_node_problems()
+        if problems:
+            raise ConfigError([f"backend: 'vllm' cannot run on this node: {p}" for p in problems],
+                              "serve application args")

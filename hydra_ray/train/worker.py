@@ -126,6 +126,13 @@ def _median_step(times: list[float], warmup: int = 3) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
+def _peak_gpu_memory_gib() -> float | None:
+    """Peak memory torch allocated on this worker's GPU during training (None on CPU workers)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
 def _trainable_checksum(model) -> float:
     import torch
 
@@ -187,7 +194,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         "distributed_type": str(acc.distributed_type), "device": str(acc.device),
         "trainable_checksum": _trainable_checksum(trainer.model), "global_step": trainer.state.global_step,
         "resumed_from_step": resume_step, "relabel_fallbacks": trainer.data_collator.fallbacks,
-        "batches": trainer.data_collator.calls, "step_time_median_s": _median_step(step_times)}))
+        "batches": trainer.data_collator.calls, "step_time_median_s": _median_step(step_times),
+        "peak_gpu_memory_gib": _peak_gpu_memory_gib()}))
 
     _barrier()
     checkpoint = None
