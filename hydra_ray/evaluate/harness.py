@@ -42,6 +42,9 @@ class Measurement:
     mode_reason: str = ""          # why, when it is not the configured one (a fallback)
     units: dict[str, str] = field(default_factory=dict)    # metric -> unit, e.g. "calls/s"
     tracemalloc_peak_kb: float | None = None
+    # The profiler's verdict on each metric of an interleaved pair, floor of the mode included: False
+    # means the difference is below what the node resolves in that mode, so no ratio is claimed.
+    significant: dict[str, bool | None] = field(default_factory=dict)
 
 
 _PROFILERS: dict[tuple, Any] = {}
@@ -84,7 +87,8 @@ def _to_measurement(res, wanted) -> Measurement:
         sources={m.name: res.metrics[m.column].source for m in wanted},
         estimated={m.name: res.metrics[m.column].estimated for m in wanted},
         mode=res.mode, mode_reason=res.mode_reason,
-        units={m.name: res.metrics[m.column].unit for m in wanted}, tracemalloc_peak_kb=res.tracemalloc_peak_kb)
+        units={m.name: res.metrics[m.column].unit for m in wanted}, tracemalloc_peak_kb=res.tracemalloc_peak_kb,
+        significant={m.name: res.significant.get(m.column) for m in wanted})
 
 
 def _program_set(task: Task, codes: list[tuple[str, str]]):
@@ -175,8 +179,9 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
         r = improvement(m, o, c, alpha=s.alpha, min_effect=s.min_effect, n_boot=s.n_boot, level=s.level,
                         seed=s.seed)
         STATISTICS_SECONDS[0] += time.perf_counter() - t0
+        within_floor = cand.significant.get(m) is False and r.significant   # the profiler's floor rule
         row.update({f"orig_{m}": r.orig_median, f"cand_{m}": r.cand_median, f"ratio_{m}": r.ratio,
-                    f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant,
+                    f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant and not within_floor,
                     f"p_{m}": r.p_value})
 
 
