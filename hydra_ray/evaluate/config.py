@@ -67,7 +67,7 @@ class MeasureConfig(Config):
     metrics: list[str] = field(default_factory=lambda: list(METRIC_NAMES))
     mode: str = "inprocess"
     function_min_calls: int = 1
-    function_min_sample_ms: float = 20.0
+    function_min_sample_ms: float = 2.0
 
     def _check(self, errors: list[str]) -> None:
         from hydra_ray.sandbox.modes import MODES

@@ -25,7 +25,8 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   process (multiprocessing, re-exec; or failing in-process but passing as a process) fall back to
   ``process``, and the result says so (``mode``, ``mode_reason``);
 - ``function``: the entry point (``ProgramSet.function_call``; else the whole program, stdin rewound)
-  in a ``timeit``-style loop; latency and CPU time per call, throughput = calls/s, memory =
+  in a ``timeit``-style loop, ``function_loops`` loops per run of which the fastest counts (as
+  ``timeit.repeat`` advises: slower loops measure other processes); latency and CPU time per call, throughput = calls/s, memory =
   ``tracemalloc`` peak of one call. These figures are taken inside the process that runs the code
   under test, so a hostile function could forge them (the loop time is checked against the outside
   clock); use it for trusted tasks, ``inprocess`` for untrusted ones. Correctness comes from the
@@ -69,7 +70,9 @@ class ProfileConfig(Config):
     min_effect: float = 0.02              # relative difference of medians below this is never "significant"
     mode: str = "inprocess"               # process | inprocess | function (see the module docstring)
     function_min_calls: int = 1           # function mode: each sample is at least this many calls ...
-    function_min_sample_ms: float = 20.0  # ... and at least this long (timeit-style auto-ranging)
+    function_min_sample_ms: float = 2.0   # ... and at least this long (timeit-style auto-ranging)
+    function_loops: int = 10              # loops per run; the fastest is the run's sample (timeit.repeat):
+    #                                       short loops, many of them, so that some run between preemptions
     floor_multiple: float = 3.0           # a difference must exceed this × the spread of the mode's floor
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
 
@@ -94,6 +97,7 @@ class ProfileConfig(Config):
         one_of(errors, "mode", self.mode, MODES)
         positive(errors, "function_min_calls", self.function_min_calls)
         positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
+        positive(errors, "function_loops", self.function_loops)
         positive(errors, "floor_multiple", self.floor_multiple, allow_zero=True)
 
 
@@ -169,7 +173,8 @@ class Profiler:
         row; ``interpreter_*`` is the process floor, subtracted for ``peak_memory_net_kb``."""
         n = 5
         empty = [RunSpec("empty", want_stdout=False, mode=m, min_calls=self.cfg.function_min_calls,
-                         min_sample_ms=self.cfg.function_min_sample_ms) for m in MODES for _ in range(n)]
+                         min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops)
+                 for m in MODES for _ in range(n)]
         runs = self.sandbox.run_batch({"empty": "pass\n"}, empty)
         floors: dict[str, dict[str, Any]] = {}
         for k, mode in enumerate(MODES):
@@ -286,7 +291,7 @@ class Profiler:
             # again (state left in modules) shows up here, and the set falls back to inprocess.
             return RunSpec(name, test.input, test.expected, float_tol=ps.float_tol, mode=mode,
                            call=ps.function_call, min_calls=self.cfg.function_min_calls,
-                           min_sample_ms=self.cfg.function_min_sample_ms, **kw)
+                           min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops, **kw)
         return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
 
     def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> str:

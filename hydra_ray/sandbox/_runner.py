@@ -294,7 +294,8 @@ def run_warm(run, job, uid, gid, warm):
     rep_r, rep_w = os.pipe()
     cmd = {"mode": run["mode"], "program": run["program_path"], "workdir": workdir, "limits": limits,
            "uid": uid, "gid": gid, "trace_memory": bool(run.get("trace_memory")), "call": run.get("call"),
-           "min_calls": run.get("min_calls", 1), "min_sample_ms": run.get("min_sample_ms", 10.0)}
+           "min_calls": run.get("min_calls", 1), "min_sample_ms": run.get("min_sample_ms", 10.0),
+           "loops": run.get("loops", 1)}
     energy0 = _read_energy_uj(job.get("rapl_files"))
     t_sent = time.perf_counter_ns()
     try:
@@ -422,9 +423,10 @@ def run_warm(run, job, uid, gid, warm):
         "mode": run["mode"],
     }
     if run["mode"] == "function" and killed_for is None and status == 0:
-        calls, loop_ns = report.get("calls"), report.get("loop_ns")
-        # Figures the child reported about its own loop: they must fit inside what we saw from outside.
-        if not (isinstance(calls, int) and calls > 0 and isinstance(loop_ns, int) and 0 < loop_ns <= res["wall_ns"]):
+        calls, loop_ns, total = report.get("calls"), report.get("loop_ns"), report.get("loops_total_ns")
+        # Figures the child reported about its own loops: they must fit inside what we saw from outside.
+        if not (isinstance(calls, int) and calls > 0 and isinstance(loop_ns, int) and isinstance(total, int)
+                and 0 < loop_ns <= total <= res["wall_ns"]):
             res["exit_code"] = 1
             res["stderr_tail"] += ("\nhydra-ray: the function-mode loop report is missing or inconsistent with "
                                    "the outside clock")
