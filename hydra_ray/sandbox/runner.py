@@ -55,6 +55,7 @@ class RunSpec:
     min_calls: int = 1                   # function: at least this many calls per sample ...
     min_sample_ms: float = 20.0          # ... and at least this long
     loops: int = 1                       # function: samples of that many calls; the fastest is reported
+    max_run_ms: float = 200.0            # function: no further loops once this much time is spent in them
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -121,7 +122,7 @@ class Sandbox:
                 "program_path": f"{job_root}/prog_{_safe(spec.program)}.py",
                 "stdin_path": f"{job_root}/in_{i}.txt",
                 "mode": spec.mode, "trace_memory": spec.trace_memory, "call": spec.call,
-                "min_calls": spec.min_calls, "min_sample_ms": spec.min_sample_ms, "loops": spec.loops,
+                "min_calls": spec.min_calls, "min_sample_ms": spec.min_sample_ms, "loops": spec.loops, "max_run_ms": spec.max_run_ms,
                 "want_stdout": spec.want_stdout or spec.expected is not None,
                 "limits": {k: getattr(lim, k) for k in ("wall_time_s", "cpu_time_s", "memory_mb", "file_size_mb",
                                                          "max_processes", "open_files", "max_output_kb")},
