@@ -122,3 +122,52 @@ def test_mode_is_validated_naming_the_field():
     with pytest.raises(ConfigError) as e:
         ProfileConfig(mode="thread", function_min_sample_ms=0)
     assert "mode" in str(e.value) and "thread" in str(e.value) and "function_min_sample_ms" in str(e.value)
+
+
+HUMANEVAL = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "HumanEval.jsonl.gz"
+
+
+@pytest.mark.skipif(not HUMANEVAL.is_file(), reason="shared data not present at ../shared/data")
+def test_humaneval_in_function_mode_times_check_per_call(profiler):
+    from hydra_ray.evaluate import harness
+    from hydra_ray.evaluate.config import EvaluateConfig
+    from hydra_ray.evaluate.suites.humaneval import load_humaneval
+
+    task = next(load_humaneval(HUMANEVAL, max_tasks=1))
+    cfg = EvaluateConfig()
+    cfg.measure.mode, cfg.measure.repeats = "function", 4
+    broken = task.original_code.replace("return True", "return False")
+    orig, cand = harness.measure_pair(task, task.original_code, broken, cfg)
+    assert orig.verdict == "passed" and cand.verdict != "passed"       # the task's own assertions decide
+    same, again = harness.measure_pair(task, task.original_code, task.original_code, cfg)
+    assert same.mode == "function" and same.units["throughput"] == "calls/s"
+    assert max(same.samples["latency"]) < 5.0                           # ms per call, not an interpreter
+    assert same.tracemalloc_peak_kb is not None
+
+
+def test_users_jsonl_function_task_checks_results_and_times_the_call(tmp_path, profiler):
+    import json
+
+    from hydra_ray.evaluate import harness
+    from hydra_ray.evaluate.config import EvaluateConfig
+    from hydra_ray.evaluate.suites.jsonl import SuiteFormatError, load_jsonl_suite
+
+    code = "def sq(xs):\n    out = []\n    for x in xs:\n        out.append(x * x)\n    return out\n"
+    f = tmp_path / "fn.jsonl"
+    f.write_text(json.dumps({"id": "sq", "original_code": code, "entry_point": "sq",
+                             "better_code": "def sq(xs):\n    return [x * x for x in xs]\n",
+                             "tests": [{"args": [[1, 2, 3]], "expected": [1, 4, 9]}]}) + "\n")
+    (task,) = load_jsonl_suite(f)
+    cfg = EvaluateConfig()
+    cfg.measure.mode, cfg.measure.repeats = "function", 4
+    orig, cand = harness.measure_pair(task, task.original_code, task.better_code, cfg)
+    assert orig.verdict == cand.verdict == "passed" and orig.mode == "function"
+    wrong, _ = harness.measure_pair(task, code.replace("x * x", "x + x"), task.better_code, cfg)
+    assert wrong.verdict == "wrong_answer"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "b", "original_code": code, "entry_point": "not a name",
+                               "tests": [{"args": 3}]}) + "\n")
+    with pytest.raises(SuiteFormatError) as e:
+        load_jsonl_suite(bad)
+    msg = str(e.value)
+    assert "entry_point" in msg and "tests[0].args" in msg and "tests[0].expected" in msg
