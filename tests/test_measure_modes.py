@@ -127,6 +127,7 @@ def test_mode_is_validated_naming_the_field():
 HUMANEVAL = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "HumanEval.jsonl.gz"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HUMANEVAL.is_file(), reason="shared data not present at ../shared/data")
 def test_humaneval_in_function_mode_times_check_per_call(profiler):
     from hydra_ray.evaluate import harness
@@ -145,6 +146,7 @@ def test_humaneval_in_function_mode_times_check_per_call(profiler):
     assert same.tracemalloc_peak_kb is not None
 
 
+@pytest.mark.slow
 def test_users_jsonl_function_task_checks_results_and_times_the_call(tmp_path, profiler):
     import json
 
