@@ -9,7 +9,7 @@ repeat statistics. Each value says its unit and source; estimates are marked.
 examples:
   hydra-ray profile prog.py --input in.txt --expected out.txt
   hydra-ray profile prog.py --input in1.txt --input in2.txt --json profile.repeats=9
-  hydra-ray profile prog.py --input in.txt profile.mode=function
+  hydra-ray profile prog.py profile.mode=function --input in.txt
 
 profile.mode: process (a fresh interpreter per run: figures include its start-up), inprocess (the
 default: forked from a warm runner in the same sandbox), function (the program called in a
