@@ -149,9 +149,9 @@ def measure_section(m: dict | None) -> list[str]:
                 f"(`better.py`, not the paper's model output or programs), {t['repeats']} interleaved samples each; "
                 "paper values as printed in its Table III (orig → opt). Cycles and energy here are estimates "
                 "(CPU time × clock; cycles × 2.5e-10 J); memory is the `tracemalloc` peak of one call.", "",
-                "| sample | mode | latency ms (ours) | paper | memory KB (ours) | paper | cycles (ours, est.) | paper | "
+                "| sample | mode | latency ms (ours) | paper | speed-up (ours) | memory KB (ours) | paper | cycles (ours, est.) | paper | "
                 "throughput calls/s (ours) | paper | energy mJ (ours, est.) | paper |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in t["rows"]:
             o, n, pp = r["orig"], r["opt"], r.get("paper") or {}
 
@@ -162,7 +162,9 @@ def measure_section(m: dict | None) -> list[str]:
             def paper(key):
                 v = pp.get(key)
                 return f"{v[0]} → {v[1]}" if v else "–"
-            out += [f"| {r['sample']} | {r['mode']} | {pair('latency_ms')} | {paper('latency_ms')} | "
+            sig = "significant" if r.get("latency_significant") else "not significant"
+            speed = f"{fmt(r['latency_ratio'])}× ({sig})" if r.get("latency_ratio") else "–"
+            out += [f"| {r['sample']} | {r['mode']} | {pair('latency_ms')} | {paper('latency_ms')} | {speed} | "
                     f"{pair('memory_kb')} | {paper('memory_kb')} | {pair('cycles')} | {paper('cycles')} | "
                     f"{pair('throughput_per_s')} | {paper('throughput')} | {pair('energy_mj')} | {paper('energy_mj')} |"]
         out += ["", "Paper's summary row: " + "; ".join(t["paper_summary"].values()) + ".",
