@@ -149,8 +149,8 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
         out["modes"][m] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
                            "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks),
                            "median_cv": statistics.median(cvs) if cvs else None,
-                           "median_latency_ms": statistics.median([x["latency_ms"] for x in res[m] if x["cv"] is not None])
-                           if cvs else None}
+                           "median_latency_ms": statistics.median(
+                               [x["latency_ms"] for x in res[m] if x["cv"] is not None]) if cvs else None}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["per_task"] = res
     return out

@@ -27,11 +27,11 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
 - ``function``: the entry point (``ProgramSet.function_call``; else the whole program, stdin rewound)
   in a ``timeit``-style loop, ``function_loops`` loops per run of which the fastest counts (as
   ``timeit.repeat`` advises: slower loops measure other processes); latency and CPU time per call,
-  throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside the process that runs the code
-  under test, so a hostile function could forge them (the loop time is checked against the outside
-  clock); use it for trusted tasks, ``inprocess`` for untrusted ones. Correctness comes from the
-  task's own tests, run in-process; a set whose candidate fails as a function call falls back to
-  ``inprocess``.
+  throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside
+  the process that runs the code under test, so a hostile function could forge them (the loop time
+  is checked against the outside clock); use it for trusted tasks, ``inprocess`` for untrusted ones.
+  Correctness comes from the task's own tests, run in-process; a set whose candidate fails as a
+  function call falls back to ``inprocess``.
 
 Calibration: the floor of every mode (an empty program, a ``pass`` function) is measured on the node
 when the profiler starts; a latency or memory difference is significant only when it is also at

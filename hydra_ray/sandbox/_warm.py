@@ -19,10 +19,11 @@ The child applies exactly the limits and the private uid of a ``process`` run (t
   ``{"t0", "rss0_kb"}`` to the report fd, so the start time and the forked RSS baseline are fixed
   before any program code runs (a program can forge what it reports later, never these);
 - ``function``: executes the setup once, then calls the entry point in a loop auto-ranged like
-  ``timeit`` (at least ``min_calls`` calls and ``min_sample_ms`` per sample), repeats that loop
-  up to ``loops`` times (fewer once ``max_run_ms`` is spent) and reports the fastest (like ``timeit.repeat``: slower loops are other processes
-  getting in the way), then makes one more call under ``tracemalloc``; the first call's output is the
-  run's stdout, checked outside like any run.
+  ``timeit`` (at least ``min_calls`` calls and ``min_sample_ms`` per sample), repeats that loop up
+  to ``loops`` times (fewer once ``max_run_ms`` is spent) and reports the fastest (as with
+  ``timeit.repeat``, slower loops measure other processes getting in the way), then makes one more
+  call under ``tracemalloc``; the first call's output is the run's stdout, checked outside like any
+  run.
 
 Standard library only, like the supervisor.
 """
