@@ -5,8 +5,9 @@
 
 Sections (each records the load average before and after it; the machine is shared):
 
-- ``floors``: latency and memory of an empty program (a ``pass`` function) in each mode, as the
-  profiler calibrates them, over ``--floor-rounds`` fresh calibrations;
+- ``floors``: latency and memory of an empty program in each mode (in function mode: a ``pass``
+  function called through its entry point, and an empty program called whole), as the profiler
+  calibrates them, over ``--floor-rounds`` fresh calibrations;
 - ``pairs``: a seeded sample of ``--pairs`` real PIE pairs from pie_python_pairs.jsonl (every pair
   there has a PIE-reported speedup >= 1.2x), each profiled twice per mode (two passes over the
   sample, one after the other, modes interleaved pair by pair); conclusive = the profiler calls
@@ -54,11 +55,12 @@ def profiler(mode: str, repeats: int = 5):
 def floors(rounds: int) -> dict:
     from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 
-    per = {m: {"latency_ms": [], "memory_kb": []} for m in MODES}
+    names = (*MODES, "function_program")
+    per = {m: {"latency_ms": [], "memory_kb": []} for m in names}
     kinds = {}
     for _ in range(rounds):
         b = Profiler(ProfileConfig(cycles_backend="estimate")).baseline["floors"]
-        for m in MODES:
+        for m in names:
             per[m]["latency_ms"].append(b[m]["latency_ms"])
             per[m]["memory_kb"].append(b[m]["memory_kb"])
             kinds[m] = b[m]["memory_kind"]

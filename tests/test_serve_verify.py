@@ -120,7 +120,7 @@ def test_syntax_problem_names_the_place():
 
 def test_reports_say_how_they_were_measured(engine):
     info = engine.describe()
-    assert info["mode"] == "inprocess" and set(info["floors"]) == {"process", "inprocess", "function"}
+    assert info["mode"] == "inprocess" and set(info["floors"]) == {"process", "inprocess", "function", "function_program"}
     p = engine.prepare(FAST, inputs=INPUTS)
     uses_fork = "import os\nn = int(input())\nprint(n * (n - 1) // 2 if os.fork else 0)\n"
     ev = engine.evaluate(p, [FAST.replace("//", "//") + "# same\n", uses_fork], RUNTIME)

@@ -28,7 +28,7 @@ MODE_COLUMNS = ("measure_mode", "measure_mode_reason", "memory_kind", "tracemall
 
 def mode_columns(r: CandidateResult, floors: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
     """How ``r`` was measured, and the calibrated floor of that mode (``Profiler.baseline["floors"]``)."""
-    floor = (floors or {}).get(r.mode) or {}
+    floor = (floors or {}).get(r.floor_key or r.mode) or {}
     return {"measure_mode": r.mode, "measure_mode_reason": r.mode_reason, "memory_kind": r.memory_kind,
             "tracemalloc_peak_kb": r.tracemalloc_peak_kb, "rss_growth_kb": r.rss_growth_kb,
             "function_calls": r.function_calls, "floor_latency_ms": floor.get("latency_ms"),

@@ -33,8 +33,9 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   Correctness comes from the task's own tests, run in-process; a set whose candidate fails as a
   function call falls back to ``inprocess``.
 
-Calibration: the floor of every mode (an empty program, a ``pass`` function) is measured on the node
-when the profiler starts; a latency or memory difference is significant only when it is also at
+Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
+through its entry point, ``function``, and an empty program called whole, ``function_program``) is
+measured on the node when the profiler starts; a latency or memory difference is significant only when it is also at
 least ``floor_multiple`` × the spread (IQR) of that mode's floor (and, for memory, two pages for RSS
 or 512 bytes for tracemalloc): a ratio is never claimed from a difference the node cannot resolve.
 """
@@ -133,6 +134,7 @@ class CandidateResult:
     tracemalloc_peak_kb: float | None = None   # Python allocations (inprocess: correctness run; function: a call)
     rss_growth_kb: float | None = None         # inprocess: median RSS growth over the fork point
     function_calls: int | None = None          # function: calls per sample (median)
+    floor_key: str = ""                        # which calibrated floor applies (a key of baseline["floors"])
 
 
 def resolve_sources(cfg: ProfileConfig, nb: bk.NodeBackends) -> tuple[str, str]:
@@ -172,22 +174,27 @@ class Profiler:
         """The floor of every mode on this node (an empty program; a ``pass`` function), recorded in every
         row; ``interpreter_*`` is the process floor, subtracted for ``peak_memory_net_kb``."""
         n = 5
-        empty = [RunSpec("empty", want_stdout=False, mode=m, min_calls=self.cfg.function_min_calls,
-                         min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops)
-                 for m in MODES for _ in range(n)]
-        runs = self.sandbox.run_batch({"empty": "pass\n"}, empty)
+        # "function": a `pass` function called through its entry point (function tasks, e.g. HumanEval);
+        # "function_program": an empty program called whole, stdin rewound (stdin programs in function mode).
+        kinds = [(m, m, None) for m in MODES] + [("function_program", "function", None)]
+        kinds[2] = ("function", "function", "f()")
+        empty = [RunSpec("empty" if call is None else "pass_function", want_stdout=False, mode=mode, call=call,
+                         min_calls=self.cfg.function_min_calls, min_sample_ms=self.cfg.function_min_sample_ms,
+                         loops=self.cfg.function_loops)
+                 for _, mode, call in kinds for _ in range(n)]
+        runs = self.sandbox.run_batch({"empty": "pass\n", "pass_function": "def f():\n    pass\n"}, empty)
         floors: dict[str, dict[str, Any]] = {}
-        for k, mode in enumerate(MODES):
+        for k, (name, mode, _) in enumerate(kinds):
             mine = runs[k * n:(k + 1) * n]
             ok = [r for r in mine if r.verdict.ok]
             if not ok:
                 bad = mine[0] if mine else None
                 raise RuntimeError(f"calibration failed: an empty program does not run in the sandbox in mode "
-                                   f"{mode!r}: {bad.verdict.value if bad else 'no result'} "
+                                   f"{name!r}: {bad.verdict.value if bad else 'no result'} "
                                    f"{bad.detail if bad else ''} {bad.stderr_tail[-500:] if bad else ''}")
             lat = [_latency_ms(r, mode) for r in ok]
             mem = [_memory_kb(r, mode) for r in ok]
-            floors[mode] = {"latency_ms": summarize(lat).median, "latency_iqr_ms": summarize(lat).iqr,
+            floors[name] = {"latency_ms": summarize(lat).median, "latency_iqr_ms": summarize(lat).iqr,
                             "memory_kb": summarize(mem).median, "memory_iqr_kb": summarize(mem).iqr,
                             "memory_kind": MEMORY_KIND[mode], "n": len(ok)}
         return {"interpreter_rss_kb": floors["process"]["memory_kb"],
@@ -226,13 +233,19 @@ class Profiler:
             self._measure(ps, programs, passing, mode)
         if passing:
             self.phase_seconds["measurement"] += time.perf_counter() - t1
+        floor_key = "function_program" if mode == "function" and not ps.function_call else mode
         for r in results:
-            r.mode, r.mode_reason = mode, reason
+            r.mode, r.mode_reason, r.floor_key = mode, reason, floor_key
             r.memory_kind = MEMORY_KIND[mode]
         passing = [r for r in results if r.verdict.ok]
         if len(passing) == 2 and len(results) == 2:
-            self._significance(*passing, mode=mode)
+            self._significance(*passing, floor=self.floor_of(mode, ps))
         return results
+
+    def floor_of(self, mode: str, ps: ProgramSet) -> dict[str, Any]:
+        """The calibrated floor that applies to ``ps`` measured in ``mode``."""
+        key = "function_program" if mode == "function" and not ps.function_call else mode
+        return self.baseline["floors"][key]
 
     def verify(self, ps: ProgramSet) -> list[CandidateResult]:
         """Verdicts only (every candidate on every test once), no measurement."""
@@ -319,7 +332,7 @@ class Profiler:
         else:
             tput = self._throughput(programs, names, tests, mode)
         cyc = self._cycles(programs, names, tests)
-        floor = self.baseline["floors"][mode]
+        floor = self.floor_of(mode, ps)
         for res in passing:
             rounds = [per[res.name][r] for r in range(cfg.warmup, n_rounds)]
             failed = next((run for rr in rounds for run in rr if not run.verdict.ok), None)
@@ -420,8 +433,8 @@ class Profiler:
                 out[name].append(v)
         return out
 
-    def _significance(self, a: CandidateResult, b: CandidateResult, mode: str = "process") -> None:
-        floor = self.baseline["floors"][mode]
+    def _significance(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any]) -> None:
+        mode = next(m for m, kind in MEMORY_KIND.items() if kind == floor["memory_kind"])
         k = self.cfg.floor_multiple
         # The smallest difference this node resolves in this mode (see the module docstring).
         resolvable = {"latency_ms": k * floor["latency_iqr_ms"],
