@@ -132,6 +132,14 @@ def measure_section(m: dict | None) -> list[str]:
                     f"**{_pct(r['conclusive_share'])}** | **{_pct(r['winner_agreement'])}** "
                     f"({r['conclusive_both']} pairs) | {_pct(r['pie_fast_program_wins'])} | {r['fell_back']} | "
                     f"{fmt(r['median_ratio_slow_over_fast'])}× |"]
+        per = p.get("per_pair") or {}
+        never = [pid for pid in per.get("inprocess", {})
+                 if all(per[mm].get(pid) and all(x is not None and not x["significant"] for x in per[mm][pid])
+                        for mm in per)]
+        if never:
+            out += ["", f"{len(never)} passing pair(s) differ conclusively in no mode and no pass ({', '.join(never)}): "
+                        "the two programs ran alike on these sample inputs in every mode (PIE's speed-up was measured "
+                        "on the judge's hidden inputs, not these)."]
         out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. Load average before/after: "
                     f"{fmt(p['loadavg_before'][0])} / {fmt(p['loadavg_after'][0])}; {fmt(p['wall_s'])} s.", ""]
     h = m.get("humaneval")
