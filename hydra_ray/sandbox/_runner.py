@@ -104,10 +104,11 @@ def _kill_others(job, uid, child_pid, spare=()):
             others = [int(p) for p in os.listdir("/proc")
                       if p.isdigit() and _uid_of(p) == uid and int(p) not in spare]
         else:
-            try:
-                os.killpg(child_pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if child_pid and child_pid > 0:   # a warm run may end before its child was even reported
+                try:
+                    os.killpg(child_pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             return
         if not others:
             return
