@@ -151,7 +151,7 @@ def _clean_up(job, uid, pid, workdir, spare=()):
             _wipe(scratch, job.get("keep", []))
 
 
-def run_one(run, job, uid, gid):
+def run_one(run, job, uid, gid, spare=()):
     limits = run["limits"]
     workdir = _workdir(job, uid, gid)
     stdin = open(run["stdin_path"], "rb")
@@ -224,7 +224,7 @@ def run_one(run, job, uid, gid):
     os.close(pidfd)
     proc.stdout.close()
     proc.stderr.close()
-    _clean_up(job, uid, proc.pid, workdir)
+    _clean_up(job, uid, proc.pid, workdir, spare)
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     return {
         "killed_for": killed_for,
@@ -462,7 +462,8 @@ def main():
         for run in job["runs"]:
             _emit({"start": run["id"]})
             if run.get("mode", "process") == "process":
-                res = run_one(run, job, uid, gid)
+                # A process run in a mixed batch must not take the warm runner down with its leftovers.
+                res = run_one(run, job, uid, gid, spare=(warm.pid,) if warm.pid else ())
             else:
                 res = run_warm(run, job, uid, gid, warm)
             _emit({"result": dict(res, id=run["id"])})
