@@ -54,13 +54,27 @@ class HumanEvalConfig(Config):
 
 @dataclass
 class MeasureConfig(Config):
-    """Handed to ``harness.measure_task`` (the profiler) untouched."""
+    """Handed to ``harness.measure_task`` (the profiler) untouched.
+
+    ``mode`` is the profiler's ``profile.mode``: ``process`` (a fresh interpreter per run),
+    ``inprocess`` (forked from a warm runner; the default) or ``function`` (the entry point in a
+    timeit-style loop: HumanEval's ``check(entry_point)``, a pattern or PIE program called with its
+    stdin; per-call figures, as the paper's Table III). Every results row records the mode used.
+    """
     repeats: int = 5
     timeout_s: float = 10.0
     memory_limit_mb: int = 2048
     metrics: list[str] = field(default_factory=lambda: list(METRIC_NAMES))
+    mode: str = "inprocess"
+    function_min_calls: int = 1
+    function_min_sample_ms: float = 2.0
 
     def _check(self, errors: list[str]) -> None:
+        from hydra_ray.sandbox.modes import MODES
+
+        one_of(errors, "mode", self.mode, MODES)
+        positive(errors, "function_min_calls", self.function_min_calls)
+        positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
         positive(errors, "repeats", self.repeats)
         positive(errors, "timeout_s", self.timeout_s)
         positive(errors, "memory_limit_mb", self.memory_limit_mb)

@@ -77,6 +77,9 @@ class ProgramOut(BaseModel):
                                           "throughput_per_s, energy_j")
     peak_memory_net_kb: Optional[float] = None
     stderr_tail: str = ""
+    measure_mode: Optional[str] = Field(None, description="how it was measured: process, inprocess or function "
+                                        "(profile.mode, or the fallback it needed)")
+    measure_mode_reason: str = Field("", description="why the mode differs from profile.mode, if it does")
 
 
 class CandidateOut(ProgramOut):
