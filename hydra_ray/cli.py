@@ -76,7 +76,14 @@ def _report_error(command: str, error: BaseException) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse stops taking positionals once options follow the first one (`profile prog.py --json
+    # profile.repeats=9`): key=value overrides after options are collected here instead.
+    args, extra = parser.parse_known_args(argv)
+    target = next((n for n in ("overrides", "rest") if isinstance(getattr(args, n, None), list)), None)
+    if extra:
+        if target is None or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, target, [*getattr(args, target), *extra])
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

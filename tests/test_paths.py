@@ -76,3 +76,22 @@ def test_verbose_flag_before_or_after_the_command():
     assert build_parser().parse_args(["-v", "doctor"]).verbose
     assert build_parser().parse_args(["doctor", "-v"]).verbose
     assert not build_parser().parse_args(["doctor"]).verbose
+
+
+def test_overrides_may_follow_options(tmp_path):
+    """`hydra-ray profile prog.py --json profile.repeats=5`, as the README writes it."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "p.py").write_text("print(1)\n")
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "p.py", "--json", "profile.repeats=5"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(r.stdout)
+    assert row["verdict"] == "passed" and row["latency_ms_n"] == 5
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "p.py", "--bogus"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
