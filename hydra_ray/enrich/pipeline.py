@@ -69,9 +69,9 @@ class Progress:
             left = c["to_measure"] - self.done
             eta = f"{left / rate:.0f}s" if rate > 0 else "?"
             verdicts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
-            self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before; "
-                      f"{c['records_read']} input records read, {c['rejected']} rejected) · {rate:.2f} sets/s · "
-                      f"ETA {eta} for sets read so far · candidates: {verdicts}")
+            self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before) · {rate:.2f} sets/s · "
+                      f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
+                      f"{c['rejected']} rejected · candidates: {verdicts}")
 
 
 class RollingWriter:
@@ -168,8 +168,8 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
             "sets_per_s_measuring": round(writer.sets_written / run.measure_s, 3) if run.measure_s > 0 else None,
         })
         emit(f"[enrich] {counts['valid']} valid program sets, {counts['rejected']} rejected rows "
-             f"({counts['rejected_by_reason']}); {counts['already']} already measured, {writer.sets_written} "
-             f"measured now in {writer.files_written} file(s) → {store.location}")
+             f"({counts['rejected_by_reason']}); {counts['already']} already measured, {counts['to_measure']} to "
+             f"measure: {writer.sets_written} written in {writer.files_written} file(s) → {store.location}")
         store.write_text("summary.json", json.dumps(summary, indent=2))
     finally:
         writer.close()   # whatever happened, sets already measured reach the output

@@ -172,7 +172,7 @@ class Ledger:
     """Pair ids of this run and of the output so far, rejected rows waiting to be written, counts."""
 
     def __init__(self, done_ids, limit: int | None = None):
-        self.done = set(done_ids)
+        self.done = set(done_ids.to_pylist() if hasattr(done_ids, "to_pylist") else done_ids)  # Arrow or list
         self.claimed: dict[str, str] = {}     # pair id → file:line of the record kept
         self.blocks: set[str] = set()
         self.limit = limit
