@@ -47,7 +47,7 @@ RAY_VERSION = "2.60.0"
 PYTHON_TAG = "py311"
 # Where you push the image (the Dockerfile's IMAGE build arg names the same repository).
 IMAGE_REPO = "ghcr.io/CHANGE-ME/hydra-ray"
-# hydra-ray and its presets inside the image (the Dockerfile's WORKDIR): jobs name files there.
+# hydra-ray and its presets inside the image (the Dockerfile's WORKDIR): jobs start there.
 APP_DIR = "/opt/hydra-ray"
 # The jobs' drivers run on the head and write their outputs under this directory, the mount of the
 # ReadWriteMany claim in kuberay/shared-pvc.yaml (a RayJob's cluster is deleted after the job, so
@@ -70,15 +70,15 @@ class JobTemplate:
 
 JOBS = (
     # The bundled real PIE sample is in the image; point --input at your data on the shared volume
-    # (or an s3://, gs:// URI) for a real run.
+    # (or an s3://, gs:// URI) for a real run. Jobs start in the image's copy of the repository.
     JobTemplate("hydra-ray-enrich",
-                f"hydra-ray enrich --input {APP_DIR}/hydra_ray/sample_data/pie_sample.jsonl "
-                f"--output {SHARED_DIR}/enriched --config {APP_DIR}/configs/enrich/cluster.yaml"),
+                f"cd {APP_DIR} && hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl "
+                f"--output {SHARED_DIR}/enriched --config configs/enrich/cluster.yaml"),
     # Labelling is quick and idempotent for the same input and config, so the training job does it first.
     JobTemplate("hydra-ray-train",
-                f"hydra-ray label --input {SHARED_DIR}/enriched --output {SHARED_DIR}/labelled && "
+                f"cd {APP_DIR} && hydra-ray label --input {SHARED_DIR}/enriched --output {SHARED_DIR}/labelled && "
                 f"hydra-ray train --input {SHARED_DIR}/labelled --output {SHARED_DIR}/train "
-                f"--config {APP_DIR}/configs/train/cluster.yaml"),
+                "--config configs/train/cluster.yaml"),
 )
 
 API_VERSION = "ray.io/v1"

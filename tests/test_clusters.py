@@ -262,7 +262,8 @@ def test_rayjobs_run_the_commands_on_the_shared_cluster_spec():
         assert doc["spec"]["rayClusterSpec"] == cluster
         # hydra-ray and its presets come with the image: no pip install, no source archive at start.
         assert "runtimeEnvYAML" not in doc["spec"] and "CHANGE-ME/hydra-ray/archive" not in yaml.safe_dump(doc)
-        assert f"--config {gen.APP_DIR}/configs/{command}/cluster.yaml" in doc["spec"]["entrypoint"]
+        assert doc["spec"]["entrypoint"].startswith(f"cd {gen.APP_DIR} && ")
+        assert f"--config configs/{command}/cluster.yaml" in doc["spec"]["entrypoint"]
 
 
 # ---- RayService from a serve preset --------------------------------------------------------------
