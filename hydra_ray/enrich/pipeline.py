@@ -225,6 +225,9 @@ class _Run:
         self.ledger = ray.remote(Ledger).options(
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(done_ids, cfg.limit)
         del done_ids
+        # Ray Data warns when an operator gets fewer inputs than its concurrency (one input file, few sets):
+        # expected here, and not something a user can act on.
+        warnings.filterwarnings("ignore", message="The (maximum|minimum) number of concurrent", category=UserWarning)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own progress line is the one users read
         plan = profiler_actors(ray.cluster_resources(), cfg.placement)
