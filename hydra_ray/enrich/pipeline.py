@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -139,6 +140,7 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
          f"{len(done_ids)} candidate rows already in the output (pair_id scan {scan_s:.2f} s"
          f"{f'; removed {stale} unfinished temporary file(s)' if stale else ''})")
     started_ray = init_ray(cfg)
+    previous_term = _exit_on_sigterm()
     spool = tempfile.NamedTemporaryFile("w", prefix="hydra-rejected-", suffix=".jsonl", delete=False)
     writer = RollingWriter(store, cfg.output.sets_per_file, cfg.output.seconds_per_file)
     try:
@@ -172,12 +174,26 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
              f"measure: {writer.sets_written} written in {writer.files_written} file(s) → {store.location}")
         store.write_text("summary.json", json.dumps(summary, indent=2))
     finally:
-        writer.close()   # whatever happened, sets already measured reach the output
+        writer.close()   # whatever happened (an error, Ctrl-C, `ray job stop`), measured sets reach the output
         spool.close()
         os.unlink(spool.name)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if started_ray:
             ray.shutdown()
     return summary
+
+
+def _exit_on_sigterm():
+    """Turn SIGTERM (``ray job stop``, a pod's graceful shutdown) into SystemExit, so the buffered sets
+    are written before the driver exits. Returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 class _Run:

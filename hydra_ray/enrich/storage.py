@@ -61,7 +61,11 @@ class OutputStore:
     def __post_init__(self) -> None:
         self.fs, self.root = open_location(self.location)
         self.data = _join(self.root, "data")
-        self.fs.create_dir(self.data, recursive=True)
+        try:
+            self.fs.create_dir(self.data, recursive=True)
+        except OSError as e:
+            raise StorageError(f"--output {self.location}: cannot create {self.data} ({e}); check the path, "
+                               f"the bucket's name and your write access") from e
 
     @property
     def is_local(self) -> bool:
