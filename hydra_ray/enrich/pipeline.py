@@ -342,8 +342,9 @@ def _nodes_left(before: set[str]) -> list[dict]:
 
 
 def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, placement: str, config: dict) -> dict:
-    """Figures over the whole output, computed in Arrow from the few columns they need (a 1M-set
-    output stays a few hundred MB in the driver, never Python rows)."""
+    """Figures over the whole output, computed in Arrow one file at a time from the few columns they
+    need: a set's rows are always in one file (written together, compacted together), so per-file
+    figures add up, and the driver holds one file's columns at a time however large the output."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -353,31 +354,43 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
     cols = ["pair_id", "verdict", "node_id", "isolation"]
     for m in METRICS:
         cols += [f"{m.column}_source", f"{m.column}_significant", f"{m.column}_estimated"]
-    files = store.part_files()
     schema = pa.schema([f for f in arrow_schema() if f.name in cols])
-    table = (pa.concat_tables([pq.read_table(p, columns=cols, filesystem=store.fs) for p in files])
-             if files else schema.empty_table())
+    sets = candidates = all_passed = 0
+    verdicts: Counter[str] = Counter()
+    sources: dict[str, Counter[str]] = {m.column: Counter() for m in METRICS}
+    significant: Counter[str] = Counter()
+    estimated: set[str] = set()
+    nodes: set[str] = set()
+    isolation: set[str] = set()
 
-    def counts(col: str) -> dict[str, int]:
-        vc = pc.value_counts(pc.drop_null(table.column(col))).to_pylist()
-        return {d["values"]: d["counts"] for d in vc}
+    def counts(table, col: str) -> dict[str, int]:
+        return {d["values"]: d["counts"] for d in pc.value_counts(pc.drop_null(table.column(col))).to_pylist()}
 
-    t = table.append_column("passed", pc.equal(table.column("verdict"), "passed"))
-    aggs = [("pair_id", "count"), ("passed", "all")] + [(f"{m.column}_significant", "any") for m in METRICS]
-    g = t.group_by("pair_id").aggregate(aggs)
-    two = pc.equal(g.column("pair_id_count"), 2)
-    significant = {m.column: int(pc.sum(pc.and_kleene(two, pc.fill_null(g.column(f"{m.column}_significant_any"),
-                                                                          False))).as_py() or 0) for m in METRICS}
+    for path in store.part_files():
+        table = pq.read_table(path, columns=cols, filesystem=store.fs, schema=schema)
+        t = table.append_column("passed", pc.equal(table.column("verdict"), "passed"))
+        aggs = [("pair_id", "count"), ("passed", "all")] + [(f"{m.column}_significant", "any") for m in METRICS]
+        g = t.group_by("pair_id").aggregate(aggs)
+        two = pc.equal(g.column("pair_id_count"), 2)
+        sets += g.num_rows
+        candidates += table.num_rows
+        all_passed += int(pc.sum(g.column("passed_all")).as_py() or 0)
+        verdicts.update(counts(table, "verdict"))
+        for m in METRICS:
+            sources[m.column].update(counts(table, f"{m.column}_source"))
+            sig = pc.and_kleene(two, pc.fill_null(g.column(f"{m.column}_significant_any"), False))
+            significant[m.column] += int(pc.sum(sig).as_py() or 0)
+            if pc.any(table.column(f"{m.column}_estimated")).as_py():
+                estimated.add(m.column)
+        nodes.update(pc.unique(pc.drop_null(table.column("node_id"))).to_pylist())
+        isolation.update(pc.unique(pc.drop_null(table.column("isolation"))).to_pylist())
     return {
-        "sets_total": g.num_rows, "candidates_total": table.num_rows,
-        "sets_all_passed": int(pc.sum(g.column("passed_all")).as_py() or 0),
-        "verdicts": counts("verdict"),
-        "pairs_differing_significantly": significant,
-        "metric_sources": {m.column: counts(f"{m.column}_source") for m in METRICS},
-        "estimated_metrics": sorted(m.column for m in METRICS
-                                    if pc.any(table.column(f"{m.column}_estimated")).as_py()),
-        "nodes": sorted(pc.unique(pc.drop_null(table.column("node_id"))).to_pylist()),
-        "isolation": sorted(pc.unique(pc.drop_null(table.column("isolation"))).to_pylist()),
+        "sets_total": sets, "candidates_total": candidates, "sets_all_passed": all_passed,
+        "verdicts": dict(verdicts),
+        "pairs_differing_significantly": {m.column: significant[m.column] for m in METRICS},
+        "metric_sources": {k: dict(v) for k, v in sources.items()},
+        "estimated_metrics": sorted(estimated),
+        "nodes": sorted(nodes), "isolation": sorted(isolation),
         "placement": placement,
         "wall_s_this_run": round(wall_s, 2), "sets_measured_this_run": measured_now,
         "sets_per_s_this_run": round(measured_now / wall_s, 3) if wall_s > 0 else None,
