@@ -95,6 +95,12 @@ def drive(inp: str, out: str, window: int, batch_size: int) -> None:
         "measure_wall_s": s["measure_wall_s_this_run"], "overhead_ms_per_set": round(1000 * s["measure_wall_s_this_run"] / max(sets, 1), 3),
         "total_wall_s": round(total_s, 1), "records_read": s["records_read"], "rejected_rows": s["rejected_rows"],
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # after the first set: the rate a long run settles at (Ray Data and actor start-up excluded)
+        "steady_ms_per_set": round(1000 * (s["measure_wall_s_this_run"] - (s["first_set_s"] or 0)) / max(sets - 1, 1), 3),
+        # CPU the driver process itself used (Ray start-up, output scan and summary included): the
+        # share of the overhead that is ours rather than the 2 shared cores' queueing
+        "driver_cpu_ms_per_set": round(1000 * (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_SELF))
+                                       / max(sets, 1), 3),
     }))
 
 

@@ -25,8 +25,6 @@ from typing import Any, Iterator
 
 from hydra_ray.data.schema import Rejected, RejectReason
 
-RAW_COLUMNS = ("source", "raw")
-
 
 def raw_schema():
     import pyarrow as pa
