@@ -235,14 +235,6 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
     assert len(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])) == 6
     assert len((out / "rejected.jsonl").read_text().splitlines()) == 4          # rewritten, not appended
 
-    # limit=: the first N valid records (one block here, so in file order), then the read stops.
-    limited = from_dict(EnrichConfig, {**QUICK, "limit": 2})
-    lim = run_enrich(inp, out.parent / "limited", limited, emit=lines.append)
-    assert lim["sets_total"] == 2 == lim["valid_records"]
-    got = set(pq.read_table(sorted((out.parent / "limited" / "data").glob("part-*.parquet"))).column("pair_id").to_pylist())
-    first_two = inp.read_text().splitlines()[:2]
-    assert got == {json.loads(line)["pair_id"] for line in first_two}
-
 
 @pytest.mark.slow
 def test_sigterm_writes_the_buffered_sets_before_the_driver_exits(tmp_path):
@@ -278,3 +270,16 @@ def test_sigterm_writes_the_buffered_sets_before_the_driver_exits(tmp_path):
     assert len(written) >= seen and not list((out / "data").glob("*.tmp"))
     summary = run_enrich(inp, out, from_dict(EnrichConfig, QUICK), emit=lambda s: None)
     assert summary["sets_measured_this_run"] == 6 - len(written) and summary["sets_total"] == 6
+
+
+@pytest.mark.slow
+def test_limit_keeps_the_first_valid_records_of_a_streamed_input(tmp_path):
+    """limit=N (the demo uses it): the first N valid records — one block here, so in file order."""
+    lines = ['{"truncated": ', *sample_lines(4)]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "limited"
+    summary = run_enrich(inp, out, from_dict(EnrichConfig, {**QUICK, "limit": 2}), emit=lambda s: None)
+    assert summary["sets_total"] == 2 == summary["valid_records"]
+    got = set(pq.read_table(sorted((out / "data").glob("part-*.parquet"))).column("pair_id").to_pylist())
+    assert got == {json.loads(line)["pair_id"] for line in lines[1:3]}
