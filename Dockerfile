@@ -31,9 +31,11 @@ USER ray
 WORKDIR /opt/hydra-ray
 
 # The package and the presets (configs/ is not in the wheel; jobs name /opt/hydra-ray/configs/...).
-COPY --chown=ray:users pyproject.toml README.md ./
+# constraints.tx[t]: the exact versions seen installing together, used when the checkout has the file.
+COPY --chown=ray:users pyproject.toml README.md constraints.tx[t] ./
 COPY --chown=ray:users hydra_ray ./hydra_ray
 COPY --chown=ray:users configs ./configs
 RUN if [ "$VARIANT" = "gpu" ]; then extras="[train,serve,gpu]"; else extras="[serve]"; fi \
- && pip install --no-cache-dir ".${extras}" \
+ && if [ -f constraints.txt ]; then pins="-c constraints.txt"; else pins=""; fi \
+ && pip install --no-cache-dir $pins ".${extras}" \
  && python -c "import hydra_ray, ray; assert ray.__version__ == '${RAY_VERSION}', ray.__version__; print('hydra-ray', hydra_ray.__version__, 'on Ray', ray.__version__)"
