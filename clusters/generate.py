@@ -18,8 +18,8 @@ A serve preset is Ray Serve's own config file (``ray.serve.schema.ServeDeploySch
     # optional top-level Serve fields: http_options, proxy_location, logging_config, ...
 
 Serve ignores unknown keys; this generator rejects them, so a misspelt ``route_prefx`` fails here
-instead of silently serving at the default route. Applications without a ``runtime_env`` get one
-that pip-installs the pinned hydra-ray, as the stock Ray images do not contain it.
+instead of silently serving at the default route. Every pod runs the hydra-ray image (``image()``,
+built from ``../Dockerfile``), so nothing is pip-installed when a pod or a job starts.
 """
 from __future__ import annotations
 
@@ -41,39 +41,44 @@ KUBERAY = HERE / "kuberay"
 RAYCLUSTER = KUBERAY / "raycluster.yaml"
 SCHEMAS = KUBERAY / "schemas"
 
-# ---- The pins: what the generated manifests install ---------------------------------------------
+# ---- The pins: the image every pod runs (built from ../Dockerfile; clusters/README.md) ------------
 HYDRA_RAY_VERSION = "0.1.0"
-# Jobs need the repository's configs/ (presets are not in the wheel): Ray downloads this archive as
-# the job's working directory. Point it at the tag you deploy.
-SOURCE_ARCHIVE = "https://github.com/CHANGE-ME/hydra-ray/archive/refs/tags/v0.1.0.zip"
+RAY_VERSION = "2.60.0"
+PYTHON_TAG = "py311"
+# Where you push the image (the Dockerfile's IMAGE build arg names the same repository).
+IMAGE_REPO = "ghcr.io/CHANGE-ME/hydra-ray"
+# hydra-ray and its presets inside the image (the Dockerfile's WORKDIR): jobs start there.
+APP_DIR = "/opt/hydra-ray"
 # The jobs' drivers run on the head and write their outputs under this directory, the mount of the
 # ReadWriteMany claim in kuberay/shared-pvc.yaml (a RayJob's cluster is deleted after the job, so
 # outputs must outlive it). Training checkpoints go there too (OUTPUT/ray), as GPU pods mount it.
 SHARED_DIR = "/mnt/shared/hydra-ray"
 
 
-def pip_spec(extras: str = "") -> str:
-    return f"hydra-ray{extras}=={HYDRA_RAY_VERSION}"
+def image(variant: str) -> str:
+    """The image tag for ``cpu`` (head, profiling, verification) or ``gpu`` (training, generation)."""
+    if variant not in ("cpu", "gpu"):
+        raise GenerateError(f"image variant: expected 'cpu' or 'gpu', got {variant!r}")
+    return f"{IMAGE_REPO}:{HYDRA_RAY_VERSION}-ray{RAY_VERSION}-{PYTHON_TAG}-{variant}"
 
 
 @dataclass(frozen=True)
 class JobTemplate:
     name: str
     entrypoint: str
-    extras: str        # pip extras: the enrich job's profiling pods need no torch
 
 
 JOBS = (
-    # The bundled real PIE sample is in the working directory (SOURCE_ARCHIVE); point --input at your
-    # data on the shared volume for a real run.
+    # The bundled real PIE sample is in the image; point --input at your data on the shared volume
+    # (or an s3://, gs:// URI) for a real run. Jobs start in the image's copy of the repository.
     JobTemplate("hydra-ray-enrich",
-                "hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl "
-                f"--output {SHARED_DIR}/enriched --config configs/enrich/cluster.yaml", ""),
+                f"cd {APP_DIR} && hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl "
+                f"--output {SHARED_DIR}/enriched --config configs/enrich/cluster.yaml"),
     # Labelling is quick and idempotent for the same input and config, so the training job does it first.
     JobTemplate("hydra-ray-train",
-                f"hydra-ray label --input {SHARED_DIR}/enriched --output {SHARED_DIR}/labelled && "
+                f"cd {APP_DIR} && hydra-ray label --input {SHARED_DIR}/enriched --output {SHARED_DIR}/labelled && "
                 f"hydra-ray train --input {SHARED_DIR}/labelled --output {SHARED_DIR}/train "
-                "--config configs/train/cluster.yaml", "[train,gpu]"),
+                "--config configs/train/cluster.yaml"),
 )
 
 API_VERSION = "ray.io/v1"
@@ -98,7 +103,7 @@ def _check_keys(data: Any, allowed: Sequence[str], where: str, errors: list[str]
             errors.append(f"{where}.{key}: not a Ray Serve config field; {hint}")
 
 
-def serve_config(preset: dict[str, Any], *, pip: str | None = None) -> dict[str, Any]:
+def serve_config(preset: dict[str, Any]) -> dict[str, Any]:
     """The Ray Serve config for a preset: checked strictly, validated by Serve's own schema."""
     from ray.serve.schema import DeploymentSchema, ServeApplicationSchema, ServeDeploySchema
 
@@ -115,9 +120,7 @@ def serve_config(preset: dict[str, Any], *, pip: str | None = None) -> dict[str,
             _check_keys(dep, list(DeploymentSchema.model_fields), f"{where}.deployments[{j}]", errors)
     if errors:
         raise GenerateError("serve preset is not a valid Ray Serve config:\n  - " + "\n  - ".join(errors))
-    config = copy.deepcopy(preset)
-    for app in config["applications"]:
-        app.setdefault("runtime_env", {"pip": [pip or pip_spec("[train,serve]")]})
+    config = copy.deepcopy(preset)   # hydra-ray is in the image: no runtime_env is added
     try:
         ServeDeploySchema.model_validate(config)
     except ValueError as e:   # pydantic.ValidationError is a ValueError
@@ -133,8 +136,8 @@ def load_cluster_spec(path: Path = RAYCLUSTER) -> dict[str, Any]:
 
 
 def render_rayservice(preset: dict[str, Any], *, name: str = "hydra-ray-serve",
-                      cluster_spec: dict[str, Any] | None = None, pip: str | None = None) -> dict[str, Any]:
-    config = serve_config(preset, pip=pip)
+                      cluster_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = serve_config(preset)
     return {
         "apiVersion": API_VERSION,
         "kind": "RayService",
@@ -148,14 +151,12 @@ def render_rayservice(preset: dict[str, Any], *, name: str = "hydra-ray-serve",
 
 
 def render_rayjob(job: JobTemplate, cluster_spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    runtime_env = {"working_dir": SOURCE_ARCHIVE, "pip": [pip_spec(job.extras)]}
     return {
         "apiVersion": API_VERSION,
         "kind": "RayJob",
         "metadata": {"name": job.name, "labels": {"app.kubernetes.io/name": "hydra-ray"}},
         "spec": {
-            "entrypoint": job.entrypoint,
-            "runtimeEnvYAML": yaml.safe_dump(runtime_env, sort_keys=False),
+            "entrypoint": job.entrypoint,   # hydra-ray and its presets come with the image
             # The job brings up its own cluster and deletes it when done (after the TTL, so logs can
             # still be read); outputs live in storage.
             "shutdownAfterJobFinishes": True,
@@ -170,7 +171,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # Multi-line strings (serveConfigV2, runtimeEnvYAML) as readable literal blocks.
+    # Multi-line strings (serveConfigV2) as readable literal blocks.
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

@@ -415,11 +415,11 @@ def job_cluster():
         cluster.stop()
 
 
-def enrich_entrypoint(inp: Path, out: Path) -> list[str]:
+def enrich_entrypoint(inp: Path, out: Path, *overrides: str) -> list[str]:
     # First print where hydra_ray comes from: the uploaded working dir, not this checkout.
     where = shlex.join([sys.executable, "-c", "import hydra_ray; print('hydra_ray imported from', hydra_ray.__file__)"])
     enrich = shlex.join([sys.executable, "-m", "hydra_ray.cli", "enrich", "--input", str(inp), "--output", str(out),
-                         "--config", "configs/enrich/quick.yaml"])
+                         "--config", "configs/enrich/quick.yaml", *overrides])
     return ["sh", "-c", f"{where} && {enrich}"]  # `ray job submit` shell-quotes each word after --
 
 
@@ -494,7 +494,9 @@ def test_ray_job_submit_runs_enrich_label_and_a_tiny_train(job_cluster, tmp_path
 @pytest.mark.slow
 def test_ray_job_stop_mid_run_then_resubmission_resumes(job_cluster, tmp_path):
     inp, out = write_input(tmp_path / "in.jsonl", 6, start=12), tmp_path / "out"
-    proc = submit(job_cluster, "hr-enrich-stopped", enrich_entrypoint(inp, out), wait=False, timeout=120)
+    # One set a file, so a stop lands between files (the default rolls 1,000 sets or a minute a file).
+    proc = submit(job_cluster, "hr-enrich-stopped", enrich_entrypoint(inp, out, "output.sets_per_file=1"), wait=False,
+                  timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     poll("a first finished set", lambda: list((out / "data").glob("part-*.parquet")), timeout_s=300, every_s=0.5)
     job_cluster.ray("job", "stop", "--address", job_cluster.dashboard_url, "hr-enrich-stopped", timeout=120)
@@ -678,7 +680,7 @@ def test_worker_node_death_mid_enrichment_loses_and_duplicates_nothing(tmp_path)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)
         inp, out = write_input(tmp_path / "in.jsonl", 8, start=20), tmp_path / "out"
-        cfg = from_dict(EnrichConfig, {**QUICK, "placement": {"num_actors": 2}})
+        cfg = from_dict(EnrichConfig, {**QUICK, "placement": {"num_actors": 2}, "output": {"sets_per_file": 1}})
         result: dict[str, Any] = {}
         lines: list[str] = []
 

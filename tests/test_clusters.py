@@ -105,23 +105,20 @@ def test_profiling_nodes_have_smt_off():
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCHERS))
-def test_launcher_installs_pinned_versions_on_every_node(name):
+def test_launcher_nodes_run_the_image_and_install_nothing_unpublished(name):
     from ray.autoscaler._private.util import prepare_config
 
     cfg = launcher(name)
-    meta = cfg["metadata"]
-    for key in ("install_cpu", "install_gpu"):
-        assert f'"ray[default]=={ray.__version__}"' in meta[key]
-        assert re.search(rf'"hydra-ray(\[[a-z,]+\])?=={re.escape(hydra_ray.__version__)}"', meta[key]), meta[key]
+    assert cfg["docker"]["image"] == cfg["metadata"]["image_cpu"] == gen.image("cpu")
+    assert cfg["metadata"]["image_gpu"] == gen.image("gpu")
+    gpu = worker_with(cfg, "GPU")
+    assert gpu["docker"]["worker_image"] == gen.image("gpu") and "--gpus all" in gpu["docker"]["worker_run_options"]
+    assert "docker" not in worker_with(cfg, PROFILER_RESOURCE), "profiling nodes run the CPU image"
     prepared = prepare_config(copy.deepcopy(cfg))
-    head_cmds = prepared["head_setup_commands"]
-    assert meta["install_cpu"] in head_cmds
-    for tname, t in node_types(prepared).items():
-        if tname == prepared["head_node_type"]:
-            continue
-        cmds = t.get("worker_setup_commands", prepared["worker_setup_commands"])
-        want = meta["install_gpu"] if t["resources"].get("GPU") else meta["install_cpu"]
-        assert want in cmds, f"{tname} does not run {want!r}"
+    commands = [c for key in ("setup_commands", "head_setup_commands", "worker_setup_commands",
+                              "initialization_commands") for c in prepared.get(key, [])]
+    commands += [c for t in node_types(prepared).values() for c in t.get("worker_setup_commands", [])]
+    assert not [c for c in commands if "hydra-ray" in c or "hydra_ray" in c], commands
 
 
 def test_launcher_storage_is_a_bucket_of_that_cloud():
@@ -207,7 +204,47 @@ def test_raycluster_layout():
         assert g["minReplicas"] == 0 < g["maxReplicas"]
     images = [c["image"] for grp in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
               for c in grp["template"]["spec"]["containers"]]
-    assert all(f":{ray.__version__}-" in i for i in images), images
+    assert images == [gen.image("cpu"), gen.image("cpu"), gen.image("gpu")], images   # head, profiler, gpu
+
+
+# ---- the cluster image ---------------------------------------------------------------------------
+
+def dockerfile_args() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text()
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+
+
+def test_dockerfile_and_manifests_name_the_same_image_and_tag():
+    text = (ROOT / "Dockerfile").read_text()
+    args = dockerfile_args()
+    assert args["RAY_VERSION"] == gen.RAY_VERSION == ray.__version__
+    assert args["PYTHON"] == gen.PYTHON_TAG == f"py{sys.version_info.major}{sys.version_info.minor}"
+    assert args["HYDRA_RAY_VERSION"] == gen.HYDRA_RAY_VERSION == hydra_ray.__version__
+    assert args["IMAGE"] == gen.IMAGE_REPO and args["VARIANT"] == "cpu"
+    assert "FROM rayproject/ray:${RAY_VERSION}-${PYTHON}-${VARIANT}" in text
+    assert 'org.opencontainers.image.ref.name="${IMAGE}:${HYDRA_RAY_VERSION}-ray${RAY_VERSION}-${PYTHON}-${VARIANT}"' in text
+    assert f"WORKDIR {gen.APP_DIR}" in text
+    for variant in ("cpu", "gpu"):   # the tag each `docker build` line in the Dockerfile's header builds
+        build_arg = "--build-arg VARIANT=gpu " if variant == "gpu" else ""
+        assert re.search(rf"docker build\s+{re.escape(build_arg)}\s*-t {re.escape(gen.image(variant))} \.", text), variant
+    # Every image any manifest names is one of the two tags.
+    named: list[str] = []
+    for path in [*LAUNCHERS.values(), *KUBERAY_FILES]:
+        named += re.findall(r"(?:image|worker_image|image_cpu|image_gpu): (?:&\w+ )?(\S+)", path.read_text())
+    rendered = gen.render_rayservice(PRESET)
+    named += [c["image"] for g in [rendered["spec"]["rayClusterConfig"]["headGroupSpec"],
+                                   *rendered["spec"]["rayClusterConfig"]["workerGroupSpecs"]]
+              for c in g["template"]["spec"]["containers"]]
+    named = [n for n in named if not n.startswith("*")]
+    assert named and set(named) == {gen.image("cpu"), gen.image("gpu")}, sorted(set(named))
+
+
+def test_no_default_path_pip_installs_the_unpublished_package():
+    pattern = re.compile(r"pip install[^\n]*hydra-ray|\"pip\":\s*\[\"hydra-ray|- hydra-ray==|SOURCE_ARCHIVE")
+    for path in [*LAUNCHERS.values(), *KUBERAY_FILES, CLUSTERS / "generate.py"]:
+        assert not pattern.search(path.read_text()), path.name
+    with pytest.raises(gen.GenerateError, match="'cpu' or 'gpu'"):
+        gen.image("tpu")
 
 
 def test_rayjobs_are_generated_and_up_to_date():
@@ -223,9 +260,10 @@ def test_rayjobs_run_the_commands_on_the_shared_cluster_spec():
         doc = yaml.safe_load((CLUSTERS / "kuberay" / f"rayjob-{command}.yaml").read_text())
         assert f"hydra-ray {command} --input " in doc["spec"]["entrypoint"]
         assert doc["spec"]["rayClusterSpec"] == cluster
-        env = yaml.safe_load(doc["spec"]["runtimeEnvYAML"])
-        assert any(p.startswith("hydra-ray") and p.endswith(f"=={hydra_ray.__version__}") for p in env["pip"])
-        assert env["working_dir"].endswith(".zip")
+        # hydra-ray and its presets come with the image: no pip install, no source archive at start.
+        assert "runtimeEnvYAML" not in doc["spec"] and "CHANGE-ME/hydra-ray/archive" not in yaml.safe_dump(doc)
+        assert doc["spec"]["entrypoint"].startswith(f"cd {gen.APP_DIR} && ")
+        assert f"--config configs/{command}/cluster.yaml" in doc["spec"]["entrypoint"]
 
 
 # ---- RayService from a serve preset --------------------------------------------------------------
@@ -251,7 +289,7 @@ def test_rayservice_from_preset_matches_crd_and_serve_schema():
     app = parsed.applications[0]
     assert (app.name, app.route_prefix, app.import_path) == ("hydra-ray", "/", "hydra_ray.serve.app:build")
     assert app.args == PRESET["applications"][0]["args"]
-    assert app.runtime_env == {"pip": [f"hydra-ray[train,serve]=={hydra_ray.__version__}"]}
+    assert not app.runtime_env, "hydra-ray is in the image: nothing is pip-installed at start"
     assert doc["spec"]["rayClusterConfig"] == gen.load_cluster_spec()
     assert "runtime_env" not in PRESET["applications"][0], "the preset must not be modified"
 

@@ -151,7 +151,7 @@ def test_killed_run_loses_no_finished_set_and_duplicates_none(tmp_path):
     import yaml
     cfg.write_text(yaml.safe_dump(QUICK))
     cmd = [sys.executable, "-m", "hydra_ray.cli", "enrich", "--input", str(inp), "--output", str(out),
-           "--config", str(cfg), "ray.num_cpus=1"]
+           "--config", str(cfg), "ray.num_cpus=1", "output.sets_per_file=1"]  # a file a set: the kill lands between
     # The killed driver's embedded Ray gets its own temp dir, so we can clean up exactly that Ray
     # (a global `ray stop` would also kill other Ray instances on the machine).
     ray_tmp = tempfile.mkdtemp(prefix="hr-", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars

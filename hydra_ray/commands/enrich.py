@@ -3,20 +3,23 @@ from __future__ import annotations
 
 HELP = "measure program pairs/sets in the sandbox (verdicts + 5 metrics) with Ray Data → Parquet"
 DESCRIPTION = """Measure every candidate of every program set in the sandbox and write one row per
-candidate (verdict, five metrics with unit, source and repeat statistics) to OUTPUT/data/*.parquet,
-plus OUTPUT/summary.json and OUTPUT/rejected.jsonl. Rerunning with the same OUTPUT resumes.
+candidate (verdict, five metrics with unit, source and repeat statistics) to OUTPUT/data/part-*.parquet
+(one file per output.sets_per_file sets or output.seconds_per_file seconds), plus OUTPUT/summary.json
+and OUTPUT/rejected.jsonl. The input streams through Ray Data. Rerunning with the same OUTPUT resumes.
+OUTPUT may be a directory or an s3://, gs:// or file:// URI.
 
 Starts an embedded local Ray unless ray.address or $RAY_ADDRESS is set (as under `ray job submit`).
 
 examples:
   hydra-ray enrich --input hydra_ray/sample_data/pie_sample.jsonl --output runs/enrich
   hydra-ray enrich --input pairs.jsonl --output out --config configs/enrich/cluster.yaml profile.repeats=9
+  hydra-ray enrich --input s3://bucket/pairs/ --output s3://bucket/enriched --config configs/enrich/cluster.yaml
 """
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--input", required=True, help="JSONL/Parquet file or directory (formats: README)")
-    p.add_argument("--output", required=True, help="output directory (resumed if it exists)")
+    p.add_argument("--input", required=True, help="JSONL/Parquet file or directory, or a URI (formats: README)")
+    p.add_argument("--output", required=True, help="output directory or s3://, gs://, file:// URI (resumed if it exists)")
     p.add_argument("--config", help="YAML preset, e.g. configs/enrich/local.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. profile.repeats=7")
 
@@ -26,11 +29,13 @@ def run(args) -> int:
     from hydra_ray.data.loaders import InputError
     from hydra_ray.enrich.config import EnrichConfig
     from hydra_ray.enrich.pipeline import run_enrich
+    from hydra_ray.enrich.storage import StorageError
+    from hydra_ray.paths import resolve_path
 
     cfg = load_config(EnrichConfig, args.config, args.overrides)
     try:
-        summary = run_enrich(args.input, args.output, cfg)
-    except InputError as e:
+        summary = run_enrich(resolve_path(args.input), resolve_path(args.output), cfg)
+    except (InputError, StorageError) as e:
         print(f"hydra-ray enrich: {e}")
         return 2
     print(f"[enrich] done: {summary['sets_total']} sets, verdicts {summary['verdicts']}, "

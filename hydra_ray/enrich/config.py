@@ -20,11 +20,48 @@ class RayConfig(Config):
 
 
 @dataclass
+class InputConfig(Config):
+    """How the input streams in: read and validated by Ray Data tasks on the driver's node."""
+
+    block_rows: int = 256             # records per read block (one validate call)
+    validate_tasks: int = 2           # read/validate tasks at a time
+    cpus_per_task: float = 0.0        # CPUs each reserves; 0 leaves every CPU slot to the profiling actors
+
+    def _check(self, errors: list[str]) -> None:
+        positive(errors, "block_rows", self.block_rows)
+        positive(errors, "validate_tasks", self.validate_tasks)
+        positive(errors, "cpus_per_task", self.cpus_per_task, allow_zero=True)
+
+
+@dataclass
+class OutputConfig(Config):
+    """Rolling Parquet output: a file is written when either limit is reached (and at the end).
+
+    A killed run loses at most the sets of the file being filled: ``sets_per_file`` sets or
+    ``seconds_per_file`` seconds of measuring, whichever is smaller.
+    """
+
+    sets_per_file: int = 1000
+    seconds_per_file: float = 60.0
+    compact: bool = False             # at the end, merge files smaller than compact_rows rows
+    compact_rows: int = 200_000       # candidate rows per compacted file (2 per pair)
+
+    def _check(self, errors: list[str]) -> None:
+        positive(errors, "sets_per_file", self.sets_per_file)
+        positive(errors, "seconds_per_file", self.seconds_per_file)
+        positive(errors, "compact_rows", self.compact_rows)
+        if not isinstance(self.compact, bool):
+            errors.append(f"compact: expected true or false, got {self.compact!r}")
+
+
+@dataclass
 class EnrichConfig(Config):
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     placement: ProfilerPlacement = field(default_factory=ProfilerPlacement)
     ray: RayConfig = field(default_factory=RayConfig)
-    batch_size: int = 1               # program sets per actor call; 1 keeps the loss window of a kill small
+    input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    batch_size: int = 1               # program sets per actor call (1: finished sets reach the writer one by one)
     limit: int | None = None          # only the first N valid records (quick looks, tests)
 
     def _check(self, errors: list[str]) -> None:

@@ -1,65 +1,32 @@
-"""`hydra-ray enrich`: read → map_batches over pinned profiling actors → Parquet, resumable.
+"""`hydra-ray enrich`: a Ray Data stream — read → validate → profiling actors → rolling Parquet — resumable.
 
-Durability: the driver writes every batch of results as its own Parquet file the moment it arrives
-(written to a temporary name, then renamed), so a killed run loses only sets still being measured,
-and a rerun skips every set already in ``OUTPUT/data`` — nothing is measured or written twice.
-Output works on any cluster without shared storage, since only the driver writes.
+Input streams through Ray Data (see :mod:`hydra_ray.enrich.stream`): read and validated by tasks on
+the driver's node, so the first set is measured seconds after the start however large the input, and
+the driver holds only pair ids (in the ledger actor), never records or code.
+
+Durability: finished sets collect in the driver until ``output.sets_per_file`` sets or
+``output.seconds_per_file`` seconds have gathered, then go out as one Parquet file, written under a
+temporary name and renamed (:class:`hydra_ray.enrich.storage.OutputStore`). A killed run loses at most
+the sets of that window (plus sets being measured); a rerun reads only the ``pair_id`` column of
+``OUTPUT/data`` and skips every set there, so nothing is measured or written twice. Output works on
+any cluster without shared storage (only the driver writes) and on ``s3://``/``gs://``/``file://``.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import threading
 import time
-import uuid
+import warnings
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from hydra_ray import observability as obs
-from hydra_ray.data.loaders import load_program_sets
+from hydra_ray.data.loaders import SUFFIXES
 from hydra_ray.enrich.config import EnrichConfig
 from hydra_ray.enrich.rows import arrow_schema
-
-
-@dataclass
-class EnrichPaths:
-    root: Path
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def rejected(self) -> Path:
-        return self.root / "rejected.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-
-def finished_pair_ids(data_dir: Path) -> set[str]:
-    import pyarrow.parquet as pq
-
-    done: set[str] = set()
-    for f in sorted(data_dir.glob("part-*.parquet")):
-        done.update(pq.read_table(f, columns=["pair_id"]).column("pair_id").to_pylist())
-    return done
-
-
-def write_part(data_dir: Path, rows: dict[str, list]) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = arrow_schema()
-    table = pa.Table.from_pydict({f.name: rows.get(f.name, [None] * len(rows["pair_id"])) for f in schema},
-                                 schema=schema)
-    final = data_dir / f"part-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = final.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, final)  # atomic: a reader (or a resumed run) never sees half a file
-    return final
+from hydra_ray.enrich.storage import OutputStore, list_inputs
 
 
 def init_ray(cfg: EnrichConfig) -> bool:
@@ -70,115 +37,267 @@ def init_ray(cfg: EnrichConfig) -> bool:
 
 
 class Progress:
-    def __init__(self, total: int, already: int, emit: Callable[[str], None], every_s: float = 5.0):
-        self.total, self.already, self.emit, self.every_s = total, already, emit, every_s
+    """One progress line every ``every_s``: sets written / sets found to measure so far."""
+
+    def __init__(self, emit: Callable[[str], None], every_s: float = 5.0):
+        self.emit, self.every_s = emit, every_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
         self.shown = -1            # `done` at the last line printed: the closing update never repeats it
+        self.counts: dict[str, Any] = {"to_measure": 0, "already": 0, "records_read": 0, "rejected": 0}
         self.verdicts: Counter[str] = Counter()
 
-    def update(self, pairs: int, verdicts: list[str], force: bool = False) -> None:
+    def update(self, pairs: int = 0, verdicts: list[str] | None = None, counts: dict | None = None,
+               force: bool = False) -> None:
         self.done += pairs
-        self.verdicts.update(verdicts)
+        self.verdicts.update(verdicts or [])
+        self.counts = counts or self.counts
         now = time.monotonic()
-        if self.done == self.shown:
+        if force and self.done == self.shown:
             return
-        if force or now - self.last >= self.every_s or self.done == self.total:
+        if force or now - self.last >= self.every_s:
             self.last, self.shown = now, self.done
+            c = self.counts
             rate = self.done / max(now - self.t0, 1e-9)
-            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            counts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
-            self.emit(f"[enrich] {self.done}/{self.total} sets ({self.already} done before) · "
-                      f"{rate:.2f} sets/s · ETA {eta:.0f}s · candidates: {counts}")
+            left = c["to_measure"] - self.done
+            eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+            verdicts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
+            self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before) · {rate:.2f} sets/s · "
+                      f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
+                      f"{c['rejected']} rejected · candidates: {verdicts}")
 
 
-def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
-               emit: Callable[[str], None] = print) -> dict[str, Any]:
-    paths = EnrichPaths(Path(output))
-    paths.data.mkdir(parents=True, exist_ok=True)
+class RollingWriter:
+    """Buffers finished sets; writes a file at ``sets_per_file`` sets or ``seconds_per_file`` seconds."""
+
+    def __init__(self, store: OutputStore, sets_per_file: int, seconds_per_file: float):
+        self.store, self.sets_per_file, self.seconds_per_file = store, sets_per_file, seconds_per_file
+        self.schema = arrow_schema()
+        self.lock = threading.Lock()
+        self.tables: list = []
+        self.sets = 0
+        self.oldest: float | None = None
+        self.files_written = 0
+        self.sets_written = 0
+
+    def add(self, rows: dict[str, list], n_sets: int) -> None:
+        import pyarrow as pa
+
+        n = len(rows["pair_id"])
+        table = pa.Table.from_pydict({f.name: rows.get(f.name, [None] * n) for f in self.schema}, schema=self.schema)
+        with self.lock:
+            self.tables.append(table)
+            self.sets += n_sets
+            self.oldest = self.oldest or time.monotonic()
+            if self.sets >= self.sets_per_file:
+                self._flush()
+
+    def tick(self) -> None:
+        with self.lock:
+            if self.oldest is not None and time.monotonic() - self.oldest >= self.seconds_per_file:
+                self._flush()
+
+    def close(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self.tables:
+            return
+        self.store.write_part(pa.concat_tables(self.tables))
+        self.files_written += 1
+        self.sets_written += self.sets
+        self.tables, self.sets, self.oldest = [], 0, None
+
+
+def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: EnrichConfig,
+               emit: Callable[[str], None] = print, *, worker_cls: type | None = None) -> dict[str, Any]:
+    """Measure every valid set of the input not yet in ``output``; returns (and writes) the summary.
+
+    ``worker_cls`` replaces :class:`ProfilerWorker` for the scale benchmark only (benchmarks/bench_scale.py
+    times the pipeline around the measuring); users always get the real profiler.
+    """
+    import ray
+
     t_start = time.monotonic()
-    loaded = load_program_sets(input_path, limit=cfg.limit)
-    with open(paths.rejected, "w") as f:  # loading is deterministic: rewritten whole on every run
-        for r in loaded.rejected:
-            f.write(json.dumps(r.to_row()) + "\n")
-    done = finished_pair_ids(paths.data)
-    pending = [r for r in loaded.records if r.pair_id not in done]
-    emit(f"[enrich] {len(loaded.records)} valid program sets, {len(loaded.rejected)} rejected rows "
-         f"({dict(loaded.reject_counts())}); {len(loaded.records) - len(pending)} already measured, "
-         f"{len(pending)} to measure → {paths.root}")
-    started_ray, plan_reason, nodes_left, measure_s = False, "nothing to measure", [], 0.0
-    if pending:
-        started_ray = init_ray(cfg)
-        try:
-            if not done:  # once per output directory: a resumed run re-reads the same rejected rows
-                for reason, n in loaded.reject_counts().items():
-                    obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
-            t_measure = time.monotonic()
-            plan_reason, nodes_left = _measure(pending, paths, cfg, emit,
-                                               already=len(loaded.records) - len(pending))
-            measure_s = time.monotonic() - t_measure
-        finally:
-            if started_ray:  # also on Ctrl-C / SIGTERM: no Ray process of ours outlives the command
-                from hydra_ray.ray_runtime import shutdown
+    fs, files = list_inputs(str(input_path), SUFFIXES)   # InputError before anything starts
+    store = OutputStore(str(output))
+    stale = store.clean_temporaries()
+    t_scan = time.monotonic()
+    done_ids = store.pair_id_column()
+    scan_s = time.monotonic() - t_scan
+    emit(f"[enrich] streaming {len(files)} input file(s) ({sum(s for _, s in files) / 1e6:.1f} MB) → {store.location}; "
+         f"{len(done_ids)} candidate rows already in the output (pair_id scan {scan_s:.2f} s"
+         f"{f'; removed {stale} unfinished temporary file(s)' if stale else ''})")
+    # SIGTERM (`ray job stop`, a pod's graceful stop) raises like Ctrl-C (ray_runtime.handle_sigterm),
+    # so the `finally` below writes the buffered sets before the driver exits.
+    started_ray = init_ray(cfg)
+    spool = tempfile.NamedTemporaryFile("w", prefix="hydra-rejected-", suffix=".jsonl", delete=False)
+    writer = RollingWriter(store, cfg.output.sets_per_file, cfg.output.seconds_per_file)
+    try:
+        run = _Run(cfg, emit, writer, spool, count_rejects=len(done_ids) == 0)
+        plan_reason, nodes_left = run.measure(fs, files, done_ids, worker_cls)
+        spool.close()
+        store.upload(spool.name, "rejected.jsonl")   # rewritten whole each run: each run re-reads the input
+        compacted = None
+        if cfg.output.compact:
+            compacted = store.compact(cfg.output.compact_rows, arrow_schema())
+            emit(f"[enrich] compacted {compacted[0]} file(s) into {compacted[1]}")
+        counts = run.counts
+        summary = summarize_output(store, wall_s=time.monotonic() - t_start, measured_now=writer.sets_written,
+                                   placement=plan_reason, config=cfg.to_dict())
+        summary.update({
+            "valid_records": counts["valid"], "records_read": counts["records_read"],
+            "rejected_rows": counts["rejected"], "rejected_by_reason": counts["rejected_by_reason"],
+            "sets_done_before_this_run": counts["already"], "nodes_left_this_run": nodes_left,
+            "files_written_this_run": writer.files_written, "data_files": len(store.part_files()),
+            "compacted_files": list(compacted) if compacted else None,
+            "resume_scan_s": round(scan_s, 3),
+            # from the pipeline's start (Ray up, output scanned) and from the command's start
+            "first_set_s": round(run.first_set_at - run.t0, 2) if run.first_set_at else None,
+            "first_set_s_from_start": round(run.first_set_at - t_start, 2) if run.first_set_at else None,
+            # Excluding Ray start-up: the rate a long run converges to.
+            "measure_wall_s_this_run": round(run.measure_s, 2),
+            "sets_per_s_measuring": round(writer.sets_written / run.measure_s, 3) if run.measure_s > 0 else None,
+        })
+        emit(f"[enrich] {counts['valid']} valid program sets, {counts['rejected']} rejected rows "
+             f"({counts['rejected_by_reason']}); {counts['already']} already measured, {counts['to_measure']} to "
+             f"measure: {writer.sets_written} written in {writer.files_written} file(s) → {store.location}")
+        store.write_text("summary.json", json.dumps(summary, indent=2))
+    finally:
+        writer.close()   # whatever happened (an error, Ctrl-C, `ray job stop`), measured sets reach the output
+        spool.close()
+        os.unlink(spool.name)
+        if started_ray:  # also on Ctrl-C / SIGTERM: no Ray process of ours outlives the command
+            from hydra_ray.ray_runtime import shutdown
 
-                shutdown()
-    summary = summarize_output(paths, loaded, wall_s=time.monotonic() - t_start, measured_now=len(pending),
-                               placement=plan_reason, config=cfg.to_dict())
-    summary["nodes_left_this_run"] = nodes_left
-    # Excluding Ray start-up: the rate a long run converges to.
-    summary["measure_wall_s_this_run"] = round(measure_s, 2)
-    summary["sets_per_s_measuring"] = round(len(pending) / measure_s, 3) if measure_s > 0 else None
-    paths.summary.write_text(json.dumps(summary, indent=2))
+            shutdown()
     return summary
 
 
-def _measure(pending, paths: EnrichPaths, cfg: EnrichConfig, emit, already: int) -> tuple[str, list[dict]]:
-    import ray
-    import ray.data
+class _Run:
+    """One pass over the stream: the driver loop plus a housekeeping thread (rejects, timed flushes, progress)."""
 
-    from hydra_ray.enrich.worker import ProfilerWorker
-    from hydra_ray.placement import profiler_actors
+    def __init__(self, cfg: EnrichConfig, emit, writer: RollingWriter, spool, count_rejects: bool):
+        self.cfg, self.emit, self.writer, self.spool = cfg, emit, writer, spool
+        self.count_rejects = count_rejects     # once per output directory: a resumed run re-reads the same rejects
+        self.progress = Progress(emit)
+        self.counts: dict[str, Any] = {}
+        self.first_set_at: float | None = None
+        self.t0 = time.monotonic()
+        self.measure_s = 0.0
+        self.ledger = None
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # our own progress line is the one users read
-    plan = profiler_actors(ray.cluster_resources(), cfg.placement)
-    n_actors = max(1, min(plan.count, len(pending)))
-    emit(f"[enrich] placement: {plan.reason}; using {n_actors}")
-    ds = ray.data.from_items([r.to_row() for r in pending], override_num_blocks=max(1, len(pending)))
-    out = ds.map_batches(
-        ProfilerWorker, fn_constructor_kwargs={"profile": cfg.profile.to_dict()},
-        batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
-    progress = Progress(len(pending), already, emit)
-    nodes_before = _alive_nodes()
-    written: set[str] = set()
-    for batch in out.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
-        rows = _drop_written(batch.to_pydict(), written)
-        if not rows["pair_id"]:
-            continue
-        write_part(paths.data, rows)
-        written.update(rows["pair_id"])
-        progress.update(len(set(rows["pair_id"])), rows["verdict"])
-        _record_metrics(rows)
-    progress.update(0, [], force=True)
-    nodes_left = _nodes_left(nodes_before)
-    if nodes_left:
-        which = "; ".join(f"{n['node_id'][:12]}: {n['reason']}" for n in nodes_left)
-        emit(f"[enrich] {len(nodes_left)} node(s) left the cluster during this run ({which}); sets in flight "
-             f"there were retried on restarted actors, and each set was written once")
-    return plan.reason, nodes_left
+    def _drain(self) -> None:
+        import ray
+
+        rows, self.counts = ray.get(self.ledger.drain.remote())
+        for r in rows:
+            self.spool.write(json.dumps(r) + "\n")
+        if self.count_rejects:
+            for reason, n in Counter(r["reason"] for r in rows).items():
+                obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self._drain()
+            self.writer.tick()
+            self.progress.update(counts=self.counts)
+
+    def measure(self, fs, files, done_ids, worker_cls) -> tuple[str, list[dict]]:
+        import ray
+        import ray.data
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from hydra_ray.enrich.stream import Ledger, make_datasource, validate_block
+        from hydra_ray.enrich.worker import ProfilerWorker
+        from hydra_ray.placement import profiler_actors
+
+        cfg = self.cfg
+        here = ray.get_runtime_context().get_node_id()
+        # The ledger and the read/validate tasks stay on the driver's node: local input paths work on a
+        # cluster without shared storage, and profiling nodes only measure.
+        self.ledger = ray.remote(Ledger).options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(done_ids, cfg.limit)
+        del done_ids
+        # Ray Data warns when an operator gets fewer inputs than its concurrency (one input file, few sets):
+        # expected here, and not something a user can act on.
+        warnings.filterwarnings("ignore", message="The (maximum|minimum) number of concurrent", category=UserWarning)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # our own progress line is the one users read
+        plan = profiler_actors(ray.cluster_resources(), cfg.placement)
+        n_actors = max(1, min(plan.count, cfg.limit or plan.count))
+        self.emit(f"[enrich] placement: {plan.reason}; using {n_actors}")
+        near = {"num_cpus": cfg.input.cpus_per_task, "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
+        tasks = ray.data.TaskPoolStrategy(size=cfg.input.validate_tasks)
+        source = make_datasource(fs, files, cfg.input.block_rows, self.ledger if cfg.limit else None)
+        with warnings.catch_warnings():  # scheduling_strategy has no named parameter on read_datasource in 2.60
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ray.data.read_datasource(source, compute=tasks, ray_remote_args=near)
+        ds = ds.map_batches(validate_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"ledger": self.ledger},
+                            compute=tasks, **near)
+        # Blocks of batch_size sets, so each actor call gets one batch and its results stream out at once.
+        ds = ds.repartition(target_num_rows_per_block=cfg.batch_size)
+        _same_task_args(ds, near)
+        out = ds.map_batches(
+            worker_cls or ProfilerWorker, fn_constructor_kwargs={"profile": cfg.profile.to_dict()},
+            batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
+        nodes_before = _alive_nodes()
+        written: set[str] = set()
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._housekeeping, args=(stop,), name="enrich-housekeeping", daemon=True)
+        self.t0 = t0 = time.monotonic()
+        keeper.start()
+        try:
+            for batch in out.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+                rows = _drop_written(batch.to_pydict(), written)
+                if not rows.get("pair_id"):
+                    continue
+                self.first_set_at = self.first_set_at or time.monotonic()
+                sets = set(rows["pair_id"])
+                self.writer.add(rows, len(sets))
+                written.update(sets)
+                self.progress.update(len(sets), rows["verdict"])
+                _record_metrics(rows, len(sets))
+        finally:
+            stop.set()
+            keeper.join()
+            self.measure_s = time.monotonic() - t0
+        self.writer.close()
+        self._drain()
+        self.progress.update(counts=self.counts, force=True)
+        nodes_left = _nodes_left(nodes_before)
+        if nodes_left:
+            which = "; ".join(f"{n['node_id'][:12]}: {n['reason']}" for n in nodes_left)
+            self.emit(f"[enrich] {len(nodes_left)} node(s) left the cluster during this run ({which}); sets in "
+                      f"flight there were retried on restarted actors, and each set was written once")
+        return plan.reason, nodes_left
+
+
+def _same_task_args(ds, args: dict) -> None:
+    """Give the streaming repartition the read/validate tasks' resources, so Ray Data fuses the three
+    into one task chain. ``Dataset.repartition`` takes no resource arguments; left alone it asks for
+    1 CPU, which the profiling actors hold, and the stream would wait forever."""
+    op = ds._logical_plan.dag
+    if not hasattr(op, "ray_remote_args") or "StreamingRepartition" not in type(op).__name__:
+        raise RuntimeError(f"Ray Data {type(op).__name__}: hydra-ray expects a StreamingRepartition with "
+                           f"ray_remote_args (Ray 2.60); this Ray version is not supported")
+    op.ray_remote_args.update(args)
 
 
 def _drop_written(rows: dict[str, list], written: set[str]) -> dict[str, list]:
     """Rows of sets not yet written by this run. A retried task (actor restarted after a node died)
     must not produce a second copy of a set, whatever Ray re-delivers."""
-    keep = [i for i, p in enumerate(rows["pair_id"]) if p not in written]
-    if len(keep) == len(rows["pair_id"]):
+    keep = [i for i, p in enumerate(rows.get("pair_id", [])) if p not in written]
+    if len(keep) == len(rows.get("pair_id", [])):
         return rows
     return {k: [v[i] for i in keep] for k, v in rows.items()}
 
 
-def _record_metrics(rows: dict[str, list]) -> None:
-    """Dashboard counters for one written batch (the driver counts what reached the output)."""
-    obs.inc(obs.ENRICH_PAIRS, len(set(rows["pair_id"])))
+def _record_metrics(rows: dict[str, list], n_sets: int) -> None:
+    """Dashboard counters for one finished batch (the driver counts what reaches the output)."""
+    obs.inc(obs.ENRICH_PAIRS, n_sets)
     for verdict, n in Counter(rows["verdict"]).items():
         obs.inc(obs.ENRICH_VERDICTS, n, verdict=verdict)
     for verdict, median, iqr in zip(rows["verdict"], rows["latency_ms"], rows["latency_ms_spread"]):
@@ -202,33 +321,56 @@ def _nodes_left(before: set[str]) -> list[dict]:
             for nid in gone]
 
 
-def summarize_output(paths: EnrichPaths, loaded, *, wall_s: float, measured_now: int, placement: str,
-                     config: dict) -> dict:
+def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, placement: str, config: dict) -> dict:
+    """Figures over the whole output, computed in Arrow one file at a time from the few columns they
+    need: a set's rows are always in one file (written together, compacted together), so per-file
+    figures add up, and the driver holds one file's columns at a time however large the output."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from hydra_ray.metrics.names import METRICS
 
-    files = sorted(paths.data.glob("part-*.parquet"))
-    table = pq.read_table(files).to_pylist() if files else []  # read_table takes a list of paths
-    by_pair: dict[str, list[dict]] = {}
-    for row in table:
-        by_pair.setdefault(row["pair_id"], []).append(row)
-    verdicts = Counter(r["verdict"] for r in table)
-    sources = {m.column: dict(Counter(r[f"{m.column}_source"] for r in table if r[f"{m.column}_source"]))
-               for m in METRICS}
-    significant = {m.column: sum(1 for rows in by_pair.values() if len(rows) == 2
-                                 and rows[0][f"{m.column}_significant"]) for m in METRICS}
-    both_passed = sum(1 for rows in by_pair.values() if all(r["verdict"] == "passed" for r in rows))
+    cols = ["pair_id", "verdict", "node_id", "isolation"]
+    for m in METRICS:
+        cols += [f"{m.column}_source", f"{m.column}_significant", f"{m.column}_estimated"]
+    schema = pa.schema([f for f in arrow_schema() if f.name in cols])
+    sets = candidates = all_passed = 0
+    verdicts: Counter[str] = Counter()
+    sources: dict[str, Counter[str]] = {m.column: Counter() for m in METRICS}
+    significant: Counter[str] = Counter()
+    estimated: set[str] = set()
+    nodes: set[str] = set()
+    isolation: set[str] = set()
+
+    def counts(table, col: str) -> dict[str, int]:
+        return {d["values"]: d["counts"] for d in pc.value_counts(pc.drop_null(table.column(col))).to_pylist()}
+
+    for path in store.part_files():
+        table = pq.read_table(path, columns=cols, filesystem=store.fs, schema=schema)
+        t = table.append_column("passed", pc.equal(table.column("verdict"), "passed"))
+        aggs = [("pair_id", "count"), ("passed", "all")] + [(f"{m.column}_significant", "any") for m in METRICS]
+        g = t.group_by("pair_id").aggregate(aggs)
+        two = pc.equal(g.column("pair_id_count"), 2)
+        sets += g.num_rows
+        candidates += table.num_rows
+        all_passed += int(pc.sum(g.column("passed_all")).as_py() or 0)
+        verdicts.update(counts(table, "verdict"))
+        for m in METRICS:
+            sources[m.column].update(counts(table, f"{m.column}_source"))
+            sig = pc.and_kleene(two, pc.fill_null(g.column(f"{m.column}_significant_any"), False))
+            significant[m.column] += int(pc.sum(sig).as_py() or 0)
+            if pc.any(table.column(f"{m.column}_estimated")).as_py():
+                estimated.add(m.column)
+        nodes.update(pc.unique(pc.drop_null(table.column("node_id"))).to_pylist())
+        isolation.update(pc.unique(pc.drop_null(table.column("isolation"))).to_pylist())
     return {
-        "sets_total": len(by_pair), "candidates_total": len(table),
-        "sets_all_passed": both_passed,
+        "sets_total": sets, "candidates_total": candidates, "sets_all_passed": all_passed,
         "verdicts": dict(verdicts),
-        "pairs_differing_significantly": significant,
-        "rejected_rows": len(loaded.rejected), "rejected_by_reason": loaded.reject_counts(),
-        "metric_sources": sources,
-        "estimated_metrics": sorted({m.column for m in METRICS for r in table if r[f"{m.column}_estimated"]}),
-        "nodes": sorted({r["node_id"] for r in table}),
-        "isolation": sorted({r["isolation"] for r in table}),
+        "pairs_differing_significantly": {m.column: significant[m.column] for m in METRICS},
+        "metric_sources": {k: dict(v) for k, v in sources.items()},
+        "estimated_metrics": sorted(estimated),
+        "nodes": sorted(nodes), "isolation": sorted(isolation),
         "placement": placement,
         "wall_s_this_run": round(wall_s, 2), "sets_measured_this_run": measured_now,
         "sets_per_s_this_run": round(measured_now / wall_s, 3) if wall_s > 0 else None,

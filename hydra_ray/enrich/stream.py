@@ -1,0 +1,225 @@
+"""The input side of enrichment as a Ray Data stream: read → validate → (dedupe, resume) → actors.
+
+* **Read** (:class:`LinesDatasource`): one read task per input file streams blocks of
+  ``input.block_rows`` raw records with their ``file:line`` (JSONL, optionally gzipped) or
+  ``file:row`` (Parquet, row groups in order). Ray Data's ``read_json`` cannot say which line a
+  record came from, so rejects would lose their place; this datasource keeps it. A file is read by one
+  task, in order (line numbers need that); several files are read in parallel.
+* **Validate** (:func:`validate_block`): a distributed ``map_batches``: UTF-8, JSON, fields, Python 3
+  syntax and float-tolerance flags, with :func:`hydra_ray.data.loaders.parse_record` (the same rules as
+  ``load_program_sets``). Only valid, new program sets continue, as rows of :func:`program_set_schema`.
+* **Ledger** (:class:`Ledger`, one actor on the driver's node): holds the set of pair ids — the only
+  per-record state the run keeps — to drop duplicates (the first record *claimed* is kept: within a
+  block that is file order; across blocks validated in parallel it is whichever block arrives
+  first) and sets already in the output (resume). Rejected rows wait there until the driver drains
+  them into ``rejected.jsonl``. A retried block (a node died) claims the same ids from the same
+  ``file:line`` again and gets the same answer, and its rejects are not counted twice.
+
+Neither the records nor their code ever pass through the driver.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Iterator
+
+from hydra_ray.data.schema import Rejected, RejectReason
+
+
+def raw_schema():
+    import pyarrow as pa
+
+    return pa.schema([("source", pa.string()), ("raw", pa.binary())])
+
+
+def program_set_schema():
+    """The rows the profiling actors get: ``ProgramSet.to_row()`` with explicit types."""
+    import pyarrow as pa
+
+    return pa.schema([("pair_id", pa.string()), ("problem_id", pa.string()), ("source", pa.string()),
+                      ("float_tol", pa.float64()), ("candidate_names", pa.list_(pa.string())),
+                      ("candidate_codes", pa.list_(pa.string())), ("test_inputs", pa.list_(pa.string())),
+                      ("test_expected", pa.list_(pa.string()))])
+
+
+# ---- read ------------------------------------------------------------------------------------------
+
+def _lines(stream, chunk: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line) of a byte stream, blank lines skipped but counted."""
+    lineno, rest = 0, b""
+    while True:
+        buf = stream.read(chunk)
+        if not buf:
+            break
+        parts = (rest + buf).split(b"\n")
+        rest = parts.pop()
+        for line in parts:
+            lineno += 1
+            if line.strip():
+                yield lineno, line
+    if rest.strip():
+        yield lineno + 1, rest
+
+
+def read_file_blocks(fs, path: str, block_rows: int, ledger=None) -> Iterator[Any]:
+    """Blocks (pyarrow Tables of ``source``, ``raw``) of one input file, in file order."""
+    import posixpath
+
+    import pyarrow as pa
+
+    name = posixpath.basename(path)
+    schema = raw_schema()
+
+    def block(sources: list[str], raws: list[bytes]):
+        return pa.Table.from_arrays([pa.array(sources, pa.string()), pa.array(raws, pa.binary())], schema=schema)
+
+    def stop() -> bool:  # limit= reached: stop reading (checked once a block, only with a limit)
+        import ray
+
+        return ledger is not None and ray.get(ledger.full.remote())
+
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        row = 0
+        for batch in pq.ParquetFile(fs.open_input_file(path)).iter_batches(batch_size=block_rows):
+            records = batch.to_pylist()
+            yield block([f"{name}:{row + i + 1}" for i in range(len(records))],
+                        [json.dumps(r, default=str).encode() for r in records])
+            row += len(records)
+            if stop():
+                return
+        return
+    compression = "gzip" if name.endswith(".gz") else None
+    with fs.open_input_stream(path, compression=compression) as f:
+        sources, raws = [], []
+        for lineno, line in _lines(f):
+            sources.append(f"{name}:{lineno}")
+            raws.append(line)
+            if len(raws) >= block_rows:
+                yield block(sources, raws)
+                sources, raws = [], []
+                if stop():
+                    return
+        if raws:
+            yield block(sources, raws)
+
+
+def make_datasource(fs, files: list[tuple[str, int]], block_rows: int, ledger=None):
+    """A Ray Data datasource reading ``files`` (from :func:`storage.list_inputs`): one task per file."""
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class LinesDatasource(Datasource):
+        def estimate_inmemory_data_size(self):
+            return sum(size for _, size in files)
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
+            tasks = []
+            for path, size in files:
+                meta = BlockMetadata(num_rows=None, size_bytes=size, exec_stats=None, input_files=[path])
+                tasks.append(ReadTask(lambda p=path: read_file_blocks(fs, p, block_rows, ledger), meta,
+                                      schema=raw_schema()))
+            return tasks
+
+        def get_name(self) -> str:
+            return "HydraInput"
+
+    return LinesDatasource()
+
+
+# ---- validate --------------------------------------------------------------------------------------
+
+def validate_block(batch, ledger) -> Any:
+    """``map_batches`` function: raw records in, valid new program sets out (rejects go to the ledger)."""
+    import pyarrow as pa
+    import ray
+
+    from hydra_ray.data.loaders import parse_record
+
+    sources = batch.column("source").to_pylist()
+    raws = batch.column("raw").to_pylist()
+    rejected: list[dict] = []
+    valid: list[dict] = []
+    for src, raw in zip(sources, raws):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            rejected.append(Rejected(src, src, RejectReason.INVALID_UTF8, f"byte {e.start}: {e.reason}").to_row())
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            rejected.append(Rejected(src, src, RejectReason.INVALID_JSON, f"{e.msg} at column {e.colno}").to_row())
+            continue
+        record, rejects = parse_record(obj, src)
+        rejected.extend(r.to_row() for r in rejects)
+        if record is not None:
+            valid.append(record.to_row())
+    block_key = f"{sources[0]}+{len(sources)}" if sources else ""
+    status = ray.get(ledger.claim.remote(block_key, [(r["pair_id"], r["source"]) for r in valid], rejected,
+                                         len(sources)))
+    keep = [r for r, s in zip(valid, status) if s == "new"]
+    schema = program_set_schema()
+    return pa.Table.from_pylist(keep, schema=schema)
+
+
+# ---- ledger ----------------------------------------------------------------------------------------
+
+class Ledger:
+    """Pair ids of this run and of the output so far, rejected rows waiting to be written, counts."""
+
+    def __init__(self, done_ids, limit: int | None = None):
+        self.done = set(done_ids.to_pylist() if hasattr(done_ids, "to_pylist") else done_ids)  # Arrow or list
+        self.claimed: dict[str, str] = {}     # pair id → file:line of the record kept
+        self.blocks: set[str] = set()
+        self.limit = limit
+        self.valid = 0                        # valid records within the limit (new + already done)
+        self.already = 0                      # of which in the output before this run
+        self.records_read = 0
+        self.pending_rejects: list[dict] = []
+        self.reject_counts: Counter[str] = Counter()
+
+    def claim(self, block_key: str, ids: list[tuple[str, str]], rejected: list[dict], n_read: int) -> list[str]:
+        """One status per (id, source): ``new`` (measure it), ``done`` (in the output already),
+        ``duplicate`` (another record has the id) or ``over_limit``."""
+        first_time = block_key not in self.blocks
+        self.blocks.add(block_key)
+        out: list[str] = []
+        for pid, src in ids:
+            owner = self.claimed.get(pid)
+            if owner == src:
+                out.append("done" if pid in self.done else "new")   # a retried block: same answer
+            elif owner is not None:
+                out.append("duplicate")
+                if first_time:
+                    rejected.append(Rejected(pid, src, RejectReason.DUPLICATE_ID,
+                                             f"the record at {owner} has the same id; that one is kept").to_row())
+            elif self.limit is not None and self.valid >= self.limit:
+                out.append("over_limit")
+            else:
+                self.claimed[pid] = src
+                self.valid += 1
+                if pid in self.done:
+                    self.already += 1
+                    out.append("done")
+                else:
+                    out.append("new")
+        if first_time:
+            self.records_read += n_read
+            self.pending_rejects.extend(rejected)
+            self.reject_counts.update(r["reason"] for r in rejected)
+        return out
+
+    def full(self) -> bool:
+        return self.limit is not None and self.valid >= self.limit
+
+    def drain(self) -> tuple[list[dict], dict[str, Any]]:
+        """Rejected rows not yet handed out, and the counts so far."""
+        rows, self.pending_rejects = self.pending_rejects, []
+        return rows, self.counts()
+
+    def counts(self) -> dict[str, Any]:
+        return {"valid": self.valid, "already": self.already, "to_measure": self.valid - self.already,
+                "records_read": self.records_read, "rejected": sum(self.reject_counts.values()),
+                "rejected_by_reason": dict(self.reject_counts)}

@@ -1,0 +1,285 @@
+"""Enrichment at scale: the streamed input (file:line, ledger), the rolling atomic output on pyarrow
+filesystems (file://, a local S3 server when moto is installed), compaction and its crash recovery,
+and one real run (real Ray, real sandbox) through a file:// output that `label`'s reader then reads."""
+import gzip
+import json
+import socket
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hydra_ray.config import ConfigError, from_dict
+from hydra_ray.data.loaders import InputError, load_program_sets
+from hydra_ray.enrich.config import EnrichConfig
+from hydra_ray.enrich.pipeline import RollingWriter, run_enrich
+from hydra_ray.enrich.rows import arrow_schema
+from hydra_ray.enrich.storage import OutputStore, list_inputs, open_location
+from hydra_ray.enrich.stream import Ledger, read_file_blocks
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
+QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
+                     "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
+         "ray": {"include_dashboard": False, "num_cpus": 2}}
+
+
+def sample_lines(n: int, start: int = 0) -> list[str]:
+    return SAMPLE.read_text().splitlines()[start:start + n]
+
+
+def rows(sets: list[str]) -> dict[str, list]:
+    ids = [p for p in sets for _ in (0, 1)]
+    return {"pair_id": ids, "candidate": ["slow", "fast"] * len(sets), "verdict": ["passed"] * len(ids)}
+
+
+# ---- read: file:line survives streaming -----------------------------------------------------------
+
+def test_read_blocks_keep_file_line_across_blank_lines_gzip_and_parquet(tmp_path):
+    import pyarrow.fs as pafs
+
+    fs = pafs.LocalFileSystem()
+    lines = [b'{"a": 1}', b"", b"   ", b'{"a": 2}', b'{"a": 3}']
+    (tmp_path / "x.jsonl").write_bytes(b"\n".join(lines))                 # no newline at the end
+    with gzip.open(tmp_path / "y.jsonl.gz", "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    pq.write_table(pa.table({"pair_id": ["p1", "p2", "p3"]}), tmp_path / "z.parquet")
+    for name, expect in (("x.jsonl", ["x.jsonl:1", "x.jsonl:4", "x.jsonl:5"]),
+                         ("y.jsonl.gz", ["y.jsonl.gz:1", "y.jsonl.gz:4", "y.jsonl.gz:5"]),
+                         ("z.parquet", ["z.parquet:1", "z.parquet:2", "z.parquet:3"])):
+        blocks = list(read_file_blocks(fs, str(tmp_path / name), block_rows=2))
+        assert [b.num_rows for b in blocks] == [2, 1], name
+        assert sum((b.column("source").to_pylist() for b in blocks), []) == expect
+    z = list(read_file_blocks(fs, str(tmp_path / "z.parquet"), 5))[0]
+    assert [json.loads(r)["pair_id"] for r in z.column("raw").to_pylist()] == ["p1", "p2", "p3"]
+
+
+def test_input_listing_errors_name_the_path_and_what_to_give(tmp_path):
+    with pytest.raises(InputError, match="does not exist.*JSONL/Parquet"):
+        list_inputs(str(tmp_path / "nope.jsonl"), (".jsonl",))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="no .jsonl files"):
+        list_inputs(str(tmp_path), (".jsonl",))
+    with pytest.raises(InputError, match="unknown format"):
+        list_inputs(str(tmp_path / "notes.txt"), (".jsonl",))
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    fs, files = list_inputs(f"file://{tmp_path}", (".jsonl",))
+    assert [Path(p).name for p, _ in files] == ["a.jsonl"]
+
+
+def test_ledger_drops_duplicates_and_done_ids_and_answers_a_retried_block_the_same():
+    ledger = Ledger(["done-1"], limit=None)
+    first = ledger.claim("f:1+3", [("a", "f:1"), ("done-1", "f:2"), ("a", "f:3")], [], 3)
+    assert first == ["new", "done", "duplicate"]
+    again = ledger.claim("f:1+3", [("a", "f:1"), ("done-1", "f:2"), ("a", "f:3")], [], 3)  # a retried task
+    assert again == first
+    rejects, counts = ledger.drain()
+    assert [(r["record_id"], r["source"], r["reason"]) for r in rejects] == [("a", "f:3", "duplicate_id")]
+    assert "f:1" in rejects[0]["detail"]
+    assert counts["valid"] == 2 and counts["already"] == 1 and counts["to_measure"] == 1
+    assert counts["records_read"] == 3 and counts["rejected_by_reason"] == {"duplicate_id": 1}
+    limited = Ledger([], limit=1)
+    assert limited.claim("g:1+2", [("x", "g:1"), ("y", "g:2")], [], 2) == ["new", "over_limit"]
+    assert limited.full()
+
+
+# ---- output: rolling, atomic, compaction, URIs ----------------------------------------------------
+
+def test_rolling_writer_rolls_by_sets_and_by_time_and_leaves_no_temporaries(tmp_path):
+    store = OutputStore(f"file://{tmp_path / 'out'}")
+    writer = RollingWriter(store, sets_per_file=3, seconds_per_file=0.3)
+    for i in range(7):
+        writer.add(rows([f"s{i}"]), 1)
+    assert len(store.part_files()) == 2                        # 3 + 3 sets; one set waits
+    writer.tick()
+    assert len(store.part_files()) == 2                        # not old enough yet
+    time.sleep(0.35)
+    writer.tick()
+    assert len(store.part_files()) == 3                        # the minute (here 0.3 s) is up
+    assert sorted(store.finished_pair_ids()) == [f"s{i}" for i in range(7)]
+    assert not [p for p in (tmp_path / "out" / "data").iterdir() if p.name.endswith(".tmp")]
+    table = pq.read_table(store.part_files()[0])
+    assert table.schema.equals(arrow_schema()) and table.num_rows == 6
+
+
+def test_stale_temporaries_are_removed_and_an_interrupted_compaction_recovers(tmp_path):
+    store = OutputStore(str(tmp_path / "out"))
+    writer = RollingWriter(store, sets_per_file=1, seconds_per_file=60)
+    for i in range(5):
+        writer.add(rows([f"s{i}"]), 1)
+    (tmp_path / "out" / "data" / ".part-x.parquet.tmp").write_bytes(b"half a file")
+    assert store.clean_temporaries() == 1
+    before = store.part_files()
+    assert store.compact(target_rows=4, schema=arrow_schema()) == (5, 3)   # 2+2 sets merged, 1 left
+    assert sorted(store.finished_pair_ids()) == [f"s{i}" for i in range(5)]
+    assert len(store.pair_id_column()) == 10                                  # nothing twice
+    # A compaction killed after its new file appeared but before the old ones went: the next run
+    # deletes the replaced files (no set twice); killed before the new file appeared: originals stay.
+    survivors = store.part_files()
+    new = str(tmp_path / "out" / "data" / "part-zz-merged.parquet")
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in survivors]), new)
+    (tmp_path / "out" / "data" / "_compaction.json").write_text(json.dumps({"new": new, "replaces": survivors}))
+    store.clean_temporaries()
+    assert store.part_files() == [new] and len(store.pair_id_column()) == 10
+    (tmp_path / "out" / "data" / "_compaction.json").write_text(
+        json.dumps({"new": new + ".never", "replaces": [new]}))
+    store.clean_temporaries()
+    assert store.part_files() == [new] and not (tmp_path / "out" / "data" / "_compaction.json").exists()
+    assert before  # (5 files were there before compaction)
+
+
+def test_output_config_errors_name_field_value_and_expectation():
+    with pytest.raises(ConfigError) as e:
+        from_dict(EnrichConfig, {"output": {"sets_per_file": 0, "compact": "yes"}, "input": {"block_rows": -1}})
+    text = str(e.value)
+    assert "OutputConfig.sets_per_file: expected > 0, got 0" in text
+    assert "OutputConfig.compact: expected true or false, got 'yes'" in text
+    assert "InputConfig.block_rows: expected > 0, got -1" in text
+
+
+@pytest.fixture
+def s3_server():
+    moto = pytest.importorskip("moto")
+    if tuple(int(x) for x in moto.__version__.split(".")[:3]) < (5, 2, 5):
+        pytest.skip(f"moto {moto.__version__} answers CompleteMultipartUpload with the wrong XML root "
+                    "(getmoto/moto#10055), which pyarrow rejects; the dev extra pins moto[server]==5.2.5")
+    moto_server = pytest.importorskip("moto.server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def test_rolling_output_on_a_local_s3_server(s3_server, monkeypatch):
+    import pyarrow.fs as pafs
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(k, v)
+    s3 = pafs.S3FileSystem(endpoint_override=s3_server, scheme="http", region="us-east-1", allow_bucket_creation=True)
+    s3.create_dir("enriched")                                     # the bucket
+    uri = f"s3://enriched/runs/one?endpoint_override={s3_server}&scheme=http&region=us-east-1"
+    fs, path = open_location(uri)
+    assert isinstance(fs, pafs.S3FileSystem) and path == "enriched/runs/one"
+    store = OutputStore(uri)
+    writer = RollingWriter(store, sets_per_file=2, seconds_per_file=60)
+    for i in range(5):
+        writer.add(rows([f"s{i}"]), 1)
+    writer.close()
+    store.write_text("summary.json", json.dumps({"sets_total": 5}))
+    listing = [i.base_name for i in s3.get_file_info(pafs.FileSelector("enriched/runs/one", recursive=True))
+               if i.type == pafs.FileType.File]
+    assert sorted(n for n in listing if n.startswith("part-")) == sorted(Path(p).name for p in store.part_files())
+    assert len(store.part_files()) == 3 and not [n for n in listing if n.endswith(".tmp")]
+    assert sorted(OutputStore(uri).finished_pair_ids()) == [f"s{i}" for i in range(5)]   # a resumed run's scan
+    with s3.open_input_stream("enriched/runs/one/summary.json") as f:
+        assert json.loads(f.read()) == {"sets_total": 5}
+
+
+# ---- one real run: streamed rejects, a file:// output, resume, label's reader ---------------------
+
+def test_streamed_run_to_a_file_uri_keeps_rejects_rolls_files_and_resumes(tmp_path):
+    good = sample_lines(3)
+    first = json.loads(good[0])
+    messy = [
+        good[0], good[1],
+        "",                                                              # blank: skipped, line still counted
+        json.dumps(first),                                               # duplicate id
+        json.dumps(dict(first, pair_id="py2", slow=dict(first["slow"], code="print 'x'\n"))),
+        '{"pair_id": "truncated", ',                                     # invalid JSON
+        json.dumps(dict(first, pair_id="nt", tests=[])),                 # no tests
+        good[2],
+    ]
+    inp = tmp_path / "messy.jsonl"
+    inp.write_text("\n".join(messy) + "\n")
+    out = tmp_path / "out"
+    cfg = from_dict(EnrichConfig, {**QUICK, "output": {"sets_per_file": 2}, "input": {"block_rows": 3}})
+    lines: list[str] = []
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)   # one Ray for both runs (run_enrich leaves it up)
+    try:
+        _first_run_then_resume(inp, out, cfg, lines)
+    finally:
+        ray.shutdown()
+
+
+def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[str]) -> None:
+    from hydra_ray.prefs.pairs import read_enriched
+
+    summary = run_enrich(inp, f"file://{out}", cfg, emit=lines.append)
+    assert summary["sets_total"] == 3 and summary["sets_measured_this_run"] == 3
+    assert summary["files_written_this_run"] == 2 == summary["data_files"]      # 2 sets + 1 set
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    by_source = {r["source"]: r["reason"] for r in rejected}
+    assert by_source == {"messy.jsonl:4": "duplicate_id", "messy.jsonl:5": "syntax_error",
+                         "messy.jsonl:6": "invalid_json", "messy.jsonl:7": "no_tests"}
+    # The same rules as the in-memory loader, and the summary counts what the file holds.
+    assert summary["rejected_by_reason"] == load_program_sets(inp).reject_counts()
+    assert summary["rejected_rows"] == len(rejected) == 4 and summary["records_read"] == 7
+    assert json.loads((out / "summary.json").read_text())["sets_total"] == 3
+    assert any("3/3 sets" in line for line in lines) and any("3 valid program sets" in line for line in lines)
+    df = read_enriched(out)                                                     # what `label` reads
+    assert len(df) == 6 and df["pair_id"].nunique() == 3
+
+    again = run_enrich(inp, str(out), cfg, emit=lines.append)                  # resumed, as a plain path
+    assert again["sets_measured_this_run"] == 0 and again["sets_done_before_this_run"] == 3
+    assert again["rejected_rows"] == 4 and again["sets_total"] == 3
+    assert len(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])) == 6
+    assert len((out / "rejected.jsonl").read_text().splitlines()) == 4          # rewritten, not appended
+
+
+@pytest.mark.slow
+def test_sigterm_writes_the_buffered_sets_before_the_driver_exits(tmp_path):
+    """`ray job stop` and pod shutdowns send SIGTERM: the sets held for the current file are written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(sample_lines(6, 12)) + "\n")
+    out = tmp_path / "out"
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(yaml.safe_dump(QUICK))
+    cmd = [sys.executable, "-m", "hydra_ray.cli", "enrich", "--input", str(inp), "--output", str(out),
+           "--config", str(cfg), "ray.num_cpus=1", "output.seconds_per_file=3600"]   # nothing rolls by itself
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
+    seen = 0
+    for line in proc.stdout:                           # progress lines: "[enrich] k/6 sets …"
+        if line.startswith("[enrich] ") and "/6 sets" in line:
+            seen = int(line.split()[1].split("/")[0])
+            if seen >= 1:
+                break
+    assert seen >= 1 and not list((out / "data").glob("part-*.parquet")), "nothing is written before the window ends"
+    proc.send_signal(signal.SIGTERM)
+    proc.stdout.read()
+    assert proc.wait(timeout=120) != 0
+    written = set(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])
+                  .column("pair_id").to_pylist())
+    assert len(written) >= seen and not list((out / "data").glob("*.tmp"))
+    summary = run_enrich(inp, out, from_dict(EnrichConfig, QUICK), emit=lambda s: None)
+    assert summary["sets_measured_this_run"] == 6 - len(written) and summary["sets_total"] == 6
+
+
+@pytest.mark.slow
+def test_limit_keeps_the_first_valid_records_of_a_streamed_input(tmp_path):
+    """limit=N (the demo uses it): the first N valid records — one block here, so in file order."""
+    lines = ['{"truncated": ', *sample_lines(4)]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "limited"
+    summary = run_enrich(inp, out, from_dict(EnrichConfig, {**QUICK, "limit": 2}), emit=lambda s: None)
+    assert summary["sets_total"] == 2 == summary["valid_records"]
+    got = set(pq.read_table(sorted((out / "data").glob("part-*.parquet"))).column("pair_id").to_pylist())
+    assert got == {json.loads(line)["pair_id"] for line in lines[1:3]}
