@@ -6,7 +6,8 @@ Output directory::
     alpha.json        final α, its trajectory, per-update region losses, worker reports, resume info
     metrics.jsonl     one line per logged step (TRL's DPO metrics + α, region losses, advantages)
     workers.json      what each Ray Train worker reported (world size, trainable-weight checksum, …)
-    plots/            alpha_trajectory.png, region_losses.png, loss.png
+    plots/            alpha_trajectory.png, region_losses.png, loss.png; fig5_alpha.png, fig6_preference.png,
+                      fig8_advantage.png (the paper's Fig. 5, 6, 8; hydra_ray.train.plots)
     config.yaml       the resolved configuration
     ray/              Ray Train storage (checkpoints), unless the config's storage_path puts them in a
                       bucket or shared directory; rerunning the same command resumes from there
