@@ -33,7 +33,8 @@ def add_arguments(p) -> None:
 
 def check(preset_path: str, overrides) -> tuple[object, list[str]]:
     """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files)."""
-    from hydra_ray.serve.config import ModelPathError, load_preset, read_preset_data, resolve_data_path, resolve_model
+    from hydra_ray.serve.config import (ModelPathError, effective_conditioning, load_preset, read_preset_data,
+                                        resolve_data_path, resolve_model)
 
     preset = load_preset(preset_path, overrides)
     problems: list[str] = []
@@ -51,6 +52,7 @@ def check(preset_path: str, overrides) -> tuple[object, list[str]]:
             resolve_data_path(args.recorded.path, "recorded.path")
         if args.reward.labeler:
             resolve_data_path(args.reward.labeler, "reward.labeler")
+        effective_conditioning(args)   # the prompt conditioning asked for must match the adapter's
     except (ModelPathError, FileNotFoundError) as e:
         problems.append(str(e))
     return preset, problems
