@@ -19,6 +19,9 @@ Examples:
   hydra-ray make-tiny-model --output out/tiny-model
   hydra-ray train --input out/labelled --output out/train --config configs/train/tiny-cpu.yaml \\
       model.name_or_path=out/tiny-model dpo.max_steps=40
+  # warm start (the paper's): continue an earlier run's adapter
+  hydra-ray train --input out/labelled2 --output out/train2 --config configs/train/tiny-cpu.yaml \
+      model.name_or_path=out/tiny-model model.init_adapter=out/train/adapter
 """
 
 
@@ -35,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from hydra_ray.train.config import TrainConfig
     from hydra_ray.train.driver import run_training
 
+    from hydra_ray.paths import resolve_model_ref, resolve_path
+
     cfg = load_config(TrainConfig, args.config, args.overrides)
-    outcome = run_training(cfg, args.input, args.output)
+    if cfg.model.init_adapter:
+        # Ray Train workers run in their own directories: a relative adapter path must be pinned here.
+        cfg = cfg.replace(model=cfg.model.replace(init_adapter=resolve_model_ref(cfg.model.init_adapter)))
+    outcome = run_training(cfg, resolve_path(args.input), resolve_path(args.output))
     if outcome.skipped:
         print(f"{outcome.output_dir} already holds a finished run ({outcome.steps} steps); "
               "use another --output to train again")

@@ -36,8 +36,9 @@ class ModelSettings(Config):
     attn_implementation: Optional[str] = None
     # A peft LoRA adapter to start DPO from (e.g. an earlier run's OUTPUT/adapter), instead of a fresh
     # one: the paper's run "starts from a warm-start checkpoint trained on an earlier preference dataset"
-    # (Sec. V-B). Its own LoRA shape applies (lora.r and lora.alpha must match it); the DPO reference
-    # stays the base model without any adapter (TRL's reference for peft models).
+    # (Sec. V-B). Its LoRA shape applies (lora.r and lora.alpha must match it). The DPO reference is the
+    # start adapter itself: TRL keeps a frozen copy of it (adapter "ref"), so DPO measures the move away
+    # from the warm start, not from the bare base model.
     init_adapter: Optional[str] = None
 
     def _check(self, errors: list[str]) -> None:
