@@ -56,32 +56,11 @@ def parse_losses(text: str):
     return out
 
 
-def write_simulation(result, out, title_suffix: str = "") -> dict:
-    """Fig. 10 and 11 plus the JSON into ``out``; returns the JSON written."""
-    import json
-    from pathlib import Path
-
-    from hydra_ray.train.simulate import appendix_e_checks, plot_alpha_trajectory, plot_region_losses
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    s = result.controller.settings
-    plot_alpha_trajectory(result.controller.trajectory(), out / "alpha_simulation.png", xlabel="epoch",
-                          title=f"Fig. 10: simulated α ({len(result.epochs)} epochs, η={s.lr:g}, "
-                                f"clip [{s.alpha_min:g}, {s.alpha_max:g}]){title_suffix}")
-    plot_region_losses(result.epochs, out / "region_losses.png",
-                       title=f"Fig. 11: average loss per preference region (simulated){title_suffix}")
-    checks = appendix_e_checks(result)
-    data = {**result.summary(), "checks": [vars(c) for c in checks]}
-    (out / "alpha_simulation.json").write_text(json.dumps(data, indent=2) + "\n")
-    return data
-
-
 def run(args: argparse.Namespace) -> int:
     from hydra_ray.config import ConfigError
     from hydra_ray.paths import resolve_path
     from hydra_ray.train.alpha import AlphaSettings
-    from hydra_ray.train.simulate import SimulationConfig, simulate
+    from hydra_ray.train.simulate import SimulationConfig, simulate, write_simulation
 
     losses = parse_losses(args.losses)
     try:

@@ -252,3 +252,21 @@ def plot_region_losses(epochs: list[dict], path: str | Path,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def write_simulation(result: SimulationResult, out: str | Path, title_suffix: str = "") -> dict:
+    """Fig. 10 and 11 plus the JSON into ``out``; returns the JSON written."""
+    import json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    s = result.controller.settings
+    plot_alpha_trajectory(result.controller.trajectory(), out / "alpha_simulation.png", xlabel="epoch",
+                          title=f"Fig. 10: simulated α ({len(result.epochs)} epochs, η={s.lr:g}, "
+                                f"clip [{s.alpha_min:g}, {s.alpha_max:g}]){title_suffix}")
+    plot_region_losses(result.epochs, out / "region_losses.png",
+                       title=f"Fig. 11: average loss per preference region (simulated){title_suffix}")
+    checks = appendix_e_checks(result)
+    data = {**result.summary(), "checks": [vars(c) for c in checks]}
+    (out / "alpha_simulation.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data
