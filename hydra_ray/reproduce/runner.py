@@ -65,6 +65,18 @@ class Reproduction:
         self.figures = self.out / "figures"
         self.work = self.out / "work"
         self.sections: list[Section] = []
+        self._started_ray = False
+
+    def _ensure_ray(self) -> None:
+        """One embedded Ray (2 CPUs) for the stages that use Ray, started when the first needs it; never a
+        cluster someone else runs on this machine."""
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                               "TOKENIZERS_PARALLELISM": "false"}})
+            self._started_ray = True
 
     def _fig(self, src: Path, name: str) -> str | None:
         if src.is_file():
@@ -110,6 +122,7 @@ class Reproduction:
         overrides = [f"limit={p.pie_pairs}"] + (["profile.repeats=5"] if not p.quick else [])
         cfg = load_config(EnrichConfig, quick_preset if quick_preset.is_file() else None, overrides)
         d = self.work / "enrich"
+        self._ensure_ray()
         summary = run_enrich(p.pie, d, cfg, emit=self.emit)
         pairs, skipped, groups = pairs_of(d)
         stats = coverage_stats(pairs)
@@ -148,6 +161,7 @@ class Reproduction:
         if p.metrics:
             path, source, tiny = Path(p.metrics), f"`{p.metrics}` (given with --metrics)", False
         else:
+            self._ensure_ray()
             path = tiny_training(self.work / "training", p.train_steps, p.train_workers, p.train_pairs, self.emit)
             source = (f"a tiny run here ({p.train_steps} DPO steps, {p.train_workers} Ray Train worker(s), the "
                       "2-layer random-weight fixture model, PIE pairs labelled from their reports)")
@@ -164,22 +178,15 @@ class Reproduction:
         t0 = time.monotonic()
         self.figures.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
-        import ray
-
-        started = False
-        if not ray.is_initialized():
-            # Our own embedded Ray, never a cluster someone else runs on this machine.
-            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                               "TOKENIZERS_PARALLELISM": "false"}})
-            started = True
         try:
             self._run("simulation", "Fig. 10/11 (α simulation)", self.simulation)
             self._run("coverage", "Fig. 7 (dataset coverage)", self.coverage)
             self._run("evaluation", "Table III and Table II (patterns suite)", self.evaluation)
             self._run("training", "Fig. 5/6/8 (training dynamics)", self.training)
         finally:
-            if started:
+            if self._started_ray:
+                import ray
+
                 ray.shutdown()
         wall = time.monotonic() - t0
         (self.out / "REPORT.md").write_text(self.report(wall))
