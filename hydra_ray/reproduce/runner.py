@@ -72,11 +72,20 @@ class Reproduction:
         cluster someone else runs on this machine."""
         import ray
 
-        if not ray.is_initialized():
-            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                               "TOKENIZERS_PARALLELISM": "false"}})
-            self._started_ray = True
+        if ray.is_initialized():
+            return
+        for attempt in (1, 2):
+            try:
+                ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                                   "TOKENIZERS_PARALLELISM": "false"}})
+                break
+            except Exception as e:  # noqa: BLE001 - an overloaded node can time out starting the raylet
+                ray.shutdown()
+                if attempt == 2:
+                    raise
+                self.emit(f"[reproduce] Ray did not start ({e}); trying once more")
+        self._started_ray = True
 
     def _fig(self, src: Path, name: str) -> str | None:
         if src.is_file():
