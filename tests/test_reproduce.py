@@ -44,7 +44,8 @@ def test_quick_run_writes_every_section_and_figure(tmp_path):
     meta = json.loads((out / "reproduce.json").read_text())
     assert [s["key"] for s in meta["sections"]] == ["simulation", "coverage", "table3", "table2", "training"]
     assert all(s["verdict"] in VERDICTS for s in meta["sections"]), meta["sections"]
-    assert meta["sections"][0]["verdict"] == "reproduced" and "✗" not in report.split("## Fig. 7")[0]
+    simulation = report.split("## Fig. 10 and Fig. 11")[1].split("## Fig. 7")[0]
+    assert meta["sections"][0]["verdict"] == "reproduced" and "✗" not in simulation and simulation.count("✓") >= 8
     assert "39.4%" in report and "1.412" in report and "Measurement mode: `process`" in report
     assert meta["plan"]["quick"] and meta["wall_s"] > 0
 
