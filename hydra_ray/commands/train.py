@@ -20,7 +20,7 @@ Examples:
   hydra-ray train --input out/labelled --output out/train --config configs/train/tiny-cpu.yaml \\
       model.name_or_path=out/tiny-model dpo.max_steps=40
   # warm start (the paper's): continue an earlier run's adapter
-  hydra-ray train --input out/labelled2 --output out/train2 --config configs/train/tiny-cpu.yaml \
+  hydra-ray train --input out/labelled2 --output out/train2 --config configs/train/tiny-cpu.yaml \\
       model.name_or_path=out/tiny-model model.init_adapter=out/train/adapter
 """
 
