@@ -17,7 +17,8 @@ and why), OUTPUT/figures/*.png and OUTPUT/work/ (every stage's own outputs).
   Fig. 5/6/8  training dynamics from a tiny training run, or from --metrics PATH (e.g. a GPU run)
 
 Default: about 30 min on 2 cores (60 PIE pairs of ../shared/data when present, all seven Table III
-programs at three sizes, 60 training steps). --quick: within about 5 min (2 bundled pairs, 2 programs
+programs at two sizes, 60 training steps; measured: 49 min with three sizes on a 2-core node shared with
+four other jobs). --quick: within about 5 min (2 bundled pairs, 2 programs
 at the small size, 6 steps), for CI.
 
 examples:

@@ -50,7 +50,7 @@ class Plan:
         else:
             default_pie = str(SHARED_PIE) if SHARED_PIE.is_file() else str(SAMPLE)
             base = dict(pie=pie or default_pie, pie_pairs=60, patterns=list(TABLE3_PATTERNS),
-                        sizes=["small", "medium", "large"], repeats=5, n_boot=2000, identity=True,
+                        sizes=["small", "large"], repeats=5, n_boot=2000, identity=True,
                         train_steps=60, train_workers=2, train_pairs=None)
         base.update({k: v for k, v in kw.items() if v is not None})
         return cls(quick=quick, **base)
