@@ -23,32 +23,92 @@ def build_parser() -> argparse.ArgumentParser:
         "for runtime, memory, CPU cycles, throughput and energy, steered by preference weights.",
     )
     parser.add_argument("--version", action="version", version=f"hydra-ray {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show Ray's own logs, worker output and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, module in _command_modules():
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        # Also after the command (`hydra-ray train … -v`); SUPPRESS keeps a -v given before it.
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="also show Ray's own logs, worker output and full tracebacks")
         p.set_defaults(_run=module.run)
     return parser
 
 
+# Arguments that name local files or directories, in any command: made absolute against the
+# directory the command was run from, before anything reaches a Ray worker (URIs are kept).
+PATH_ARGS = ("input", "output", "config", "program", "tests", "expected", "metrics")
+
+
+def resolve_path_args(args: argparse.Namespace) -> None:
+    from hydra_ray.paths import resolve_path
+
+    for name in PATH_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, list):
+            setattr(args, name, [resolve_path(v) for v in value])
+        elif isinstance(value, str):
+            setattr(args, name, resolve_path(value))
+
+
+def _report_error(command: str, error: BaseException) -> None:
+    """The first cause, once, and where the rest is (no per-worker traceback walls)."""
+    from hydra_ray.ray_runtime import first_cause, last_session_dir, verbose
+
+    cause = first_cause(error)
+    text = str(cause).strip() or type(cause).__name__
+    # Ray wraps remote errors in a traceback text; its last line is the error itself.
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 8:
+        text = "\n".join(lines[-8:])
+    print(f"hydra-ray {command}: error: {type(cause).__name__}: {text}", file=sys.stderr)
+    if verbose():
+        import traceback
+
+        traceback.print_exception(error)
+    else:
+        logs = last_session_dir()
+        where = f"Ray's logs of this run: {logs}/logs; " if logs else ""
+        print(f"hydra-ray {command}: {where}rerun with -v for the full traceback", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse stops taking positionals once options follow the first one (`profile prog.py --json
+    # profile.repeats=9`): key=value overrides after options are collected here instead.
+    args, extra = parser.parse_known_args(argv)
+    target = next((n for n in ("overrides", "rest") if isinstance(getattr(args, n, None), list)), None)
+    if extra:
+        if target is None or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, target, [*getattr(args, target), *extra])
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from hydra_ray import ray_runtime
     from hydra_ray.config import ConfigError
 
+    ray_runtime.set_verbose(bool(getattr(args, "verbose", False)))
+    ray_runtime.handle_sigterm()   # SIGTERM (systemd, Kubernetes, timeout) stops like Ctrl-C
+    resolve_path_args(args)
     try:
         return int(args._run(args) or 0)
     except ConfigError as e:
         print(f"hydra-ray {args.command}: {e}", file=sys.stderr)
         return 2
+    except ray_runtime.Terminated:
+        print(f"hydra-ray {args.command}: terminated (SIGTERM); finished work is kept and a rerun resumes.",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"hydra-ray {args.command}: interrupted; finished work is kept and a rerun resumes.",
               file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the CLI's last line of defence: one readable message
+        _report_error(args.command, e)
+        return 1
 
 
 if __name__ == "__main__":

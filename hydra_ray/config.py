@@ -82,6 +82,48 @@ def one_of(errors: list[str], name: str, value: Any, choices: Iterable[Any]) -> 
         errors.append(f"{name}: expected one of {choices}, got {value!r}")
 
 
+# ---- fields that name files ---------------------------------------------------------------------
+
+def path_field(default: Any = None, *, kind: str = "path") -> Any:
+    """A field naming a file or directory, made absolute when the config is loaded at the entry
+    point (see :func:`resolve_config_paths`). ``kind``: ``path`` (a local path or a URI), ``model``
+    (a local directory or a Hugging Face hub id), ``data`` (made absolute only where it exists here:
+    else looked up inside the package, e.g. bundled recordings)."""
+    return dataclasses.field(default=default, metadata={"path": kind})
+
+
+def resolve_config_paths(cfg: C, base: str | Path | None = None) -> C:
+    """A copy of ``cfg`` whose path fields are absolute against ``base`` (default: the working
+    directory the command was run from), so that Ray workers, actors and replicas, which run in
+    other working directories, read the same files. URIs and hub ids are kept."""
+    from hydra_ray.paths import resolve_model_ref, resolve_path
+
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        kind = f.metadata.get("path")
+        if isinstance(value, Config):
+            new = resolve_config_paths(value, base)
+            if new is not value:
+                changes[f.name] = new
+        elif isinstance(value, list) and any(isinstance(v, Config) for v in value):
+            items = [resolve_config_paths(v, base) if isinstance(v, Config) else v for v in value]
+            if any(a is not b for a, b in zip(items, value)):
+                changes[f.name] = items
+        elif kind and isinstance(value, str) and value:
+            if kind == "model":
+                new = resolve_model_ref(value, base)
+            elif kind == "data":
+                here = Path(base or Path.cwd()) / Path(value).expanduser()
+                new = resolve_path(value, base) if here.exists() else value
+            else:
+                new = resolve_path(value, base)
+            if new != value:
+                changes[f.name] = new
+    # dataclasses.replace re-validates, which is what we want for the new values too.
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
 # ---- building dataclasses from plain dicts ------------------------------------------------------
 
 def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
@@ -170,8 +212,13 @@ def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
-def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequence[str] = ()) -> C:
-    """Read a YAML preset (or start from defaults), apply overrides, validate, return the config."""
+def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequence[str] = (),
+                base: str | Path | None = None) -> C:
+    """Read a YAML preset (or start from defaults), apply overrides, validate, return the config.
+
+    Path fields (:func:`path_field`) come back absolute against ``base`` (default: the working
+    directory), whether they came from the preset or an override: a command resolves them once,
+    here, before anything reaches a Ray worker."""
     data: dict[str, Any] = {}
     source = None
     if path is not None:
@@ -186,7 +233,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequenc
         if not isinstance(loaded, dict):
             raise ConfigError([f"expected a mapping at the top level, got {type(loaded).__name__}"], source)
         data = loaded
-    return from_dict(cls, apply_overrides(data, overrides), source)
+    return resolve_config_paths(from_dict(cls, apply_overrides(data, overrides), source), base)
 
 
 def dump_config(cfg: Config) -> str:

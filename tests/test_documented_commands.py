@@ -86,3 +86,59 @@ def test_documented_command_parses_and_its_preset_validates(where, command):
         load_preset(str(path), overrides)     # Serve's schema plus hydra-ray's own argument checks
     else:
         assert isinstance(yaml.safe_load(path.read_text()), dict)
+
+
+# ---- the cheap ones run, as written, from a fresh clone -----------------------------------------
+
+CHEAP = {"make-tiny-model", "profile"}
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    import subprocess
+
+    where = tmp_path_factory.mktemp("clone") / "hydra-ray"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(where)], check=True, timeout=120)
+    # The README's `profile prog.py --input in.txt --expected out.txt`: the user's own files.
+    (where / "prog.py").write_text("n = int(input())\nprint(sum(range(n)))\n")
+    (where / "in.txt").write_text("1000\n")
+    (where / "out.txt").write_text(f"{sum(range(1000))}\n")
+    return where
+
+
+def _run_as_written(command: str, cwd: Path, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", "hydra_ray.cli", *shlex.split(command)[1:], *extra], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+RUNNABLE = [(w, c) for w, c in COMMANDS if w == "README.md" and c.split()[1] in CHEAP]
+
+
+def test_the_cheap_commands_are_found():
+    assert {c.split()[1] for _, c in RUNNABLE} == CHEAP, RUNNABLE
+
+
+@pytest.mark.parametrize("where,command", RUNNABLE, ids=[c.split()[1] for _, c in RUNNABLE])
+def test_cheap_documented_command_runs_as_written(clone, where, command):
+    r = _run_as_written(command, clone)
+    assert r.returncode == 0, f"{where}: `{command}` exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    if command.split()[1] == "make-tiny-model":
+        assert (clone / "runs" / "tiny-model" / "config.json").is_file()
+    if command.split()[1] == "profile":
+        assert "passed" in r.stdout and "latency" in r.stdout
+
+
+SERVE_PRESETS = [(w, c) for w, c in COMMANDS if c.split()[1] == "serve" and "recorded-demo" in c]
+
+
+@pytest.mark.parametrize("where,command", SERVE_PRESETS, ids=[w for w, _ in SERVE_PRESETS])
+def test_documented_serve_command_checks_clean(clone, where, command):
+    """`serve --check` validates the preset and every file it names, as the replicas will see them."""
+    r = _run_as_written(command, clone, "--check")
+    assert r.returncode == 0, f"{where}: `{command} --check`:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"

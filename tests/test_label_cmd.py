@@ -162,7 +162,8 @@ def test_writes_the_contract_files_and_columns(labelled):
     jsonl = (out / "labels.jsonl").read_text().splitlines()
     assert len(jsonl) == table.num_rows > 0
     assert json.loads(jsonl[0])["example_id"] == table.column("example_id")[0].as_py()
-    assert "wrote " + str(out / "labels.parquet") in labelled["stdout"]
+    assert "wrote labels.parquet, labels.jsonl, labeler.json, stats.json" in labelled["stdout"]
+    assert f"in {out}" in labelled["stdout"]
     assert "eligible pairs" in labelled["stdout"]
 
 

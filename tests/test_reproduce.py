@@ -46,7 +46,7 @@ def test_quick_run_writes_every_section_and_figure(tmp_path):
     assert all(s["verdict"] in VERDICTS for s in meta["sections"]), meta["sections"]
     simulation = report.split("## Fig. 10 and Fig. 11")[1].split("## Fig. 7")[0]
     assert meta["sections"][0]["verdict"] == "reproduced" and "✗" not in simulation and simulation.count("✓") >= 8
-    assert "39.4%" in report and "1.412" in report and "Measurement mode: `process`" in report
+    assert "39.4%" in report and "1.412" in report and "Measurement mode (Table III/II): `" in report
     assert meta["plan"]["quick"] and meta["wall_s"] > 0
 
 
@@ -75,7 +75,7 @@ def test_metrics_from_another_run_and_simulation_only(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--profile-mode", "function"], "issue #13"),
+    (["--profile-mode", "cycles"], "--profile-mode"),
     (["--metrics", "missing.jsonl"], "--metrics"),
     (["--pairs", "0"], "--pairs"),
 ])

@@ -41,7 +41,7 @@ def test_presets_cover_cpu_recorded_and_gpu():
 
 def test_overrides_apply_to_the_application_args_and_errors_name_the_field():
     preset = load_preset(REPO / "configs/serve/tiny-cpu.yaml", ["generation.max_new_tokens=64", "model.training_output=x"])
-    assert preset.app.args.generation.max_new_tokens == 64 and preset.app.args.model.training_output == "x"
+    assert preset.app.args.generation.max_new_tokens == 64 and preset.app.args.model.training_output == str(Path.cwd() / "x")
     with pytest.raises(ConfigError) as err:
         load_preset(REPO / "configs/serve/tiny-cpu.yaml", ["generation.max_new_tokens=99999", "batching.max_batchsize=2"])
     msg = str(err.value)

@@ -80,6 +80,25 @@ def test_health_and_openapi(url):
     assert {"code", "tests", "inputs", "weights", "preset", "n_candidates", "max_new_tokens"} <= set(fields)
 
 
+def test_schema_declares_what_the_service_rejects(url):
+    """What the OpenAPI schema accepts, the service accepts: an empty or blank `code` and an unknown
+    chat role are declared invalid in the schema (minLength/pattern, enum) and rejected with 422."""
+    from hydra_ray.serve.api import CHAT_ROLES
+
+    comps = httpx.get(url + "openapi.json", timeout=30).json()["components"]["schemas"]
+    for name in ("OptimizeRequest", "ProfileRequest"):
+        code = comps[name]["properties"]["code"]
+        assert code["minLength"] == 1 and code["pattern"] == r"\S", code
+    role = comps["ChatMessage"]["properties"]["role"]
+    assert sorted(role["enum"]) == sorted(CHAT_ROLES), role
+    for route in ("v1/optimize", "v1/profile"):
+        for blank in ("", "   \n"):
+            r = post(url, route, {"code": blank})
+            assert r.status_code == 422 and r.json()["error"]["param"] == "code", (route, blank, r.text)
+    r = post(url, "v1/chat/completions", {"messages": [{"role": "", "content": "print(1)"}]})
+    assert r.status_code == 422 and "role" in r.json()["error"]["param"], r.text
+
+
 def test_valid_request_returns_every_candidate_and_the_faster_one_as_best(url):
     r = post(url, "v1/optimize", {"code": ORIGINAL, "tests": [{"input": "1000\n", "expected": "499500\n"}],
                                   "weights": {"runtime": 1.0}})
@@ -139,6 +158,9 @@ def test_unknown_routes_and_methods(url):
     assert httpx.get(url + "v1/nothing", timeout=30).status_code == 404
     r = httpx.get(url + "v1/optimize", timeout=30)
     assert r.status_code == 405 and "POST /v1/optimize" in r.json()["error"]["message"]
+    assert r.headers["allow"] == "POST", r.headers     # RFC 9110: a 405 names the allowed methods
+    r = httpx.delete(url + "healthz", timeout=30)
+    assert r.status_code == 405 and "GET" in r.headers["allow"], r.headers
 
 
 def test_no_recorded_answer_is_a_502_naming_the_keys(url):
@@ -209,11 +231,40 @@ def test_openai_route_with_the_evaluation_harness_client(url):
     assert body["object"] == "chat.completion" and body["model"] == "hydra"
     assert "print(45)" in body["choices"][0]["message"]["content"]
     assert body["hydra"]["weights"]["latency"] == 1.0
-    assert post(url, "v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
-                                             "stream": True}).status_code == 400
     r = post(url, "v1/chat/completions", {"messages": [{"role": "user", "content": "no code here"}], "preset": "memory"})
     assert r.status_code == 422 and r.json()["error"]["type"] == "no_program"
     assert httpx.get(url + "v1/models", timeout=30).json()["data"][0]["id"] == "hydra"
+
+
+def sse_events(response) -> list:
+    events = []
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            payload = line[len("data: "):]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def test_openai_route_streams_server_sent_events(url):
+    body = {"model": "hydra", "weights": {"runtime": 1}, "n": 2, "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": f"```python\n{CHAT_CODE}```"}]}
+    plain = post(url, "v1/chat/completions", {**body, "stream": False}).json()
+    with httpx.stream("POST", url + "v1/chat/completions", json=body, timeout=300) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(r)
+    assert events[-1] == "[DONE]" and events[-2]["choices"] == [] and "usage" in events[-2]
+    chunks = [e for e in events[:-2]]
+    assert all(e["object"] == "chat.completion.chunk" and e["id"] == chunks[0]["id"] for e in chunks)
+    for i in (0, 1):
+        mine = [e["choices"][0] for e in chunks if e["choices"][0]["index"] == i]
+        assert mine[0]["delta"]["role"] == "assistant" and mine[-1]["finish_reason"] == "stop"
+        assert len(mine) > 2, "the recorded answer arrives line by line"
+        text = "".join(c["delta"].get("content", "") for c in mine)
+        assert text == plain["choices"][i]["message"]["content"]
+    # No recorded answer: the error comes before any event, with its HTTP status.
+    r = post(url, "v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stream": True})
+    assert r.status_code == 502 and r.json()["error"]["type"] == "generation_failed"
 
 
 def test_optimize_command(url, tmp_path):

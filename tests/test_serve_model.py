@@ -225,3 +225,89 @@ def test_gpu_generation_replica_is_placed_on_the_gpu(trained):
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+# ---- n samples, seeds and streaming of the HF backend (issue 16) ------------------------------------
+
+@pytest.fixture(scope="module")
+def backend(trained):
+    _, out = trained
+    return ModelBackend(service_config({"model": {"training_output": str(out), "device": "cpu"}}))
+
+
+def test_seeded_request_does_not_depend_on_its_batch(backend):
+    other = render_messages("print(2)\n", [0.2] * 5)
+    seeded = GenRequest.of(MESSAGES, n=3, max_new_tokens=12, temperature=1.0, seed=7)
+    [alone] = backend.generate_batch([seeded])
+    _, in_batch, _ = backend.generate_batch([GenRequest.of(other, n=2, max_new_tokens=8, temperature=1.0), seeded,
+                                             GenRequest.of(other, n=1, max_new_tokens=8, temperature=1.0, seed=3)])
+    assert [g.text for g in in_batch.generations] == [g.text for g in alone.generations]
+    [reseeded] = backend.generate_batch([GenRequest.of(MESSAGES, n=3, max_new_tokens=12, temperature=1.0, seed=8)])
+    assert [g.text for g in reseeded.generations] != [g.text for g in alone.generations]
+    # n samples of one prompt come from one generate call and differ from each other
+    assert len(alone.generations) == 3 and alone.info["generate_calls"] == 1
+    assert len({g.text for g in alone.generations}) > 1
+
+
+def test_greedy_n_repeats_one_decode(backend):
+    [res] = backend.generate_batch([GenRequest.of(MESSAGES, n=3, max_new_tokens=NEW_TOKENS, temperature=0.0)])
+    [one] = backend.generate_batch([GenRequest.of(MESSAGES, n=1, max_new_tokens=NEW_TOKENS, temperature=0.0)])
+    assert [g.text for g in res.generations] == [one.generations[0].text] * 3
+
+
+def collect(items):
+    """Deltas joined per choice, finish reasons, and the closing GenResult."""
+    texts, reasons, result = {}, {}, None
+    for item in items:
+        if hasattr(item, "generations"):
+            result = item
+        else:
+            assert item.index not in reasons, "no delta after a choice's finish_reason"
+            texts[item.index] = texts.get(item.index, "") + item.text
+            if item.finish_reason:
+                reasons[item.index] = item.finish_reason
+    return texts, reasons, result
+
+
+def test_backend_stream_matches_generate(trained, backend):
+    base, out = trained
+    greedy = GenRequest.of(MESSAGES, n=2, max_new_tokens=NEW_TOKENS, temperature=0.0)
+    steps = list(backend.stream(greedy))
+    texts, reasons, result = collect(steps)
+    expected = reference(base, out / "adapter")
+    assert texts == {0: expected, 1: expected} and set(reasons) == {0, 1}
+    assert len(steps) > 4, "tokens arrive one step at a time, not in one piece"
+    assert [g.text for g in result.generations] == [expected] * 2 and result.prompt_tokens > 50
+    sampled = GenRequest.of(MESSAGES, n=3, max_new_tokens=10, temperature=1.0, seed=11)
+    texts, reasons, result = collect(backend.stream(sampled))
+    [batch] = backend.generate_batch([sampled])
+    assert [texts[i] for i in range(3)] == [g.text for g in batch.generations]
+    assert [reasons[i] for i in range(3)] == [g.finish_reason for g in batch.generations]
+
+
+def sse_events(response) -> list:
+    import json
+
+    events = []
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            payload = line[len("data: "):]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def test_service_streams_the_model_answer(trained, served):
+    base, out = trained
+    body = {"messages": MESSAGES, "temperature": 0, "max_tokens": NEW_TOKENS, "stream": True,
+            "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", served + "v1/chat/completions", json=body, timeout=300) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(r)
+    assert events[-1] == "[DONE]"
+    chunks = [e for e in events[:-1] if e["choices"]]
+    assert len(chunks) > 3 and chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all(e["object"] == "chat.completion.chunk" for e in events[:-1])
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in chunks)
+    assert text == reference(base, out / "adapter")
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+    assert events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] > 0

@@ -116,3 +116,17 @@ def test_syntax_problem_names_the_place():
     assert "line 2" in syntax_problem("x = 1\nprint 'hi'\n")
     assert "Python 2" in syntax_problem("print 'hi'\n")
     assert "null" in syntax_problem("x = 1\x00\n")
+
+
+def test_reports_say_how_they_were_measured(engine):
+    info = engine.describe()
+    assert info["mode"] == "inprocess" and set(info["floors"]) == {"process", "inprocess", "function", "function_program"}
+    p = engine.prepare(FAST, inputs=INPUTS)
+    uses_fork = "import os\nn = int(input())\nprint(n * (n - 1) // 2 if os.fork else 0)\n"
+    ev = engine.evaluate(p, [FAST.replace("//", "//") + "# same\n", uses_fork], RUNTIME)
+    assert ev.original.mode == "process"          # the set falls back as a whole: one mode per comparison
+    assert all(c.mode == "process" and "os.fork" in c.mode_reason for c in ev.candidates)
+    from hydra_ray.serve.views import program_view
+    assert program_view(ev.candidates[0])["measure_mode"] == "process"
+    alone = engine.profile_one(FAST, inputs=INPUTS)
+    assert alone.mode == "inprocess" and alone.mode_reason == ""

@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(EvaluateConfig, args.config, args.rest)
     flags = {k: v for k, v in (("suite", args.suite), ("optimizer", args.optimizer), ("output", args.output)) if v}
     cfg = cfg.replace(**flags)
+    from hydra_ray.evaluate.config import SUITES
+    from hydra_ray.paths import resolve_path
+
+    if cfg.suite not in SUITES:   # a path to a JSONL suite, from the preset, an override or --suite
+        cfg = cfg.replace(suite=resolve_path(cfg.suite))
 
     from hydra_ray.evaluate.harness import evaluate, rows_to_frame
     from hydra_ray.evaluate.optimizers import build_optimizer

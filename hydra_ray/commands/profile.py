@@ -9,6 +9,11 @@ repeat statistics. Each value says its unit and source; estimates are marked.
 examples:
   hydra-ray profile prog.py --input in.txt --expected out.txt
   hydra-ray profile prog.py --input in1.txt --input in2.txt --json profile.repeats=9
+  hydra-ray profile prog.py profile.mode=function --input in.txt
+
+profile.mode: process (a fresh interpreter per run: figures include its start-up), inprocess (the
+default: forked from a warm runner in the same sandbox), function (the program called in a
+timeit-style loop; per-call figures). The output says which mode was used and its floor.
 """
 
 
@@ -34,6 +39,11 @@ def run(args) -> int:
     from hydra_ray.metrics.names import METRICS
     from hydra_ray.metrics.profiler import Profiler
 
+    from hydra_ray.paths import resolve_path
+
+    args.program, args.config = resolve_path(args.program), resolve_path(args.config)
+    args.input = [resolve_path(i) for i in args.input]
+    args.expected = [resolve_path(e) for e in args.expected]
     cfg = load_config(EnrichConfig, args.config, args.overrides).profile
     src = Path(args.program)
     if not src.is_file():
@@ -48,12 +58,17 @@ def run(args) -> int:
     ps = ProgramSet(src.stem, src.stem, [Candidate(src.name, src.read_text())],
                     [TestCase(i, e) for i, e in zip(inputs, expected)], args.float_tol, str(src))
     profiler = Profiler(cfg)
-    row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]})[0]
+    row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]},
+                         profiler.baseline["floors"])[0]
     if args.json:
         print(json.dumps(row, indent=2, default=str))
         return 0 if row["verdict"] == "passed" else 1
     print(f"{src}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
           + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
+    print(f"  mode: {row['measure_mode']}" + (f" ({row['measure_mode_reason']})" if row["measure_mode_reason"] else "")
+          + f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
+          f"(IQR {row['floor_latency_iqr_ms']:.2g}), {row['floor_memory_kb']:.4g} KB {row['memory_kind']}"
+          "; differences below a few times that spread are reported as not significant")
     if row["stderr_tail"]:
         print("stderr (tail):\n  " + "\n  ".join(row["stderr_tail"].strip().splitlines()[-8:]))
     for m in METRICS:
@@ -63,7 +78,11 @@ def run(args) -> int:
         est = "  ESTIMATE" if row[f"{c}_estimated"] else ""
         print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} median of {row[f'{c}_n']}, "
               f"IQR {row[f'{c}_spread']:.3g}  [{row[f'{c}_source']}]{est}")
-    if row["peak_memory_net_kb"] is not None:
+    if row["peak_memory_net_kb"] is not None and row["measure_mode"] == "process":
         print(f"  memory net of the interpreter's baseline ({profiler.baseline['interpreter_rss_kb']:.0f} KB): "
               f"{row['peak_memory_net_kb']:.0f} KB")
+    elif row["peak_memory_net_kb"] is not None:
+        print(f"  memory ({row['memory_kind']}) net of this mode's floor: {row['peak_memory_net_kb']:.4g} KB")
+    if row["tracemalloc_peak_kb"] is not None:
+        print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
     return 0 if row["verdict"] == "passed" else 1

@@ -31,10 +31,12 @@ def add_arguments(p) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. generation.max_new_tokens=256")
 
 
-def check(preset_path: str, overrides) -> tuple[object, list[str]]:
-    """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files)."""
-    from hydra_ray.serve.config import (ModelPathError, effective_conditioning, load_preset, read_preset_data,
-                                        resolve_data_path, resolve_model)
+def check(preset_path: str, overrides, local: bool = False) -> tuple[object, list[str]]:
+    """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files; with
+    ``local``, what this node lacks to host the generation replica, e.g. CUDA or vllm for backend vllm)."""
+    from hydra_ray.config import ConfigError
+    from hydra_ray.serve.config import (MODEL_BACKENDS, ModelPathError, check_node, effective_conditioning,
+                                        load_preset, read_preset_data, resolve_data_path, resolve_model)
 
     preset = load_preset(preset_path, overrides)
     problems: list[str] = []
@@ -46,7 +48,7 @@ def check(preset_path: str, overrides) -> tuple[object, list[str]]:
         problems.append(f"not a valid Ray Serve config: {e}")
     args = preset.app.args
     try:
-        if args.backend == "model":
+        if args.backend in MODEL_BACKENDS:
             resolve_model(args.model)
         else:
             resolve_data_path(args.recorded.path, "recorded.path")
@@ -55,6 +57,11 @@ def check(preset_path: str, overrides) -> tuple[object, list[str]]:
         effective_conditioning(args)   # the prompt conditioning asked for must match the adapter's
     except (ModelPathError, FileNotFoundError) as e:
         problems.append(str(e))
+    if local:
+        try:
+            check_node(args)
+        except ConfigError as e:
+            problems.extend(e.problems)
     return preset, problems
 
 
@@ -65,7 +72,10 @@ def run(args) -> int:
 
     from hydra_ray.serve.app import plan
 
-    preset, problems = check(args.config, args.overrides)
+    import os
+
+    local = not (args.ray_address or os.environ.get("RAY_ADDRESS")) or args.ray_address == "local"
+    preset, problems = check(args.config, args.overrides, local=local and not args.check)
     for p in problems:
         print(f"hydra-ray serve: {p}", file=sys.stderr)
     if args.check:

@@ -16,12 +16,12 @@ OUTPUT/ray through Ray Train: rerunning the same command after an interruption r
 optimizer, step and α from the latest one.
 
 Examples:
-  hydra-ray make-tiny-model --output out/tiny-model
-  hydra-ray train --input out/labelled --output out/train --config configs/train/tiny-cpu.yaml \\
-      model.name_or_path=out/tiny-model dpo.max_steps=40
+  hydra-ray make-tiny-model --output runs/tiny-model
+  hydra-ray train --input runs/labelled --output runs/train --config configs/train/tiny-cpu.yaml \\
+      model.name_or_path=runs/tiny-model dpo.max_steps=40
   # warm start (the paper's): continue an earlier run's adapter
-  hydra-ray train --input out/labelled2 --output out/train2 --config configs/train/tiny-cpu.yaml \\
-      model.name_or_path=out/tiny-model model.init_adapter=out/train/adapter
+  hydra-ray train --input runs/labelled2 --output runs/train2 --config configs/train/tiny-cpu.yaml \\
+      model.name_or_path=runs/tiny-model model.init_adapter=runs/train/adapter
 """
 
 
@@ -38,13 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from hydra_ray.train.config import TrainConfig
     from hydra_ray.train.driver import run_training
 
-    from hydra_ray.paths import resolve_model_ref, resolve_path
-
+    # Path fields (model.init_adapter too) come back absolute from load_config; --input/--output from the CLI.
     cfg = load_config(TrainConfig, args.config, args.overrides)
-    if cfg.model.init_adapter:
-        # Ray Train workers run in their own directories: a relative adapter path must be pinned here.
-        cfg = cfg.replace(model=cfg.model.replace(init_adapter=resolve_model_ref(cfg.model.init_adapter)))
-    outcome = run_training(cfg, resolve_path(args.input), resolve_path(args.output))
+    outcome = run_training(cfg, args.input, args.output)
     if outcome.skipped:
         print(f"{outcome.output_dir} already holds a finished run ({outcome.steps} steps); "
               "use another --output to train again")

@@ -40,6 +40,14 @@ class ProgramSet:
     tests: list[TestCase]
     float_tol: float | None = None
     source: str = ""      # file:line it came from
+    # Function tasks (HumanEval): the expression that calls the entry point, evaluated after running a
+    # candidate's code as setup. A candidate's program is then ``code + "\n" + function_call``.
+    # Not carried by to_row/from_row (enrich sets are stdin programs).
+    function_call: str | None = None
+
+    def program(self, code: str) -> str:
+        """The stdin/stdout program that runs for ``code`` (the entry point's call appended, if any)."""
+        return code if not self.function_call else code.rstrip("\n") + "\n\n" + self.function_call + "\n"
 
     def to_row(self) -> dict[str, Any]:
         """A flat, Arrow-friendly row (for Ray Data)."""

@@ -64,34 +64,26 @@ def write_part(data_dir: Path, rows: dict[str, list]) -> Path:
 
 def init_ray(cfg: EnrichConfig) -> bool:
     """Connect to a cluster (address or $RAY_ADDRESS) or start an embedded one. True if we started it."""
-    import ray
+    from hydra_ray.ray_runtime import connect
 
-    if ray.is_initialized():
-        return False
-    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
-        return True
-    # address="local": always our own embedded Ray, never a cluster someone started on this machine.
-    kwargs: dict[str, Any] = {"address": "local", "num_cpus": cfg.ray.num_cpus}
-    if cfg.ray.include_dashboard is not None:
-        kwargs["include_dashboard"] = cfg.ray.include_dashboard
-    ray.init(**kwargs)
-    return True
+    return connect(cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=cfg.ray.include_dashboard)
 
 
 class Progress:
     def __init__(self, total: int, already: int, emit: Callable[[str], None], every_s: float = 5.0):
         self.total, self.already, self.emit, self.every_s = total, already, emit, every_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
+        self.shown = -1            # `done` at the last line printed: the closing update never repeats it
         self.verdicts: Counter[str] = Counter()
 
     def update(self, pairs: int, verdicts: list[str], force: bool = False) -> None:
         self.done += pairs
         self.verdicts.update(verdicts)
         now = time.monotonic()
+        if self.done == self.shown:
+            return
         if force or now - self.last >= self.every_s or self.done == self.total:
-            self.last = now
+            self.last, self.shown = now, self.done
             rate = self.done / max(now - self.t0, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             counts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
@@ -116,12 +108,19 @@ def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
     started_ray, plan_reason, nodes_left, measure_s = False, "nothing to measure", [], 0.0
     if pending:
         started_ray = init_ray(cfg)
-        if not done:  # once per output directory: a resumed run re-reads the same rejected rows
-            for reason, n in loaded.reject_counts().items():
-                obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
-        t_measure = time.monotonic()
-        plan_reason, nodes_left = _measure(pending, paths, cfg, emit, already=len(loaded.records) - len(pending))
-        measure_s = time.monotonic() - t_measure
+        try:
+            if not done:  # once per output directory: a resumed run re-reads the same rejected rows
+                for reason, n in loaded.reject_counts().items():
+                    obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
+            t_measure = time.monotonic()
+            plan_reason, nodes_left = _measure(pending, paths, cfg, emit,
+                                               already=len(loaded.records) - len(pending))
+            measure_s = time.monotonic() - t_measure
+        finally:
+            if started_ray:  # also on Ctrl-C / SIGTERM: no Ray process of ours outlives the command
+                from hydra_ray.ray_runtime import shutdown
+
+                shutdown()
     summary = summarize_output(paths, loaded, wall_s=time.monotonic() - t_start, measured_now=len(pending),
                                placement=plan_reason, config=cfg.to_dict())
     summary["nodes_left_this_run"] = nodes_left
@@ -129,10 +128,6 @@ def run_enrich(input_path: str | Path, output: str | Path, cfg: EnrichConfig,
     summary["measure_wall_s_this_run"] = round(measure_s, 2)
     summary["sets_per_s_measuring"] = round(len(pending) / measure_s, 3) if measure_s > 0 else None
     paths.summary.write_text(json.dumps(summary, indent=2))
-    if started_ray:
-        import ray
-
-        ray.shutdown()
     return summary
 
 

@@ -4,8 +4,13 @@ Columns (also in the README): ``pair_id``, ``problem_id``, ``candidate``, ``code
 ``verdict_detail``, ``stderr_tail``, ``tests_passed``, ``tests_total``; for each metric column C of
 ``hydra_ray.metrics.names``: ``C`` (median), ``C_unit``, ``C_source``, ``C_estimated``, ``C_n``,
 ``C_spread`` (IQR), ``C_samples``, ``C_significant`` and ``C_p_value`` (vs the other candidate of a
-2-candidate pair; null otherwise); ``peak_memory_net_kb``; and the node's calibration: ``node_id``,
-``cpu_model``, ``cpu_id``, ``clock_hz``, ``interpreter_rss_kb``, ``interpreter_ms``, ``isolation``.
+2-candidate pair; null otherwise); ``peak_memory_net_kb``; how it was measured: ``measure_mode``
+(process | inprocess | function), ``measure_mode_reason`` (why, when not the configured mode),
+``memory_kind`` (what ``peak_memory_kb`` is: rss | rss_growth | tracemalloc_peak),
+``tracemalloc_peak_kb``, ``rss_growth_kb``, ``function_calls``, and that mode's calibrated floor on
+the node, ``floor_latency_ms``, ``floor_latency_iqr_ms``, ``floor_memory_kb``; and the node's
+calibration: ``node_id``, ``cpu_model``, ``cpu_id``, ``clock_hz``, ``interpreter_rss_kb``,
+``interpreter_ms``, ``isolation``.
 """
 from __future__ import annotations
 
@@ -17,7 +22,21 @@ from hydra_ray.metrics.profiler import CandidateResult
 from hydra_ray.metrics.stats import summarize
 
 
-def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[str, Any]) -> list[dict[str, Any]]:
+MODE_COLUMNS = ("measure_mode", "measure_mode_reason", "memory_kind", "tracemalloc_peak_kb", "rss_growth_kb",
+                "function_calls", "floor_latency_ms", "floor_latency_iqr_ms", "floor_memory_kb")
+
+
+def mode_columns(r: CandidateResult, floors: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """How ``r`` was measured, and the calibrated floor of that mode (``Profiler.baseline["floors"]``)."""
+    floor = (floors or {}).get(r.floor_key or r.mode) or {}
+    return {"measure_mode": r.mode, "measure_mode_reason": r.mode_reason, "memory_kind": r.memory_kind,
+            "tracemalloc_peak_kb": r.tracemalloc_peak_kb, "rss_growth_kb": r.rss_growth_kb,
+            "function_calls": r.function_calls, "floor_latency_ms": floor.get("latency_ms"),
+            "floor_latency_iqr_ms": floor.get("latency_iqr_ms"), "floor_memory_kb": floor.get("memory_kb")}
+
+
+def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[str, Any],
+                   floors: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         row: dict[str, Any] = {
@@ -38,6 +57,7 @@ def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[st
             row[f"{spec.column}_significant"] = r.significant.get(spec.column)
             row[f"{spec.column}_p_value"] = r.p_values.get(spec.column)
         row["peak_memory_net_kb"] = r.peak_memory_net_kb
+        row.update(mode_columns(r, floors))
         row.update(node)
         rows.append(row)
     return rows
@@ -56,7 +76,12 @@ def arrow_schema():
                    (f"{c}_estimated", pa.bool_()), (f"{c}_n", pa.int64()), (f"{c}_spread", pa.float64()),
                    (f"{c}_samples", pa.list_(pa.float64())), (f"{c}_significant", pa.bool_()),
                    (f"{c}_p_value", pa.float64())]
-    fields += [("peak_memory_net_kb", pa.float64()), ("node_id", pa.string()), ("cpu_model", pa.string()),
+    fields += [("peak_memory_net_kb", pa.float64()), ("measure_mode", pa.string()),
+               ("measure_mode_reason", pa.string()), ("memory_kind", pa.string()),
+               ("tracemalloc_peak_kb", pa.float64()), ("rss_growth_kb", pa.float64()),
+               ("function_calls", pa.int64()), ("floor_latency_ms", pa.float64()),
+               ("floor_latency_iqr_ms", pa.float64()), ("floor_memory_kb", pa.float64()),
+               ("node_id", pa.string()), ("cpu_model", pa.string()),
                ("cpu_id", pa.int64()), ("clock_hz", pa.float64()), ("interpreter_rss_kb", pa.float64()),
                ("interpreter_ms", pa.float64()), ("isolation", pa.string())]
     return pa.schema(fields)

@@ -57,7 +57,7 @@ class ProfilerWorker:
                      "interpreter_ms": b["interpreter_ms"], "isolation": b["isolation"]}
 
     def measure(self, ps: ProgramSet) -> list[dict[str, Any]]:
-        return candidate_rows(ps, self.profiler.profile(ps), self.node)
+        return candidate_rows(ps, self.profiler.profile(ps), self.node, self.profiler.baseline["floors"])
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         """Ray Data entry point: a batch of program-set rows in, a batch of candidate rows out."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hydra_ray.config import Config, in_range, one_of, positive
+from hydra_ray.config import Config, in_range, one_of, path_field, positive
 from hydra_ray.evaluate.openai_client import OpenAIConfig
 from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
 from hydra_ray.metrics.names import METRIC_NAMES
@@ -30,8 +30,8 @@ class PatternsConfig(Config):
 
 @dataclass
 class PieConfig(Config):
-    path: str = "../shared/data/pie_python_pairs_cn.jsonl"
-    split: str = "configs/evaluate/splits/pie_heldout.txt"
+    path: str = path_field("../shared/data/pie_python_pairs_cn.jsonl")
+    split: str = path_field("configs/evaluate/splits/pie_heldout.txt")
     max_pairs_per_problem: int | None = 1
     max_tasks: int | None = None
 
@@ -44,7 +44,7 @@ class PieConfig(Config):
 
 @dataclass
 class HumanEvalConfig(Config):
-    path: str = "../shared/data/HumanEval.jsonl.gz"
+    path: str = path_field("../shared/data/HumanEval.jsonl.gz")
     max_tasks: int | None = None
 
     def _check(self, errors: list[str]) -> None:
@@ -54,13 +54,27 @@ class HumanEvalConfig(Config):
 
 @dataclass
 class MeasureConfig(Config):
-    """Handed to ``harness.measure_task`` (the profiler) untouched."""
+    """Handed to ``harness.measure_task`` (the profiler) untouched.
+
+    ``mode`` is the profiler's ``profile.mode``: ``process`` (a fresh interpreter per run),
+    ``inprocess`` (forked from a warm runner; the default) or ``function`` (the entry point in a
+    timeit-style loop: HumanEval's ``check(entry_point)``, a pattern or PIE program called with its
+    stdin; per-call figures, as the paper's Table III). Every results row records the mode used.
+    """
     repeats: int = 5
     timeout_s: float = 10.0
     memory_limit_mb: int = 2048
     metrics: list[str] = field(default_factory=lambda: list(METRIC_NAMES))
+    mode: str = "inprocess"
+    function_min_calls: int = 1
+    function_min_sample_ms: float = 2.0
 
     def _check(self, errors: list[str]) -> None:
+        from hydra_ray.sandbox.modes import MODES
+
+        one_of(errors, "mode", self.mode, MODES)
+        positive(errors, "function_min_calls", self.function_min_calls)
+        positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
         positive(errors, "repeats", self.repeats)
         positive(errors, "timeout_s", self.timeout_s)
         positive(errors, "memory_limit_mb", self.memory_limit_mb)
@@ -89,7 +103,7 @@ class StatsConfig(Config):
 class EvaluateConfig(Config):
     suite: str = "patterns"        # a name in SUITES or a path to a JSONL suite
     optimizer: str = "reference"
-    output: str = "runs/evaluate"
+    output: str = path_field("runs/evaluate")
     prompts: list[str] = field(default_factory=lambda: list(PROMPT_CONFIGS))   # openai optimiser
     samples_per_prompt: int = 1    # candidates per (task, prompt or weight vector); best one counts
     # hydra optimiser: weight vectors over METRIC_NAMES; empty = each metric alone plus uniform.
@@ -104,7 +118,7 @@ class EvaluateConfig(Config):
     identity_baseline: bool = True
     # hydra optimiser in process (no service): a serve preset naming the model, e.g.
     # configs/serve/tiny-cpu.yaml, plus its overrides (e.g. ["model.training_output=runs/train"]).
-    hydra_in_process: str | None = None
+    hydra_in_process: str | None = path_field(None)
     hydra_overrides: list[str] = field(default_factory=list)
     # hydra optimiser: weights | none, the prompts the model was trained on (hydra_ray.prefs.prompt).
     # None: the in-process adapter's record (hydra_prompt.json), else weights; a contradiction is refused.

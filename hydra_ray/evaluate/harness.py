@@ -38,6 +38,13 @@ class Measurement:
     samples: dict[str, list[float]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)   # metric -> backend, e.g. "wall_clock"
     estimated: dict[str, bool] = field(default_factory=dict)
+    mode: str = ""                 # measurement mode used (process | inprocess | function)
+    mode_reason: str = ""          # why, when it is not the configured one (a fallback)
+    units: dict[str, str] = field(default_factory=dict)    # metric -> unit, e.g. "calls/s"
+    tracemalloc_peak_kb: float | None = None
+    # The profiler's verdict on each metric of an interleaved pair, floor of the mode included: False
+    # means the difference is below what the node resolves in that mode, so no ratio is claimed.
+    significant: dict[str, bool | None] = field(default_factory=dict)
 
 
 _PROFILERS: dict[tuple, Any] = {}
@@ -59,31 +66,48 @@ def _profiler(cfg: Any):
     from hydra_ray.sandbox.limits import SandboxLimits
 
     m = cfg.measure
-    key = (m.repeats, m.timeout_s, m.memory_limit_mb)
+    mode = getattr(m, "mode", "inprocess")
+    key = (m.repeats, m.timeout_s, m.memory_limit_mb, mode, getattr(m, "function_min_calls", 1),
+           getattr(m, "function_min_sample_ms", 2.0))
     if key not in _PROFILERS:
         limits = SandboxLimits(wall_time_s=m.timeout_s, cpu_time_s=m.timeout_s, memory_mb=m.memory_limit_mb)
         _PROFILERS[key] = Profiler(ProfileConfig(repeats=max(m.repeats, 4), throughput_bursts=max(m.repeats, 4),
+                                                 mode=mode, function_min_calls=key[4], function_min_sample_ms=key[5],
                                                  sandbox=limits))
     return _PROFILERS[key]
 
 
 def _to_measurement(res, wanted) -> Measurement:
     if not res.verdict.ok:
-        return Measurement(res.verdict.value, res.detail, res.tests_passed, res.tests_total)
+        return Measurement(res.verdict.value, res.detail, res.tests_passed, res.tests_total,
+                           mode=res.mode, mode_reason=res.mode_reason)
     return Measurement(
         res.verdict.value, res.detail, res.tests_passed, res.tests_total,
         samples={m.name: list(res.metrics[m.column].samples) for m in wanted},
         sources={m.name: res.metrics[m.column].source for m in wanted},
-        estimated={m.name: res.metrics[m.column].estimated for m in wanted})
+        estimated={m.name: res.metrics[m.column].estimated for m in wanted},
+        mode=res.mode, mode_reason=res.mode_reason,
+        units={m.name: res.metrics[m.column].unit for m in wanted}, tracemalloc_peak_kb=res.tracemalloc_peak_kb,
+        significant={m.name: res.significant.get(m.column) for m in wanted})
 
 
 def _program_set(task: Task, codes: list[tuple[str, str]]):
+    """The task as a profiler program set. A function task (``meta["function_call"]``, e.g. HumanEval)
+    keeps its entry point's call apart, so ``function`` mode times only that call; in the other modes
+    the program run is the same ``task.runnable(code)`` either way."""
     from hydra_ray.data.schema import Candidate as Prog
     from hydra_ray.data.schema import ProgramSet, TestCase as Case
 
     tol = 1e-6 if task.compare == "float_tol" else None
-    return ProgramSet(task.id, task.id, [Prog(name, task.runnable(code)) for name, code in codes],
-                      [Case(t.input, t.expected) for t in task.tests], tol)
+    call = task.meta.get("function_call")
+    if call:
+        setup = task.meta.get("function_setup", "")
+        progs = [Prog(name, code.rstrip("\n") + ("\n\n" + setup.strip() + "\n" if setup else "\n"))
+                 for name, code in codes]
+    else:
+        progs = [Prog(name, task.runnable(code)) for name, code in codes]
+    return ProgramSet(task.id, task.id, progs, [Case(t.input, t.expected) for t in task.tests], tol,
+                      function_call=call or None)
 
 
 def measure_pair(task: Task, original_code: str, candidate_code: str, cfg: Any) -> tuple[Measurement, Measurement]:
@@ -145,6 +169,7 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
         row[f"sig_{m}"] = None
         row[f"{m}_source"] = (cand.sources.get(m) if cand is not None else None) or orig.sources.get(m)
         row[f"{m}_estimated"] = bool(orig.estimated.get(m) or (cand is not None and cand.estimated.get(m)))
+        row[f"{m}_unit"] = (cand.units.get(m) if cand is not None else None) or orig.units.get(m)
         if o:
             row[f"orig_{m}"] = float(np.median(o))
         if not (o and c):
@@ -154,8 +179,9 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
         r = improvement(m, o, c, alpha=s.alpha, min_effect=s.min_effect, n_boot=s.n_boot, level=s.level,
                         seed=s.seed)
         STATISTICS_SECONDS[0] += time.perf_counter() - t0
+        within_floor = cand.significant.get(m) is False and r.significant   # the profiler's floor rule
         row.update({f"orig_{m}": r.orig_median, f"cand_{m}": r.cand_median, f"ratio_{m}": r.ratio,
-                    f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant,
+                    f"ratio_{m}_lo": r.lo, f"ratio_{m}_hi": r.hi, f"sig_{m}": r.significant and not within_floor,
                     f"p_{m}": r.p_value})
 
 
@@ -199,6 +225,11 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                                tests_passed=result.tests_passed, tests_total=result.tests_total)
                 row["correct"] = row["verdict"] == PASSED
                 baseline = pair_orig if result is not None and pair_orig.verdict == PASSED else orig
+                # How it was measured: the pair shares one mode (a fallback applies to both programs).
+                row["measure_mode"] = (result.mode if result is not None else "") or baseline.mode or None
+                row["measure_mode_reason"] = (result.mode_reason if result is not None else "") or baseline.mode_reason
+                row["orig_tracemalloc_peak_kb"] = baseline.tracemalloc_peak_kb
+                row["cand_tracemalloc_peak_kb"] = result.tracemalloc_peak_kb if result is not None else None
                 _metric_columns(row, baseline, result if row["correct"] else None, cfg)
                 rows.append(row)
     return rows

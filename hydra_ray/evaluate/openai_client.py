@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import httpx
 
-from hydra_ray.config import Config, positive
+from hydra_ray.config import Config, path_field, positive
 
 RETRY_STATUS = frozenset({408, 409, 429})
 Messages = Sequence[dict[str, str]]
@@ -44,7 +44,7 @@ class OpenAIConfig(Config):
     backoff_max_s: float = 60.0
     retry_after_max_s: float = 600.0     # a longer Retry-After than this is an error, not a wait
     max_concurrency: int = 4
-    cache_dir: str | None = ".cache/hydra-ray/openai"
+    cache_dir: str | None = path_field(".cache/hydra-ray/openai")
 
     def _check(self, errors: list[str]) -> None:
         if not self.base_url.startswith(("http://", "https://")):

@@ -32,6 +32,9 @@ SOURCE_VALGRIND = "valgrind_instructions"
 SOURCE_CYCLES_ESTIMATE = "estimate_cpu_time_x_clock"
 SOURCE_WALL = "wall_clock"
 SOURCE_RUSAGE = "rusage"
+SOURCE_RSS_GROWTH = "rusage_rss_growth"        # inprocess: ru_maxrss of the child − RSS at the fork point
+SOURCE_TRACEMALLOC = "tracemalloc_peak"        # function: Python allocations of one call
+SOURCE_FUNCTION_LOOP = "function_loop_clock"   # function: perf_counter around a timeit-style loop, per call
 DEFAULT_CLOCK_HZ = 3.0e9     # used only when no clock source exists at all; flagged as such
 _PROBE_TIMEOUT_S = 60
 

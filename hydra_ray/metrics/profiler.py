@@ -14,6 +14,30 @@ Phases, each one sandbox session so every candidate of the set runs on the same 
 5. **energy** – RAPL package energy around each timing run when readable; else cycles × 2.5e-10 J
    (estimated).
 Instrumented runs (perf, valgrind) are separate from the timing runs so one never distorts another.
+
+``mode`` (see :mod:`hydra_ray.sandbox.modes`) says how each run is executed and so what a sample is:
+
+- ``process``: a fresh interpreter per run; latency and memory include its start-up (~25 ms, ~13 MB);
+- ``inprocess``: forked from a warm runner in the same sandbox; latency from the start of execution to
+  the child's exit, ``peak_memory_kb`` = RSS growth over the fork point (kernel ``ru_maxrss`` minus
+  the forked baseline, which the program cannot forge); the ``tracemalloc`` peak of the correctness
+  run is recorded beside it (``tracemalloc_peak_kb``). Sets with a candidate that must be its own
+  process (multiprocessing, re-exec; or failing in-process but passing as a process) fall back to
+  ``process``, and the result says so (``mode``, ``mode_reason``);
+- ``function``: the entry point (``ProgramSet.function_call``; else the whole program, stdin rewound)
+  in a ``timeit``-style loop, ``function_loops`` loops per run of which the fastest counts (as
+  ``timeit.repeat`` advises: slower loops measure other processes); latency and CPU time per call,
+  throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside
+  the process that runs the code under test, so a hostile function could forge them (the loop time
+  is checked against the outside clock); use it for trusted tasks, ``inprocess`` for untrusted ones.
+  Correctness comes from the task's own tests, run in-process; a set whose candidate fails as a
+  function call falls back to ``inprocess``.
+
+Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
+through its entry point, ``function``, and an empty program called whole, ``function_program``) is
+measured on the node when the profiler starts; a latency or memory difference is significant only when it is also at
+least ``floor_multiple`` × the spread (IQR) of that mode's floor (and, for memory, two pages for RSS
+or 512 bytes for tracemalloc): a ratio is never claimed from a difference the node cannot resolve.
 """
 from __future__ import annotations
 
@@ -29,6 +53,7 @@ from hydra_ray.metrics import energy as en
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.stats import compare_samples, summarize
 from hydra_ray.sandbox.limits import SandboxLimits
+from hydra_ray.sandbox.modes import MODES, process_only_reason
 from hydra_ray.sandbox.runner import RunSpec, Sandbox
 from hydra_ray.sandbox.verdict import RunResult, Verdict
 
@@ -44,6 +69,12 @@ class ProfileConfig(Config):
     valgrind_time_factor: float = 80.0    # valgrind runs ~40x slower; its time limits scale by this
     significance_alpha: float = 0.05
     min_effect: float = 0.02              # relative difference of medians below this is never "significant"
+    mode: str = "inprocess"               # process | inprocess | function (see the module docstring)
+    function_min_calls: int = 1           # function mode: each sample is at least this many calls ...
+    function_min_sample_ms: float = 2.0   # ... and at least this long (timeit-style auto-ranging)
+    function_loops: int = 10              # loops per run; the fastest is the run's sample (timeit.repeat):
+    #                                       short loops, many of them, so that some run between preemptions
+    floor_multiple: float = 3.0           # a difference must exceed this × the spread of the mode's floor
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
 
     def _check(self, errors: list[str]) -> None:
@@ -64,6 +95,11 @@ class ProfileConfig(Config):
         positive(errors, "valgrind_time_factor", self.valgrind_time_factor)
         in_range(errors, "significance_alpha", self.significance_alpha, 1e-6, 0.5)
         in_range(errors, "min_effect", self.min_effect, 0.0, 10.0)
+        one_of(errors, "mode", self.mode, MODES)
+        positive(errors, "function_min_calls", self.function_min_calls)
+        positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
+        positive(errors, "function_loops", self.function_loops)
+        positive(errors, "floor_multiple", self.floor_multiple, allow_zero=True)
 
 
 @dataclass
@@ -92,6 +128,13 @@ class CandidateResult:
     significant: dict[str, bool | None] = field(default_factory=dict)
     p_values: dict[str, float | None] = field(default_factory=dict)
     stderr_tail: str = ""
+    mode: str = "process"                      # the mode this set was measured in
+    mode_reason: str = ""                      # why, when it is not the configured one
+    memory_kind: str = "rss"                   # what peak_memory_kb is: rss | rss_growth | tracemalloc_peak
+    tracemalloc_peak_kb: float | None = None   # Python allocations (inprocess: correctness run; function: a call)
+    rss_growth_kb: float | None = None         # inprocess: median RSS growth over the fork point
+    function_calls: int | None = None          # function: calls per sample (median)
+    floor_key: str = ""                        # which calibrated floor applies (a key of baseline["floors"])
 
 
 def resolve_sources(cfg: ProfileConfig, nb: bk.NodeBackends) -> tuple[str, str]:
@@ -128,93 +171,194 @@ class Profiler:
         self.phase_seconds: dict[str, float] = {"verification": 0.0, "measurement": 0.0}
 
     def _calibrate(self) -> dict[str, Any]:
-        """The interpreter's own start-up cost on this node: subtracted for net memory, recorded."""
-        runs = self.sandbox.run_batch({"empty": "pass\n"}, [RunSpec("empty", want_stdout=False)] * 5)
-        ok = [r for r in runs if r.verdict.ok]
-        if not ok:
-            raise RuntimeError(f"calibration failed: an empty program does not run in the sandbox: "
-                               f"{runs[0].verdict.value} {runs[0].detail}")
-        return {"interpreter_rss_kb": summarize([r.max_rss_kb for r in ok]).median,
-                "interpreter_ms": summarize([r.wall_ms for r in ok]).median,
+        """The floor of every mode on this node (an empty program; a ``pass`` function), recorded in every
+        row; ``interpreter_*`` is the process floor, subtracted for ``peak_memory_net_kb``."""
+        n = 5
+        # "function": a `pass` function called through its entry point (function tasks, e.g. HumanEval);
+        # "function_program": an empty program called whole, stdin rewound (stdin programs in function mode).
+        kinds = [(m, m, None) for m in MODES] + [("function_program", "function", None)]
+        kinds[2] = ("function", "function", "f()")
+        empty = [RunSpec("empty" if call is None else "pass_function", want_stdout=False, mode=mode, call=call,
+                         min_calls=self.cfg.function_min_calls, min_sample_ms=self.cfg.function_min_sample_ms,
+                         loops=self.cfg.function_loops)
+                 for _, mode, call in kinds for _ in range(n)]
+        runs = self.sandbox.run_batch({"empty": "pass\n", "pass_function": "def f():\n    pass\n"}, empty)
+        floors: dict[str, dict[str, Any]] = {}
+        for k, (name, mode, _) in enumerate(kinds):
+            mine = runs[k * n:(k + 1) * n]
+            ok = [r for r in mine if r.verdict.ok]
+            if not ok:
+                bad = mine[0] if mine else None
+                raise RuntimeError(f"calibration failed: an empty program does not run in the sandbox in mode "
+                                   f"{name!r}: {bad.verdict.value if bad else 'no result'} "
+                                   f"{bad.detail if bad else ''} {bad.stderr_tail[-500:] if bad else ''}")
+            lat = [_latency_ms(r, mode) for r in ok]
+            mem = [_memory_kb(r, mode) for r in ok]
+            floors[name] = {"latency_ms": summarize(lat).median, "latency_iqr_ms": summarize(lat).iqr,
+                            "memory_kb": summarize(mem).median, "memory_iqr_kb": summarize(mem).iqr,
+                            "memory_kind": MEMORY_KIND[mode], "n": len(ok)}
+        return {"interpreter_rss_kb": floors["process"]["memory_kb"],
+                "interpreter_ms": floors["process"]["latency_ms"], "floors": floors,
                 "isolation": self.sandbox.info.mechanism, "cpu_model": self.backends.cpu.model,
                 "clock_hz": self.backends.cpu.clock_hz}
 
     # ---------------------------------------------------------------------------------------------
+    def initial_mode(self, ps: ProgramSet) -> tuple[str, str]:
+        """(mode, reason) for a set before anything runs: the configured mode unless a candidate's source
+        says it must be its own process."""
+        if self.cfg.mode == "process":
+            return "process", ""
+        for c in ps.candidates:
+            why = process_only_reason(ps.program(c.code))
+            if why:
+                return "process", f"candidate {c.name} {why}: measured as a process"
+        return self.cfg.mode, ""
+
     def profile(self, ps: ProgramSet) -> list[CandidateResult]:
-        programs = {c.name: c.code for c in ps.candidates}
+        programs = {c.name: ps.program(c.code) for c in ps.candidates}
         results = [CandidateResult(c.name, c.code, Verdict.PASSED, tests_total=len(ps.tests)) for c in ps.candidates]
         t0 = time.perf_counter()
-        self._check_correctness(ps, programs, results)
+        mode, reason = self._check_correctness(ps, programs, results)
         t1 = time.perf_counter()
         self.phase_seconds["verification"] += t1 - t0
         passing = [r for r in results if r.verdict.ok]
+        if passing and mode == "function":
+            failed = self._measure(ps, programs, passing, mode)
+            if failed:   # fails as a function call but passed in-process: the whole set in-process
+                mode, reason = "inprocess", failed
+                for r in passing:
+                    r.verdict, r.detail, r.metrics = Verdict.PASSED, "", {}
+                self._measure(ps, programs, passing, mode)
+        elif passing:
+            self._measure(ps, programs, passing, mode)
         if passing:
-            self._measure(ps, programs, passing)
             self.phase_seconds["measurement"] += time.perf_counter() - t1
+        floor_key = "function_program" if mode == "function" and not ps.function_call else mode
+        for r in results:
+            r.mode, r.mode_reason, r.floor_key = mode, reason, floor_key
+            r.memory_kind = MEMORY_KIND[mode]
         passing = [r for r in results if r.verdict.ok]
         if len(passing) == 2 and len(results) == 2:
-            self._significance(*passing)
+            self._significance(*passing, floor=self.floor_of(mode, ps))
         return results
+
+    def floor_of(self, mode: str, ps: ProgramSet) -> dict[str, Any]:
+        """The calibrated floor that applies to ``ps`` measured in ``mode``."""
+        key = "function_program" if mode == "function" and not ps.function_call else mode
+        return self.baseline["floors"][key]
 
     def verify(self, ps: ProgramSet) -> list[CandidateResult]:
         """Verdicts only (every candidate on every test once), no measurement."""
         results = [CandidateResult(c.name, c.code, Verdict.PASSED, tests_total=len(ps.tests)) for c in ps.candidates]
         t0 = time.perf_counter()
-        self._check_correctness(ps, {c.name: c.code for c in ps.candidates}, results)
+        mode, reason = self._check_correctness(ps, {c.name: ps.program(c.code) for c in ps.candidates}, results)
+        for r in results:
+            r.mode, r.mode_reason, r.memory_kind = mode, reason, MEMORY_KIND[mode]
         self.phase_seconds["verification"] += time.perf_counter() - t0
         return results
 
-    def _check_correctness(self, ps, programs, results) -> None:
-        specs = [RunSpec(c.name, t.input, t.expected, float_tol=ps.float_tol) for c in ps.candidates for t in ps.tests]
+    def _correctness_runs(self, ps, programs, names, mode) -> dict[str, list[RunResult]]:
+        specs = [RunSpec(name, t.input, t.expected, float_tol=ps.float_tol, mode=mode,
+                         trace_memory=mode == "inprocess") for name in names for t in ps.tests]
         runs = self.sandbox.run_batch(programs, specs)
         n = len(ps.tests)
-        for k, res in enumerate(results):
-            mine = runs[k * n:(k + 1) * n]
+        return {name: runs[k * n:(k + 1) * n] for k, name in enumerate(names)}
+
+    def _check_correctness(self, ps, programs, results) -> tuple[str, str]:
+        """Verdicts of every candidate; returns the (mode, reason) the set is measured in."""
+        mode, reason = self.initial_mode(ps)
+        check = "process" if mode == "process" else "inprocess"
+        names = [r.name for r in results]
+        by_name = self._correctness_runs(ps, programs, names, check)
+        failing = [n for n in names if not all(r.verdict.ok for r in by_name[n])]
+        if check == "inprocess" and failing:
+            as_process = self._correctness_runs(ps, programs, failing, "process")
+            for name in failing:
+                if all(r.verdict.ok for r in as_process[name]):
+                    bad = next(r for r in by_name[name] if not r.verdict.ok)
+                    mode = "process"
+                    reason = (f"candidate {name} fails in-process ({bad.verdict.value}: {bad.detail[:120]}) but "
+                              "passes as a process: measured as a process")
+                    break
+            by_name.update(as_process)   # a program failing both ways keeps the process verdict
+        n = len(ps.tests)
+        for res in results:
+            mine = by_name[res.name]
             res.tests_passed = sum(r.verdict.ok for r in mine)
             bad = next((i for i, r in enumerate(mine) if not r.verdict.ok), None)
             if bad is not None:
                 res.verdict = mine[bad].verdict
                 res.detail = f"test {bad + 1}/{n}: {mine[bad].detail}"
                 res.stderr_tail = mine[bad].stderr_tail[-2000:]
+            peaks = [r.extra.get("tracemalloc_peak_kb") for r in mine]
+            if peaks and all(p is not None for p in peaks):
+                res.tracemalloc_peak_kb = max(peaks)
+        return mode, reason
 
     def _rounds(self, names: list[str], n_rounds: int) -> list[list[str]]:
         return [names if r % 2 == 0 else names[::-1] for r in range(n_rounds)]
 
-    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult]) -> None:
+    def _spec(self, ps: ProgramSet, name: str, test, mode: str, **kw) -> RunSpec:
+        if mode == "function":
+            # The first call's output is checked too: a program that behaves differently when called
+            # again (state left in modules) shows up here, and the set falls back to inprocess.
+            return RunSpec(name, test.input, test.expected, float_tol=ps.float_tol, mode=mode,
+                           call=ps.function_call, min_calls=self.cfg.function_min_calls,
+                           min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops, **kw)
+        return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
+
+    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> str:
+        """Timing, throughput, cycles and energy of the passing candidates; in function mode, returns why
+        the set must fall back to inprocess ("" when it need not)."""
         cfg, names, tests = self.cfg, [r.name for r in passing], ps.tests
         n_rounds = cfg.warmup + cfg.repeats
         specs, owners = [], []
         for rnd, order in enumerate(self._rounds(names, n_rounds)):
             for name in order:
                 for t in tests:
-                    specs.append(RunSpec(name, t.input, want_stdout=False))
+                    specs.append(self._spec(ps, name, t, mode))
                     owners.append((rnd, name))
         runs = self.sandbox.run_batch(programs, specs)
         per: dict[str, dict[int, list[RunResult]]] = {n: {} for n in names}
         for (rnd, name), run in zip(owners, runs):
             per[name].setdefault(rnd, []).append(run)
-        tput = self._throughput(programs, names, tests)
+        if mode == "function":
+            for name in names:
+                bad = next((r for rr in per[name].values() for r in rr if not r.verdict.ok), None)
+                if bad is not None:
+                    return (f"candidate {name} fails as a function call ({bad.verdict.value}: {bad.detail[:120]}) "
+                            "but passes in-process: measured in-process")
+            tput: dict[str, list[float]] = {}
+        else:
+            tput = self._throughput(programs, names, tests, mode)
         cyc = self._cycles(programs, names, tests)
+        floor = self.floor_of(mode, ps)
         for res in passing:
             rounds = [per[res.name][r] for r in range(cfg.warmup, n_rounds)]
             failed = next((run for rr in rounds for run in rr if not run.verdict.ok), None)
             if failed is not None:  # flaky: passed once, failed while being measured
                 res.verdict, res.detail = failed.verdict, f"failed during repeated runs: {failed.detail}"
+                res.stderr_tail = failed.stderr_tail[-2000:]
                 continue
-            lat = [sum(r.wall_ms for r in rr) for rr in rounds]
-            mem = [float(max(r.max_rss_kb for r in rr)) for rr in rounds]
-            cpu_s = [sum(r.cpu_s for r in rr) for rr in rounds]
+            lat = [sum(_latency_ms(r, mode) for r in rr) for rr in rounds]
+            mem = [float(max(_memory_kb(r, mode) for r in rr)) for rr in rounds]
+            cpu_s = [sum(_cpu_s(r, mode) for r in rr) for rr in rounds]
             m = res.metrics
-            m["latency_ms"] = MetricValue(None, "ms", bk.SOURCE_WALL, False, lat)
-            m["peak_memory_kb"] = MetricValue(None, "KB", bk.SOURCE_RUSAGE, False, mem)
-            m["throughput_per_s"] = MetricValue(None, "runs/s", bk.SOURCE_WALL, False, tput[res.name])
+            lat_source = bk.SOURCE_FUNCTION_LOOP if mode == "function" else bk.SOURCE_WALL
+            m["latency_ms"] = MetricValue(None, "ms", lat_source, False, lat)
+            m["peak_memory_kb"] = MetricValue(None, "KB", MEMORY_SOURCE[mode], False, mem)
+            if mode == "function":   # calls/s of one pass over the tests: the paper's throughput
+                m["throughput_per_s"] = MetricValue(None, "calls/s", bk.SOURCE_FUNCTION_LOOP, False,
+                                                    [1e3 / x for x in lat if x > 0])
+            else:
+                m["throughput_per_s"] = MetricValue(None, "runs/s", bk.SOURCE_WALL, False, tput[res.name])
             if self.cycles_source == bk.SOURCE_CYCLES_ESTIMATE:
                 cycles = [bk.estimate_cycles(c, self.backends.cpu.clock_hz) for c in cpu_s]
                 m["cpu_cycles"] = MetricValue(None, "cycles", self.cycles_source, True, cycles)
             else:
                 unit = "instructions" if self.cycles_source == bk.SOURCE_VALGRIND else "cycles"
                 m["cpu_cycles"] = MetricValue(None, unit, self.cycles_source, False, cyc[res.name])
-            if self.energy_source == en.SOURCE_RAPL:
+            if self.energy_source == en.SOURCE_RAPL and mode != "function":
                 joules = [sum((r.extra.get("energy_uj") or 0) for r in rr) / 1e6 for rr in rounds]
                 m["energy_j"] = MetricValue(None, "J", en.SOURCE_RAPL, False, joules)
             else:
@@ -222,16 +366,28 @@ class Profiler:
                 m["energy_j"] = MetricValue(None, "J", en.SOURCE_ESTIMATE, True, joules)
             for mv in m.values():
                 mv.value = summarize(mv.samples).median if mv.samples else None
-            res.peak_memory_net_kb = max(0.0, m["peak_memory_kb"].value - self.baseline["interpreter_rss_kb"])
+            if mode == "process":
+                res.peak_memory_net_kb = max(0.0, m["peak_memory_kb"].value - self.baseline["interpreter_rss_kb"])
+            else:   # already net of the fork point (inprocess) / of the warm interpreter (function)
+                res.peak_memory_net_kb = max(0.0, m["peak_memory_kb"].value - floor["memory_kb"])
+            if mode == "inprocess":
+                res.rss_growth_kb = m["peak_memory_kb"].value
+            if mode == "function":
+                peaks = [r.extra.get("tracemalloc_peak_kb") for rr in rounds for r in rr]
+                res.tracemalloc_peak_kb = max(p for p in peaks if p is not None) if any(
+                    p is not None for p in peaks) else None
+                calls = [r.extra.get("calls") or 0 for rr in rounds for r in rr]
+                res.function_calls = int(summarize(calls).median) if calls else None
+        return ""
 
-    def _throughput(self, programs, names, tests) -> dict[str, list[float]]:
+    def _throughput(self, programs, names, tests, mode: str = "process") -> dict[str, list[float]]:
         cfg = self.cfg
         specs, owners = [], []
         for burst, order in enumerate(self._rounds(names, cfg.throughput_bursts)):
             for name in order:
                 for _ in range(cfg.throughput_burst_runs):
                     for t in tests:
-                        specs.append(RunSpec(name, t.input, want_stdout=False))
+                        specs.append(RunSpec(name, t.input, want_stdout=False, mode=mode))
                         owners.append((burst, name))
         runs = self.sandbox.run_batch(programs, specs)
         spans: dict[tuple[int, str], list[RunResult]] = {}
@@ -277,13 +433,46 @@ class Profiler:
                 out[name].append(v)
         return out
 
-    def _significance(self, a: CandidateResult, b: CandidateResult) -> None:
+    def _significance(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any]) -> None:
+        mode = next(m for m, kind in MEMORY_KIND.items() if kind == floor["memory_kind"])
+        k = self.cfg.floor_multiple
+        # The smallest difference this node resolves in this mode (see the module docstring).
+        resolvable = {"latency_ms": k * floor["latency_iqr_ms"],
+                      "peak_memory_kb": max(k * floor["memory_iqr_kb"], 0.5 if mode == "function" else 8.0)}
         for spec in METRICS:
             ma, mb = a.metrics.get(spec.column), b.metrics.get(spec.column)
             if not ma or not mb or not ma.samples or not mb.samples:
                 continue
             cmp = compare_samples(ma.samples, mb.samples, alpha=self.cfg.significance_alpha,
                                   min_effect=self.cfg.min_effect)
+            significant = cmp.significant
+            if significant and spec.column in resolvable and abs(ma.value - mb.value) < resolvable[spec.column]:
+                significant = False   # below what the floor of this mode lets us resolve
             for r in (a, b):
-                r.significant[spec.column] = cmp.significant
+                r.significant[spec.column] = significant
                 r.p_values[spec.column] = cmp.p_value
+
+
+MEMORY_KIND = {"process": "rss", "inprocess": "rss_growth", "function": "tracemalloc_peak"}
+MEMORY_SOURCE = {"process": bk.SOURCE_RUSAGE, "inprocess": bk.SOURCE_RSS_GROWTH, "function": bk.SOURCE_TRACEMALLOC}
+
+
+def _latency_ms(r: RunResult, mode: str) -> float:
+    if mode == "function":
+        return r.extra["loop_ns"] / r.extra["calls"] / 1e6
+    return r.wall_ms
+
+
+def _memory_kb(r: RunResult, mode: str) -> float:
+    if mode == "function":
+        return float(r.extra.get("tracemalloc_peak_kb") or 0.0)
+    if mode == "inprocess":
+        growth = r.extra.get("rss_growth_kb")
+        return float(growth if growth is not None else r.max_rss_kb)
+    return float(r.max_rss_kb)
+
+
+def _cpu_s(r: RunResult, mode: str) -> float:
+    if mode == "function" and r.extra.get("loop_cpu_ns") is not None:
+        return r.extra["loop_cpu_ns"] / r.extra["calls"] / 1e9
+    return r.cpu_s

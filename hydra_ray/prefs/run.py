@@ -101,10 +101,14 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
         f"{', '.join(f'{k} {v}' for k, v in pairing.skipped.most_common()) or 'none'})")
     labeler = Labeler.fit(config, passed_values(pairing.groups))
 
-    step = max(1, -(-len(pairing.pairs) // 10))  # about ten progress lines
+    import time
+
+    last = [time.monotonic()]
 
     def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
+        # A line every 5 s while it runs (large sets take minutes), and one at the end.
+        if done == total or time.monotonic() - last[0] >= 5.0:
+            last[0] = time.monotonic()
             log(f"  labelled {done}/{total} pairs")
 
     result = label_pairs(pairing.pairs, labeler, progress)
@@ -136,6 +140,5 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     log(f"{ex['labelled']} examples from {ex['weight_draws']} weight draws "
         f"({ex['dropped_total']} dropped: {', '.join(f'{k} {v}' for k, v in ex['dropped'].items()) or 'none'})")
     log("regions: " + ", ".join(f"{r} {n}" for r, n in stats["regions"]["labelled"].items()))
-    for f in files:
-        log(f"wrote {f}")
+    log(f"wrote {', '.join(f.name + ('/' if f.is_dir() else '') for f in files)} in {out}")
     return RunReport(out, files, stats, rewritten)

@@ -12,16 +12,16 @@ Candidates of one run (identical code is measured once per task and size, interl
   table comes from ``hydra-ray evaluate --optimizer openai`` (see the report);
 * ``identity`` (the original against itself: the noise floor), unless switched off.
 
-The measurement mode (``profile_mode``) is passed to the evaluate configuration as ``measure.mode`` when it
-is not the default ``process``: function-level measurement (``function``, issue #13) is what the paper's
-Table III used, and the lead switches to it when it lands.
+The measurement mode (``profile_mode``) is passed to the evaluate configuration as ``measure.mode`` when
+given (``process``, ``inprocess``, ``function``); without it the evaluate configuration's default applies.
+The report names the mode used (read back from the configuration).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-DEFAULT_PROFILE_MODE = "process"
+DEFAULT_PROFILE_MODE = None          # None: whatever the evaluate configuration defaults to
 PROFILE_MODE_KEY = "measure.mode"
 
 
@@ -64,7 +64,7 @@ class CombinedOptimizer:
 
 
 def evaluate_config(patterns: Sequence[str], sizes: Sequence[str], repeats: int, n_boot: int, output: Path,
-                    profile_mode: str = DEFAULT_PROFILE_MODE, identity: bool = True):
+                    profile_mode: str | None = DEFAULT_PROFILE_MODE, identity: bool = True):
     """The EvaluateConfig of this run; an unknown profile mode is a ConfigError naming the key."""
     from hydra_ray.config import ConfigError, load_config
     from hydra_ray.evaluate.config import EvaluateConfig
@@ -72,16 +72,20 @@ def evaluate_config(patterns: Sequence[str], sizes: Sequence[str], repeats: int,
     overrides = [f"patterns.names=[{','.join(patterns)}]", f"patterns.sizes=[{','.join(sizes)}]",
                  f"measure.repeats={repeats}", f"stats.n_boot={n_boot}", f"output={output}",
                  f"identity_baseline={'true' if identity else 'false'}", "suite=patterns", "optimizer=reference"]
-    if profile_mode != DEFAULT_PROFILE_MODE:
+    if profile_mode:
         overrides.append(f"{PROFILE_MODE_KEY}={profile_mode}")
     try:
         return load_config(EvaluateConfig, None, overrides)
     except ConfigError as e:
-        if profile_mode != DEFAULT_PROFILE_MODE:
-            raise ConfigError([f"--profile-mode {profile_mode}: the evaluate configuration does not accept "
-                               f"{PROFILE_MODE_KEY}={profile_mode} in this build (function-level measurement is "
-                               f"issue #13); use --profile-mode {DEFAULT_PROFILE_MODE}. Details: {e}"]) from None
+        if profile_mode:
+            raise ConfigError([f"--profile-mode {profile_mode}: the evaluate configuration refuses "
+                               f"{PROFILE_MODE_KEY}={profile_mode}: {e}"]) from None
         raise
+
+
+def mode_of(cfg: Any) -> str:
+    """The measurement mode an EvaluateConfig will use ('process' where the config has no mode)."""
+    return str(getattr(cfg.measure, "mode", "process"))
 
 
 def run_evaluation(cfg: Any, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:

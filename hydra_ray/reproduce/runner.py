@@ -38,7 +38,7 @@ class Plan:
     train_workers: int
     train_pairs: int | None
     metrics: str | None = None     # a metrics.jsonl to draw Fig. 5/6/8 from, instead of training
-    profile_mode: str = "process"
+    profile_mode: str | None = None   # None: the evaluate configuration's default (measure.mode)
     only: list[str] = field(default_factory=list)
 
     @classmethod
@@ -66,26 +66,28 @@ class Reproduction:
         self.work = self.out / "work"
         self.sections: list[Section] = []
         self._started_ray = False
+        self.mode = plan.profile_mode or "the evaluate default"
 
     def _ensure_ray(self) -> None:
         """One embedded Ray (2 CPUs) for the stages that use Ray, started when the first needs it; never a
-        cluster someone else runs on this machine."""
+        cluster someone else runs on this machine (hydra_ray.ray_runtime, quiet unless -v)."""
         import ray
+
+        from hydra_ray.ray_runtime import connect, shutdown
 
         if ray.is_initialized():
             return
+        env = {"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
         for attempt in (1, 2):
             try:
-                ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                                   "TOKENIZERS_PARALLELISM": "false"}})
-                break
+                self._started_ray = connect("local", num_cpus=2, include_dashboard=False, runtime_env=env,
+                                            emit=self.emit)
+                return
             except Exception as e:  # noqa: BLE001 - an overloaded node can time out starting the raylet
-                ray.shutdown()
+                shutdown()
                 if attempt == 2:
                     raise
                 self.emit(f"[reproduce] Ray did not start ({e}); trying once more")
-        self._started_ray = True
 
     def _fig(self, src: Path, name: str) -> str | None:
         if src.is_file():
@@ -143,13 +145,15 @@ class Reproduction:
                                  skipped, [f"figures/{fig.name}"])]
 
     def evaluation(self) -> list[Section]:
-        from hydra_ray.reproduce.evaluation import (evaluate_config, run_evaluation, table2_frame, table3_rows)
+        from hydra_ray.reproduce.evaluation import (evaluate_config, mode_of, run_evaluation, table2_frame,
+                                                    table3_rows)
         from hydra_ray.reproduce.sections import table2_section, table3_section
         from hydra_ray.serve.recorded import DEMO_FILE
 
         p = self.plan
         d = self.work / "evaluate"
         cfg = evaluate_config(p.patterns, p.sizes, p.repeats, p.n_boot, d, p.profile_mode, p.identity)
+        self.mode = mode_of(cfg)
         res = run_evaluation(cfg, d, log=self.emit)
         df, summary = res["frame"], res["summary"]
         t3 = table3_rows(df, paper.TABLE3)   # all seven rows; those not measured in this run say so
@@ -158,7 +162,7 @@ class Reproduction:
         t2.to_csv(self.work / "table2_prompts.csv", index=False)
         figs2 = [f for f in (self._fig(d / "pareto_detailed.png", "fig2_pareto_detailed.png"),
                              self._fig(d / "pareto_minimal.png", "fig3_pareto_minimal.png")) if f]
-        return [table3_section(t3, summary.get("estimated_metrics") or {}, p.profile_mode, p.sizes, figs3),
+        return [table3_section(t3, summary.get("estimated_metrics") or {}, self.mode, p.sizes, figs3),
                 table2_section(t2, figs2, f"`{DEMO_FILE.name}`")]
 
     def training(self) -> list[Section]:
@@ -194,9 +198,9 @@ class Reproduction:
             self._run("training", "Fig. 5/6/8 (training dynamics)", self.training)
         finally:
             if self._started_ray:
-                import ray
+                from hydra_ray.ray_runtime import shutdown
 
-                ray.shutdown()
+                shutdown()
         wall = time.monotonic() - t0
         (self.out / "REPORT.md").write_text(self.report(wall))
         (self.out / "reproduce.json").write_text(json.dumps(
@@ -212,7 +216,7 @@ class Reproduction:
         mode = "`--quick`" if p.quick else "default (full)"
         out = ["# Reproducing the Hydra paper without a GPU", "",
                f"`hydra-ray reproduce` {mode}, {wall / 60:.1f} min on {os.cpu_count()} CPU core(s), embedded Ray, "
-               f"no network. Measurement mode: `{p.profile_mode}`. Paper: *Hydra: Multi-Objective Software "
+               f"no network. Measurement mode (Table III/II): `{self.mode}`. Paper: *Hydra: Multi-Objective Software "
                "Optimization using Large Language Models* (shared/paper/hydra-paper.txt). Every number of ours "
                "below was measured or computed in this run; estimates are marked. Differences from the paper are "
                "listed in README.md, “Differences from the paper”.", "",

@@ -10,6 +10,10 @@ a new session (the program cannot signal the runner's process group); a drop to 
 uid when the runner is root; stdout read through a capped pipe; afterwards every other process in
 the sandbox is killed and the scratch directories are wiped, so no run leaves anything for the next.
 
+Runs in mode ``inprocess`` or ``function`` are forked by a warm runner (``_warm.py``, started once
+per session, lazily) instead of started with ``Popen``; this process still owns the pipes, the
+deadline, the kill and the clean-up, and is the only one that ever sees a run's output.
+
 Protocol: argv[1] is a JSON job file; output lines are {"start": id} before and {"result": {...}}
 after each run, so the caller knows which run was in flight if the runner itself dies.
 """
@@ -21,6 +25,7 @@ import resource
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,7 +89,7 @@ def _uid_of(pid):
     return None
 
 
-def _kill_others(job, uid, child_pid):
+def _kill_others(job, uid, child_pid, spare=()):
     """Kill whatever the run left behind (daemons, setsid double forks, pools).
 
     In our own pid namespace that is every process but pid 1 (bwrap's reaper) and us. Without one
@@ -93,14 +98,17 @@ def _kill_others(job, uid, child_pid):
     me = os.getpid()
     for _ in range(200):
         if job.get("own_pid_namespace"):
-            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+            others = [int(p) for p in os.listdir("/proc")
+                      if p.isdigit() and int(p) not in (1, me) and int(p) not in spare]
         elif uid is not None:
-            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) == uid]
+            others = [int(p) for p in os.listdir("/proc")
+                      if p.isdigit() and _uid_of(p) == uid and int(p) not in spare]
         else:
-            try:
-                os.killpg(child_pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if child_pid and child_pid > 0:   # a warm run may end before its child was even reported
+                try:
+                    os.killpg(child_pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             return
         if not others:
             return
@@ -126,13 +134,26 @@ def _wipe(path, keep):
                 pass
 
 
-def run_one(run, job, uid, gid):
-    limits = run["limits"]
+def _workdir(job, uid, gid):
     workdir = os.path.join(job["work_root"], "run")
     os.makedirs(workdir, exist_ok=True)
     if uid is not None:
         os.chown(workdir, uid, gid)
     os.chmod(workdir, 0o700)
+    return workdir
+
+
+def _clean_up(job, uid, pid, workdir, spare=()):
+    _kill_others(job, uid, pid, spare)
+    shutil.rmtree(workdir, ignore_errors=True)
+    for scratch in job.get("scratch_dirs", []):
+        if os.path.isdir(scratch):
+            _wipe(scratch, job.get("keep", []))
+
+
+def run_one(run, job, uid, gid, spare=()):
+    limits = run["limits"]
+    workdir = _workdir(job, uid, gid)
     stdin = open(run["stdin_path"], "rb")
     out_cap = int(limits["max_output_kb"]) * 1024
     energy0 = _read_energy_uj(job.get("rapl_files"))
@@ -203,11 +224,7 @@ def run_one(run, job, uid, gid):
     os.close(pidfd)
     proc.stdout.close()
     proc.stderr.close()
-    _kill_others(job, uid, proc.pid)
-    shutil.rmtree(workdir, ignore_errors=True)
-    for scratch in job.get("scratch_dirs", []):
-        if os.path.isdir(scratch):
-            _wipe(scratch, job.get("keep", []))
+    _clean_up(job, uid, proc.pid, workdir, spare)
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     return {
         "killed_for": killed_for,
@@ -224,7 +241,207 @@ def run_one(run, job, uid, gid):
         "stdout_sha256": out_hash.hexdigest(),
         "stdout_bytes": out_len,
         "stderr_tail": err_tail.decode("utf-8", "replace"),
+        "mode": "process",
     }
+
+
+class Warm:
+    """The warm runner of this session (started on first use, restarted if a program killed it)."""
+
+    def __init__(self, job):
+        self.job, self.proc, self.sock = job, None, None
+
+    def ensure(self):
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.close()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen([job_python(self.job), self.job["warm_path"], str(theirs.fileno())],
+                                     stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()], env=self.job["env"],
+                                     cwd=self.job["work_root"], start_new_session=True)
+        theirs.close()
+        self.sock = mine
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+
+def job_python(job):
+    return job.get("python") or sys.executable
+
+
+def run_warm(run, job, uid, gid, warm):
+    """One ``inprocess``/``function`` run: the warm runner forks it; we own pipes, deadline, clean-up."""
+    limits = run["limits"]
+    workdir = _workdir(job, uid, gid)
+    warm.ensure()
+    out_cap = int(limits["max_output_kb"]) * 1024
+    stdin_fd = os.open(run["stdin_path"], os.O_RDONLY)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    cmd = {"mode": run["mode"], "program": run["program_path"], "workdir": workdir, "limits": limits,
+           "uid": uid, "gid": gid, "trace_memory": bool(run.get("trace_memory")), "call": run.get("call"),
+           "min_calls": run.get("min_calls", 1), "min_sample_ms": run.get("min_sample_ms", 10.0),
+           "loops": run.get("loops", 1), "max_run_ms": run.get("max_run_ms", 200.0)}
+    energy0 = _read_energy_uj(job.get("rapl_files"))
+    t_sent = time.perf_counter_ns()
+    try:
+        socket.send_fds(warm.sock, [json.dumps(cmd).encode()], [stdin_fd, out_w, err_w, rep_w])
+        sent = True
+    except OSError:
+        sent = False
+    for fd in (stdin_fd, out_w, err_w, rep_w):
+        os.close(fd)
+    sel = selectors.DefaultSelector()
+    for fd, tag in ((out_r, "out"), (err_r, "err"), (rep_r, "rep")):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ, tag)
+    if sent:
+        sel.register(warm.sock, selectors.EVENT_READ, "warm")
+    out_hash = hashlib.sha256()
+    out_chunks, out_len, err_tail, rep_buf = [], 0, b"", b""
+    keep_stdout = run.get("want_stdout", True)
+    deadline = time.monotonic() + float(limits["wall_time_s"])
+    child_pid, exit_msg, killed_for, warm_lost = None, None, None, not sent
+    open_pipes = 3
+    while not warm_lost:
+        timeout = deadline - time.monotonic()
+        if exit_msg is not None and open_pipes == 0:
+            break
+        if timeout < -5.0:   # killed 5 s ago and still not reaped (or pipes held by a leftover)
+            warm_lost = exit_msg is None
+            break
+        if timeout <= 0:
+            if killed_for is None:
+                killed_for = "timeout"
+            if child_pid is not None:
+                _kill_pid(child_pid)
+            timeout = 2.0   # the warm runner still reports the exit of the killed child
+        if exit_msg is not None:
+            timeout = min(timeout, 0.05)
+        events = sel.select(timeout)
+        if not events and exit_msg is not None:
+            break
+        for key, _ in events:
+            if key.data == "warm":
+                try:
+                    raw = warm.sock.recv(65536)
+                except OSError:
+                    raw = b""
+                if not raw:
+                    warm_lost = True
+                    break
+                msg = json.loads(raw)
+                if "pid" in msg:
+                    child_pid = msg["pid"]
+                    if killed_for is not None:
+                        _kill_pid(child_pid)
+                else:
+                    exit_msg = msg
+                    sel.unregister(warm.sock)
+                continue
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fd)
+                open_pipes -= 1
+            elif key.data == "out":
+                out_len += len(chunk)
+                out_hash.update(chunk)
+                if keep_stdout:
+                    out_chunks.append(chunk)
+                if out_len > out_cap and killed_for is None:
+                    killed_for = "output_limit"
+                    if child_pid is not None:
+                        _kill_pid(child_pid)
+            elif key.data == "err":
+                err_tail = (err_tail + chunk)[-STDERR_TAIL:]
+            elif len(rep_buf) < 65536:
+                rep_buf += chunk
+    sel.close()
+    for fd in (out_r, err_r, rep_r):
+        os.close(fd)
+    energy1 = _read_energy_uj(job.get("rapl_files"))
+    if warm_lost:
+        if child_pid is not None:
+            _kill_pid(child_pid)
+        warm.close()
+    _clean_up(job, uid, child_pid or -1, workdir, spare=() if warm.pid is None else (warm.pid,))
+    if exit_msg is None:
+        return {"verdict": "runtime_error",
+                "detail": "the program killed or crashed its supervisor (the warm runner)",
+                "stderr_tail": err_tail.decode("utf-8", "replace")}
+    report = {}
+    for line in rep_buf.decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k not in report and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    report[k] = v   # first value wins: t0 and rss0_kb were written before the program ran
+    status = exit_msg["status"]
+    t_exit = exit_msg["t_exit_ns"]
+    t0 = report.get("t0")
+    if not isinstance(t0, int) or not t_sent <= t0 <= t_exit:
+        t0 = None
+    rss0 = report.get("rss0_kb")
+    growth = max(0, exit_msg["max_rss_kb"] - rss0) if isinstance(rss0, (int, float)) and rss0 > 0 else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    res = {
+        "killed_for": killed_for,
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": sig,
+        # Start: written by the child before any program code ran; end: the warm runner reaped it.
+        "wall_ns": t_exit - (t0 if t0 is not None else t_sent),
+        "t_start_ns": t0 if t0 is not None else t_sent,
+        "t_end_ns": t_exit,
+        "fork_ns": (t0 - t_sent) if t0 is not None else None,
+        "energy_uj": None if energy0 is None or energy1 is None else [energy0, energy1],
+        "user_s": exit_msg["user_s"],
+        "sys_s": exit_msg["sys_s"],
+        "max_rss_kb": exit_msg["max_rss_kb"],
+        "rss_growth_kb": growth,
+        "tracemalloc_peak_b": report.get("tracemalloc_peak_b"),
+        "stdout": b"".join(out_chunks).decode("utf-8", "replace") if keep_stdout else "",
+        "stdout_sha256": out_hash.hexdigest(),
+        "stdout_bytes": out_len,
+        "stderr_tail": err_tail.decode("utf-8", "replace"),
+        "mode": run["mode"],
+    }
+    if run["mode"] == "function" and killed_for is None and status == 0:
+        calls, loop_ns, total = report.get("calls"), report.get("loop_ns"), report.get("loops_total_ns")
+        # Figures the child reported about its own loops: they must fit inside what we saw from outside.
+        if not (isinstance(calls, int) and calls > 0 and isinstance(loop_ns, int) and isinstance(total, int)
+                and 0 < loop_ns <= total <= res["wall_ns"]):
+            res["exit_code"] = 1
+            res["stderr_tail"] += ("\nhydra-ray: the function-mode loop report is missing or inconsistent with "
+                                   "the outside clock")
+        else:
+            res["calls"], res["loop_ns"] = calls, loop_ns
+            res["loop_cpu_ns"] = report.get("loop_cpu_ns")
+    return res
+
+
+def _kill_pid(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def main():
@@ -240,9 +457,18 @@ def main():
         except (OSError, AttributeError):
             pass
     os.makedirs(job["work_root"], exist_ok=True)
-    for run in job["runs"]:
-        _emit({"start": run["id"]})
-        _emit({"result": dict(run_one(run, job, uid, gid), id=run["id"])})
+    warm = Warm(job)
+    try:
+        for run in job["runs"]:
+            _emit({"start": run["id"]})
+            if run.get("mode", "process") == "process":
+                # A process run in a mixed batch must not take the warm runner down with its leftovers.
+                res = run_one(run, job, uid, gid, spare=(warm.pid,) if warm.pid else ())
+            else:
+                res = run_warm(run, job, uid, gid, warm)
+            _emit({"result": dict(res, id=run["id"])})
+    finally:
+        warm.close()
     _emit({"done": True})
 
 

@@ -29,6 +29,8 @@ from hydra_ray.sandbox.limits import SandboxLimits
 from hydra_ray.sandbox.verdict import RunResult, Verdict
 
 RUNNER = Path(__file__).with_name("_runner.py")
+WARM = Path(__file__).with_name("_warm.py")
+MODES = ("process", "inprocess", "function")
 # Passed through to programs: everything else of the caller's environment (API keys, tokens) is dropped.
 _ENV_PASSTHROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # uids for sandboxed programs: one per concurrent session, so RLIMIT_NPROC is not shared between them.
@@ -44,6 +46,23 @@ class RunSpec:
     want_stdout: bool = True
     limits: SandboxLimits | None = None  # per-run override (instrumented runs need longer)
     float_tol: float | None = None
+    # process: a fresh `python prog.py`; inprocess: forked from the session's warm runner and run as
+    # __main__; function: the entry point (`call`, an expression evaluated after running the program
+    # as setup; None: the whole program, stdin rewound each call) in a timeit-style loop.
+    mode: str = "process"
+    trace_memory: bool = False           # inprocess: tracemalloc during the run (slower; not for timing)
+    call: str | None = None
+    min_calls: int = 1                   # function: at least this many calls per sample ...
+    min_sample_ms: float = 20.0          # ... and at least this long
+    loops: int = 1                       # function: samples of that many calls; the fastest is reported
+    max_run_ms: float = 200.0            # function: no further loops once this much time is spent in them
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"RunSpec.mode: expected one of {list(MODES)}, got {self.mode!r}")
+        if self.mode != "process" and self.argv_prefix:
+            raise ValueError(f"RunSpec.argv_prefix: a command prefix (perf, valgrind) needs mode 'process', "
+                             f"got mode {self.mode!r}")
 
 
 @dataclass
@@ -100,7 +119,11 @@ class Sandbox:
             runs.append({
                 "id": i,
                 "argv": [*spec.argv_prefix, self.python, f"{job_root}/prog_{_safe(spec.program)}.py"],
+                "program_path": f"{job_root}/prog_{_safe(spec.program)}.py",
                 "stdin_path": f"{job_root}/in_{i}.txt",
+                "mode": spec.mode, "trace_memory": spec.trace_memory, "call": spec.call,
+                "min_calls": spec.min_calls, "min_sample_ms": spec.min_sample_ms, "loops": spec.loops,
+                "max_run_ms": spec.max_run_ms,
                 "want_stdout": spec.want_stdout or spec.expected is not None,
                 "limits": {k: getattr(lim, k) for k in ("wall_time_s", "cpu_time_s", "memory_mb", "file_size_mb",
                                                          "max_processes", "open_files", "max_output_kb")},
@@ -114,13 +137,18 @@ class Sandbox:
             "scratch_dirs": ["/tmp", "/dev/shm", "/var/tmp"] if bwrap else [],
             "keep": [job_root],
             "rapl_files": self.rapl_files,
+            "python": self.python, "warm_path": f"{job_root}/warm.py",
         }
         (tmp / "job.json").write_text(json.dumps(job))
-        os.chmod(tmp, 0o755)
-        for p in tmp.iterdir():
-            os.chmod(p, 0o644)
         runner = [self.python, "-I", "-S", f"{job_root}/runner.py", f"{job_root}/job.json"]
         shutil.copy(RUNNER, tmp / "runner.py")
+        shutil.copy(WARM, tmp / "warm.py")
+        os.chmod(tmp, 0o755)
+        for p in tmp.iterdir():
+            # With a private uid, the runs' inputs and the job are the runner's alone: it opens a
+            # run's stdin for it, so no program can read another run's input from the job folder.
+            private = root and (p.name.startswith("in_") or p.name == "job.json")
+            os.chmod(p, 0o600 if private else 0o644)
         if bwrap:
             argv = ["bwrap", *base_bwrap_args(tmpfs_mb=self.limits.tmpfs_mb, root=root),
                     "--ro-bind", str(tmp), job_root, "--", *runner]
@@ -185,12 +213,17 @@ _MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "o
 
 def classify(raw: dict, spec: RunSpec, limits: SandboxLimits) -> RunResult:
     """Turn the runner's raw report into a typed verdict (comparing output when expected is given)."""
-    if "verdict" in raw:  # the runner could not even start the program
-        return RunResult(Verdict(raw["verdict"]), raw.get("detail", ""))
+    if "verdict" in raw:  # the runner could not even start the program, or lost its warm runner
+        return RunResult(Verdict(raw["verdict"]), raw.get("detail", ""), stderr_tail=raw.get("stderr_tail", ""))
     res = RunResult(Verdict.PASSED, "", raw["exit_code"], raw["signal"], raw["wall_ns"], raw["user_s"],
                     raw["sys_s"], raw["max_rss_kb"], raw["stdout"], raw["stderr_tail"],
                     {"stdout_sha256": raw["stdout_sha256"], "stdout_bytes": raw["stdout_bytes"],
                      "t_start_ns": raw["t_start_ns"], "t_end_ns": raw["t_end_ns"],
+                     "mode": raw.get("mode", "process"), "rss_growth_kb": raw.get("rss_growth_kb"),
+                     "tracemalloc_peak_kb": (raw["tracemalloc_peak_b"] / 1024
+                                             if raw.get("tracemalloc_peak_b") is not None else None),
+                     "fork_ns": raw.get("fork_ns"), "calls": raw.get("calls"), "loop_ns": raw.get("loop_ns"),
+                     "loop_cpu_ns": raw.get("loop_cpu_ns"),
                      "energy_uj": (raw["energy_uj"][1] - raw["energy_uj"][0]) if raw.get("energy_uj") else None})
     sig, tail = raw["signal"], raw["stderr_tail"]
     if raw["killed_for"] == "timeout":

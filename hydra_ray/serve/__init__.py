@@ -17,7 +17,8 @@ def start_service(cfg, **kwargs) -> str:
     return _start(cfg, **kwargs)
 
 
-def stop_service() -> None:
+def stop_service(graceful: bool = True) -> None:
+    """Stop the service; see :func:`hydra_ray.serve.service.stop_service`."""
     from hydra_ray.serve.service import stop_service as _stop
 
-    _stop()
+    _stop(graceful=graceful)

@@ -6,6 +6,7 @@ Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
   metrics and score out, plus the best one (or the original, saying why nothing beat it);
 * ``POST /v1/profile`` — verdict and five metrics of one program;
 * ``POST /v1/chat/completions`` — OpenAI-compatible generation (``weights``/``preset`` extension);
+  ``stream: true`` answers with server-sent events (:mod:`hydra_ray.serve.streaming`);
   ``GET /v1/models``;
 * ``GET /healthz`` — ready once both worker deployments have answered (the model is loaded, the sandbox
   calibrated); the answer is then cached: replica liveness is Serve's own health checking.
@@ -25,7 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 from ray.exceptions import RayError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +38,7 @@ from hydra_ray.serve import schemas as S
 from hydra_ray.serve.backends import GenRequest, GenResult
 from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.deployments import Failure
+from hydra_ray.serve.streaming import chat_events
 from hydra_ray.serve.telemetry import metrics
 from hydra_ray.serve.verify import syntax_problem
 from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, check_io, message_text, optimize_view,
@@ -86,7 +88,16 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     hint = " (routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /healthz, " \
            "GET /docs)" if exc.status_code in (404, 405) else ""
-    return _error(exc.status_code, "http_error", f"{exc.detail}: {request.method} {request.url.path}{hint}")
+    response = _error(exc.status_code, "http_error", f"{exc.detail}: {request.method} {request.url.path}{hint}")
+    # Starlette puts the route's methods in the 405's headers ("Allow", RFC 9110 §15.5.6): keep them.
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        response.headers[name] = value
+    if exc.status_code == 405 and "allow" not in response.headers:
+        methods = sorted({m for r in request.app.routes if getattr(r, "path", None) == request.url.path
+                          for m in (getattr(r, "methods", None) or ())})
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
+    return response
 
 
 @app.middleware("http")
@@ -209,9 +220,6 @@ class HydraAPI:
     @app.post("/v1/chat/completions", response_model=None, responses=ERRORS)
     async def chat_completions(self, req: S.ChatRequest) -> dict[str, Any]:
         cfg, g = self.cfg, self.cfg.generation
-        if req.stream:
-            raise ApiError(400, "unsupported", "stream=true is not supported by this server; send stream=false",
-                           "stream")
         messages = []
         for i, m in enumerate(req.messages):
             if m.role not in CHAT_ROLES:
@@ -230,9 +238,32 @@ class HydraAPI:
         max_new = bounded(req.max_completion_tokens or req.max_tokens, g.max_new_tokens, g.max_new_tokens_limit,
                           "max_tokens", "tokens")
         temperature = g.temperature if req.temperature is None else req.temperature
-        gen = await self._generate(GenRequest.of(messages, n=n, max_new_tokens=max_new, temperature=temperature,
-                                                 top_p=req.top_p or g.top_p, seed=req.seed))
+        greq = GenRequest.of(messages, n=n, max_new_tokens=max_new, temperature=temperature,
+                             top_p=req.top_p or g.top_p, seed=req.seed)
+        if req.stream:
+            options = (req.model_extra or {}).get("stream_options") or {}
+            return await self._stream(greq, bool(isinstance(options, dict) and options.get("include_usage")))
+        gen = await self._generate(greq)
         return chat_view(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), cfg.served_model_name, gen, weights)
+
+    async def _stream(self, greq: GenRequest, include_usage: bool) -> StreamingResponse:
+        """Server-sent events; the first item is awaited here, so a request that fails before any text
+        (no recorded answer, a dead replica, a timeout) still gets its HTTP error status."""
+        items = self.generator.options(stream=True).stream.remote(greq)
+        first = await self._call("generation", asyncio.ensure_future(items.__anext__()),
+                                 self.cfg.generation.timeout_s)
+        if isinstance(first, GenResult) and first.error:
+            raise ApiError(502, "generation_failed", f"the generation backend could not answer: {first.error}")
+
+        async def events():
+            try:
+                async for line in chat_events(items, f"chatcmpl-{uuid.uuid4().hex}", int(time.time()),
+                                              self.cfg.served_model_name, include_usage, first):
+                    yield line
+            finally:
+                items.cancel()   # the client went away, or the stream ended: nothing left to decode
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     def _program_of(self, messages: list[dict[str, str]]) -> str:
         users = [m for m in messages if m["role"] == "user"]

@@ -5,7 +5,7 @@ end here: ``build(args)`` validates the args (:class:`ServiceConfig`), asks
 :mod:`hydra_ray.placement` for each deployment's resources (GPU for generation when the cluster has or
 must have one; CPUs only for verification) and binds the three deployments::
 
-    HydraAPI (FastAPI ingress) ──► Generator   (model or recorded completions, @serve.batch)
+    HydraAPI (FastAPI ingress) ──► Generator   (HF model + @serve.batch, vLLM, or recorded completions)
                                └─► Verifier    (sandbox + profiler + scoring)
 
 Serve's own ``deployments:`` overrides in the preset still apply on top of what is set here.
@@ -42,9 +42,12 @@ def plan(cfg: ServiceConfig, cluster_resources: dict[str, float] | None = None) 
     """Deployment options by deployment name, from the config and the cluster now."""
     res = _cluster_resources() if cluster_resources is None else cluster_resources
     d = cfg.deployments
+    gen = d.generation
+    if cfg.backend == "vllm" and gen.use_gpu == "auto":
+        gen = gen.replace(use_gpu=True)   # vLLM only runs on a GPU: ask for one even where none is up yet
     return {
         "HydraAPI": deployment_options(verification_replicas(d.ingress), d.ingress),
-        "Generator": deployment_options(generation_replicas(res, d.generation), d.generation),
+        "Generator": deployment_options(generation_replicas(res, gen), gen),
         "Verifier": deployment_options(verification_replicas(d.verification), d.verification),
     }
 

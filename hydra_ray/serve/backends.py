@@ -1,21 +1,30 @@
-"""Generation backends: the policy model (default) and recorded completions (tests, offline demos).
+"""Generation backends: the policy model with HF ``generate`` (``model``), vLLM (``vllm``, GPU nodes,
+:mod:`hydra_ray.serve.vllm_backend`) and recorded completions (``recorded``: tests, offline demos).
 
-Both answer a *batch* of requests at once (the generation deployment's ``@serve.batch`` hands them
-over together), each request asking for ``n`` completions of one chat prompt.
+Every backend answers a *batch* of requests (``generate_batch``; the generation deployment's
+``@serve.batch`` hands them over together), each request asking for ``n`` completions of one chat
+prompt, and streams one request (``stream``): :class:`Delta` values, one per new piece of text of
+one choice, then the request's :class:`GenResult` (usage, timing; its ``generations`` hold the full
+texts). The vLLM backend is asynchronous (``is_async``): it batches continuously by itself.
 
 ``ModelBackend`` loads the base model and the peft adapter the config names
 (:func:`hydra_ray.serve.config.resolve_model`), optionally merges the adapter, and decodes with HF
-``generate``: every request is expanded to ``n`` rows, left-padded into one batch per sampling setting
-(requests with different temperature/top_p cannot share a ``generate`` call), decoded to the largest
-``max_new_tokens`` of the group, and each row is then cut to its own request's limit. Decoding is
-autoregressive, so cutting afterwards gives exactly the tokens a shorter run would have produced.
+``generate``. Requests are grouped by sampling setting and ``n``; each group is one ``generate`` call
+in which every prompt is encoded once and its ``n`` samples come from ``num_return_sequences``.
+A request with a ``seed`` is decoded in a call of its own, right after ``torch.manual_seed(seed)``, so
+its answer does not depend on what else was in the batch. Each group decodes to the largest
+``max_new_tokens`` of its requests, and each row is then cut to its own request's limit:
+decoding is autoregressive, so cutting afterwards gives exactly the tokens a shorter run would have
+produced. One ``generate`` runs at a time (a lock: the model and torch's global RNG are shared).
 torch is imported only here.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from hydra_ray.serve.config import ServiceConfig, resolve_data_path, resolve_model
 from hydra_ray.serve.recorded import RecordedCompletions
@@ -56,8 +65,18 @@ class GenResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Delta:
+    """A piece of one choice's text while it streams; ``finish_reason`` is set on its last piece."""
+
+    index: int                   # which of the request's n choices
+    text: str                    # new text since this choice's previous delta
+    finish_reason: str | None = None
+
+
 class RecordedBackend:
     name = "recorded"
+    is_async = False
 
     def __init__(self, cfg: ServiceConfig):
         self.path = resolve_data_path(cfg.recorded.path, "recorded.path")
@@ -81,9 +100,46 @@ class RecordedBackend:
             r.seconds = dt
         return out
 
+    def stream(self, request: GenRequest) -> Iterator[Delta | GenResult]:
+        """The recorded texts line by line (each line one delta), choices one after another."""
+        [res] = self.generate_batch([request])
+        if not res.error:
+            for i, g in enumerate(res.generations):
+                for line in g.text.splitlines(keepends=True):
+                    yield Delta(i, line)
+                yield Delta(i, "", g.finish_reason)
+        yield res
+
+
+class _RowStreamer:
+    """transformers' streamer protocol for a batch: every decoding step's new tokens, one per row."""
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:   # generate() first hands over the prompt ids
+            self._prompt_seen = True
+            return
+        self.queue.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+    def fail(self, error: BaseException) -> None:
+        self.queue.put(error)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
 
 class ModelBackend:
     name = "model"
+    is_async = False
 
     def __init__(self, cfg: ServiceConfig, num_cpus: float = 1.0):
         import torch
@@ -118,6 +174,7 @@ class ModelBackend:
         self.model = model.to(self.device).eval()
         self.eos_ids = self._eos_ids()
         self.threads = threads
+        self._lock = threading.Lock()   # one generate() at a time: the model and torch's global RNG
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -140,54 +197,121 @@ class ModelBackend:
             ids = ids["input_ids"]
         return list(ids)
 
+    # ---- one generate() call ---------------------------------------------------------------------
+    def _rows(self, req: GenRequest) -> int:
+        """Rows a request takes in its call: n samples, or 1 when greedy (its n answers are equal)."""
+        return req.n if req.temperature > 0 else 1
+
+    def _generate(self, reqs: Sequence[GenRequest], prompts: Sequence[list[int]], streamer=None):
+        """One ``generate`` over requests that share temperature, top_p, n and seed: each prompt is one
+        input row, expanded to ``n`` samples inside generate (num_return_sequences)."""
+        import torch
+
+        first = reqs[0]
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in reqs), "pad_token_id": pad,
+                                  "eos_token_id": self.eos_ids, "num_return_sequences": self._rows(first)}
+        if first.temperature > 0:
+            kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with self._lock, torch.inference_mode():
+            if first.seed is not None and first.temperature > 0:
+                torch.manual_seed(first.seed)
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention, streamer=streamer, **kwargs)
+        return out[:, width:].tolist()
+
+    def _cut(self, toks: list[int], limit: int) -> Generation:
+        eos = set(self.eos_ids)
+        cut = next((j for j, t in enumerate(toks[:limit]) if t in eos), None)
+        body = toks[:cut] if cut is not None else toks[:limit]
+        return Generation(self.tokenizer.decode(body, skip_special_tokens=True),
+                          "stop" if cut is not None else "length", len(body))
+
+    @staticmethod
+    def _group_key(i: int, req: GenRequest) -> tuple:
+        if req.temperature <= 0:
+            return ("greedy",)
+        # A seeded request decodes alone: its samples must not depend on its neighbours.
+        return ("sample", req.temperature, req.top_p, req.n, ("seed", i) if req.seed is not None else None)
+
     def generate_batch(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         t0 = time.perf_counter()
         results: list[GenResult | None] = [None] * len(requests)
-        groups: dict[tuple[float, float], list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, req in enumerate(requests):
-            groups.setdefault((req.temperature, req.top_p if req.temperature > 0 else 1.0), []).append(i)
-        for (temperature, top_p), idx in groups.items():
-            self._generate_group([requests[i] for i in idx], temperature, top_p, idx, results, len(requests))
+            groups.setdefault(self._group_key(i, req), []).append(i)
+        for idx in groups.values():
+            reqs = [requests[i] for i in idx]
+            prompts = [self.prompt_ids(r) for r in reqs]
+            rows = self._generate(reqs, prompts)
+            per = self._rows(reqs[0])
+            for k, (i, req) in enumerate(zip(idx, reqs)):
+                gens = [self._cut(t, req.max_new_tokens) for t in rows[k * per:(k + 1) * per]]
+                if per < req.n:   # greedy: the n answers are the same answer
+                    gens = gens * req.n
+                results[i] = GenResult(gens, len(prompts[k]), 0.0, len(requests), self.name,
+                                       info={"generate_calls": len(groups)})
         dt = time.perf_counter() - t0
         for r in results:
             r.seconds = dt
         return results  # type: ignore[return-value]
 
-    def _generate_group(self, reqs, temperature, top_p, idx, results, batch_size) -> None:
-        import torch
+    def stream(self, request: GenRequest) -> Iterator[Delta | GenResult]:
+        """Decode one request alone, yielding each choice's new text as its tokens arrive."""
+        t0 = time.perf_counter()
+        prompt = self.prompt_ids(request)
+        rows = self._rows(request)
+        streamer = _RowStreamer()
 
-        prompts = [self.prompt_ids(r) for r in reqs]
-        rows = [(k, p) for k, (r, p) in enumerate(zip(reqs, prompts)) for _ in range(r.n)]
-        width = max(len(p) for _, p in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for _, p in rows], device=self.device)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for _, p in rows], device=self.device)
-        max_new = max(r.max_new_tokens for r in reqs)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": pad, "eos_token_id": self.eos_ids}
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-            seed = next((r.seed for r in reqs if r.seed is not None), None)
-            if seed is not None:   # reproducible for a request decoded alone; a batch shares one generator
-                torch.manual_seed(seed)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        new = out[:, width:].tolist()
-        per_req: list[list[Generation]] = [[] for _ in reqs]
-        eos = set(self.eos_ids)
-        for (k, _), toks in zip(rows, new):
-            limit = reqs[k].max_new_tokens
-            cut = next((j for j, t in enumerate(toks[:limit]) if t in eos), None)
-            body = toks[:cut] if cut is not None else toks[:limit]
-            reason = "stop" if cut is not None else "length"
-            text = self.tokenizer.decode(body, skip_special_tokens=True)
-            per_req[k].append(Generation(text, reason, len(body)))
-        for k, i in enumerate(idx):
-            results[i] = GenResult(per_req[k], len(prompts[k]), 0.0, batch_size, self.name)
+        def work():
+            try:
+                self._generate([request], [prompt], streamer)
+                streamer.end()
+            except BaseException as e:   # surfaces in the consuming thread
+                streamer.fail(e)
+
+        threading.Thread(target=work, name="hf-stream", daemon=True).start()
+        eos, limit = set(self.eos_ids), request.max_new_tokens
+        toks: list[list[int]] = [[] for _ in range(rows)]
+        sent = [""] * rows
+        reasons: list[str | None] = [None] * rows
+        for step in streamer:
+            for k, t in enumerate(step[:rows]):
+                if reasons[k] is not None:
+                    continue
+                if t in eos:
+                    reasons[k] = "stop"
+                else:
+                    toks[k].append(t)
+                    if len(toks[k]) >= limit:
+                        reasons[k] = "length"
+                text = self.tokenizer.decode(toks[k], skip_special_tokens=True)
+                if reasons[k] is None and text.endswith("\ufffd"):
+                    continue   # half of a multi-byte character: wait for the rest
+                for c in range(k, request.n if rows == 1 else k + 1):   # greedy: every choice is this row
+                    if text[len(sent[k]):] or reasons[k]:
+                        yield Delta(c, text[len(sent[k]):], reasons[k])
+                sent[k] = text
+        for k in range(rows):   # generate() stopped (every row ended or hit the limit)
+            if reasons[k] is None:
+                reasons[k] = "length"
+                for c in range(k, request.n if rows == 1 else k + 1):
+                    yield Delta(c, "", "length")
+        gens = [Generation(sent[k], reasons[k] or "length", len(toks[k])) for k in range(rows)]
+        if rows < request.n:
+            gens = gens * request.n
+        yield GenResult(gens, len(prompt), time.perf_counter() - t0, 1, self.name)
 
 
 def make_backend(cfg: ServiceConfig, num_cpus: float = 1.0):
     if cfg.backend == "recorded":
         return RecordedBackend(cfg)
+    if cfg.backend == "vllm":
+        from hydra_ray.serve.vllm_backend import VllmBackend
+
+        return VllmBackend(cfg)
     return ModelBackend(cfg, num_cpus)

@@ -10,7 +10,7 @@ application's ``args``, which Serve hands to :func:`hydra_ray.serve.app.build`::
         route_prefix: /
         import_path: hydra_ray.serve.app:build
         args:                       # -> ServiceConfig
-          backend: model            # model | recorded
+          backend: model            # model (HF generate) | vllm (GPU nodes) | recorded
           model: {training_output: runs/train-tiny}
           deployments: {generation: {autoscaling: {min_replicas: 1, max_replicas: 4}}}
 
@@ -19,19 +19,23 @@ validates everything, naming fields as ``applications[0].args.generation.max_new
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import yaml
 
-from hydra_ray.config import Config, ConfigError, apply_overrides, from_dict, in_range, one_of, positive
+from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, one_of, path_field,
+                              positive, resolve_config_paths)
 from hydra_ray.metrics.profiler import ProfileConfig
 from hydra_ray.placement import ReplicaSection
 
 BUILD_PATH = "hydra_ray.serve.app:build"
-BACKENDS = ("model", "recorded")
+BACKENDS = ("model", "vllm", "recorded")
+MODEL_BACKENDS = ("model", "vllm")   # backends that load model.* (base + adapter)
 RECORDED_MODES = ("prompt_hash", "round_robin")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -45,9 +49,9 @@ def _int(errors: list[str], name: str, value: Any, lo: int) -> None:
 class ModelSection(Config):
     """Where the policy comes from: a training output directory, or explicit base + adapter."""
 
-    training_output: str | None = None   # `hydra-ray train --output` dir: adapter/ inside, base named by it
-    base: str | None = None              # HF id or local dir; overrides the base the adapter names
-    adapter: str | None = None           # peft adapter dir; overrides training_output/adapter
+    training_output: str | None = path_field(None)  # `hydra-ray train --output` dir: adapter/ inside, base named by it
+    base: str | None = path_field(None, kind="model")            # HF id or local dir; overrides the base the adapter names
+    adapter: str | None = path_field(None)          # peft adapter dir; overrides training_output/adapter
     device: str = "auto"                 # auto (cuda when the replica has a GPU) | cpu | cuda | cuda:N
     dtype: str = "auto"                  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     merge_adapter: bool = True           # fold LoRA into the weights once: same outputs, faster decoding
@@ -80,11 +84,60 @@ class ModelSection(Config):
 class RecordedSection(Config):
     """The recorded-completions backend (tests, offline demos); see :mod:`hydra_ray.serve.recorded`."""
 
-    path: str | None = None       # JSONL; a relative path is tried from the working dir, then this package
+    path: str | None = path_field(None, kind="data")      # JSONL; a relative path is tried from the working dir, then this package
     mode: str = "prompt_hash"     # prompt_hash: look the prompt up (then its program); round_robin: in turn
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "mode", self.mode, RECORDED_MODES)
+
+
+@dataclass
+class VllmSection(Config):
+    """The vLLM engine of ``backend: vllm`` (one per generation replica; see serve.vllm_backend)."""
+
+    gpu_memory_utilization: float = 0.90   # share of the replica's GPU memory for weights + KV cache
+    max_model_len: int = 4096              # prompt + completion tokens of one sequence
+    max_num_seqs: int = 64                 # sequences decoded together (a request's n samples count n)
+    tensor_parallel_size: int = 1          # GPUs one replica shards the model over
+    enforce_eager: bool = False            # skip CUDA graphs (faster start, slower decoding)
+    enable_prefix_caching: bool = True     # requests sharing a prompt prefix share its KV blocks
+    max_lora_rank: int = 0                 # LoRA slot size; 0 = the adapter's own rank
+    merged_dir: str = field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "hydra-ray-merged"))
+
+    def _check(self, errors: list[str]) -> None:
+        if not isinstance(self.gpu_memory_utilization, (int, float)) or isinstance(self.gpu_memory_utilization, bool) \
+                or not 0 < self.gpu_memory_utilization <= 1:
+            errors.append(f"gpu_memory_utilization: expected a number in (0, 1], got {self.gpu_memory_utilization!r}")
+        _int(errors, "max_model_len", self.max_model_len, 16)
+        _int(errors, "max_num_seqs", self.max_num_seqs, 1)
+        _int(errors, "tensor_parallel_size", self.tensor_parallel_size, 1)
+        _int(errors, "max_lora_rank", self.max_lora_rank, 0)
+        for name in ("enforce_eager", "enable_prefix_caching"):
+            if not isinstance(getattr(self, name), bool):
+                errors.append(f"{name}: expected true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.merged_dir, str) or not self.merged_dir.strip():
+            errors.append(f"merged_dir: expected a directory path, got {self.merged_dir!r}")
+
+
+def vllm_node_problems(cuda_available: bool | None = None, vllm_installed: bool | None = None) -> list[str]:
+    """What this node lacks to run ``backend: vllm`` (empty: nothing). The facts are probed unless given."""
+    problems = []
+    if vllm_installed is None:
+        vllm_installed = importlib.util.find_spec("vllm") is not None
+    if not vllm_installed:
+        problems.append("vllm is not installed (GPU nodes: pip install 'hydra-ray[serve,vllm]'; CPU machines "
+                        "use backend 'model' or 'recorded')")
+    if cuda_available is None:
+        if importlib.util.find_spec("torch") is None:
+            cuda_available = False
+        else:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        problems.append("no CUDA GPU is visible (torch.cuda.is_available() is false): vLLM needs an NVIDIA GPU, "
+                        "a driver new enough for torch's CUDA build and the replica placed with num_gpus > 0")
+    return problems
 
 
 @dataclass
@@ -208,7 +261,7 @@ class VerificationSection(Config):
 class RewardSection(Config):
     """How a candidate is scored against the original (hydra_ray.prefs.labels.Labeler)."""
 
-    labeler: str | None = None     # labeler.json from `hydra-ray label`: score exactly as training labelled
+    labeler: str | None = path_field(None, kind="data")    # labeler.json from `hydra-ray label`: score exactly as training labelled
     epsilon: float = 0.005         # without a labeler: a reward gap below this is "no better" (log_ratio)
 
     def _check(self, errors: list[str]) -> None:
@@ -222,6 +275,7 @@ class ServiceConfig(Config):
     backend: str = "model"
     model: ModelSection = field(default_factory=ModelSection)
     recorded: RecordedSection = field(default_factory=RecordedSection)
+    vllm: VllmSection = field(default_factory=VllmSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
     batching: BatchSection = field(default_factory=BatchSection)
     deployments: DeploymentsSection = field(default_factory=DeploymentsSection)
@@ -232,9 +286,15 @@ class ServiceConfig(Config):
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "backend", self.backend, BACKENDS)
-        if self.backend == "model" and isinstance(self.model, ModelSection) and not self.model.given:
-            errors.append("model: backend 'model' needs model.training_output (a hydra-ray train output "
+        if self.backend in MODEL_BACKENDS and isinstance(self.model, ModelSection) and not self.model.given:
+            errors.append(f"model: backend '{self.backend}' needs model.training_output (a hydra-ray train output "
                           "directory) or model.base (an HF id or model directory, optionally with model.adapter)")
+        if self.backend == "vllm" and isinstance(self.model, ModelSection) and self.model.device == "cpu":
+            errors.append("model.device: backend 'vllm' runs on a CUDA GPU, got 'cpu' (use backend 'model' on CPU)")
+        if self.backend == "vllm" and isinstance(self.deployments, DeploymentsSection) \
+                and self.deployments.generation.use_gpu is False:
+            errors.append("deployments.generation.use_gpu: backend 'vllm' needs a GPU per generation replica, got "
+                          "false (set true or auto)")
         if self.backend == "recorded" and isinstance(self.recorded, RecordedSection) and not self.recorded.path:
             errors.append("recorded.path: backend 'recorded' needs a recorded-completions JSONL file")
         if not isinstance(self.served_model_name, str) or not self.served_model_name:
@@ -314,7 +374,8 @@ def read_preset_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[st
 
 
 def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> ServePreset:
-    return from_dict(ServePreset, read_preset_data(path, overrides), str(path))
+    """The preset with its path fields absolute against the working directory (replicas run elsewhere)."""
+    return resolve_config_paths(from_dict(ServePreset, read_preset_data(path, overrides), str(path)))
 
 
 def service_config(args: dict[str, Any] | ServiceConfig | None, source: str | None = None) -> ServiceConfig:
@@ -386,7 +447,7 @@ def absolutize(cfg: ServiceConfig) -> ServiceConfig:
 
     model = cfg.model.replace(training_output=fix(cfg.model.training_output), base=fix(cfg.model.base),
                               adapter=fix(cfg.model.adapter))
-    if cfg.backend == "model" and model.base is None:
+    if cfg.backend in MODEL_BACKENDS and model.base is None:
         # The adapter names its base as training saw it, often relative to where training ran: pin
         # what exists here now, so a replica with another working directory loads the same files.
         try:
@@ -413,7 +474,7 @@ def effective_conditioning(cfg: ServiceConfig) -> str:
     from hydra_ray.prefs.prompt import read_prompt_record, resolve_conditioning
 
     recorded, where = None, "the model"
-    if cfg.backend == "model":
+    if cfg.backend in MODEL_BACKENDS:
         try:
             adapter = resolve_model(cfg.model).adapter
         except ModelPathError:
@@ -423,3 +484,13 @@ def effective_conditioning(cfg: ServiceConfig) -> str:
         return resolve_conditioning(cfg.model.prompt_conditioning, recorded, where)
     except ValueError as e:
         raise ModelPathError(f"model.{e}") from None
+
+
+def check_node(cfg: ServiceConfig) -> None:
+    """Refuse a config this node cannot serve: ``backend: vllm`` without CUDA or without vllm installed
+    (called where the generation replica will run: ``hydra-ray serve`` on a local Ray, the replica)."""
+    if cfg.backend == "vllm":
+        problems = vllm_node_problems()
+        if problems:
+            raise ConfigError([f"backend: 'vllm' cannot run on this node: {p}" for p in problems],
+                              "serve application args")

@@ -1,6 +1,7 @@
-"""The two worker deployments: generation (model or recorded completions) and verification (sandbox).
+"""The two worker deployments: generation (HF model, vLLM or recorded completions) and verification (sandbox).
 
-They are separate so each scales on its own: generation wants GPUs and batches requests together;
+They are separate so each scales on its own: generation wants GPUs and batches requests together
+(``@serve.batch`` for the HF and recorded backends; vLLM batches continuously by itself);
 verification is CPU-heavy and wants one measurement per reserved core. Both run their blocking work
 in a thread so the replica's event loop keeps answering (health checks, queued calls).
 
@@ -13,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 from ray import serve
 
 from hydra_ray.data.schema import TestCase
-from hydra_ray.serve.backends import GenRequest, GenResult, make_backend
+from hydra_ray.serve.backends import Delta, GenRequest, GenResult, make_backend
 from hydra_ray.serve.config import ServiceConfig, resolve_data_path
 from hydra_ray.serve.telemetry import metrics
 from hydra_ray.serve.verify import Evaluation, OriginalFailed, Prepared, Report, VerificationEngine
@@ -39,9 +40,43 @@ class Generator:
         self._batched.set_batch_wait_timeout_s(cfg.batching.batch_wait_timeout_s)
 
     async def generate(self, request: GenRequest) -> GenResult:
-        result = await self._batched(request)
+        if self.backend.is_async:
+            result = await self.backend.agenerate(request)
+        else:
+            result = await self._batched(request)
         metrics().generation.observe(result.seconds)
         return result
+
+    async def stream(self, request: GenRequest) -> AsyncIterator[Delta | GenResult]:
+        """Call with ``handle.options(stream=True)``: the request's deltas as they are decoded, then its
+        GenResult. Decoded alone (not through ``@serve.batch``) so that its first tokens come at once."""
+        if self.backend.is_async:
+            async for item in self.backend.astream(request):
+                if isinstance(item, GenResult):
+                    metrics().generation.observe(item.seconds)
+                yield item
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        end = object()
+
+        def pump() -> None:   # the backend's blocking iterator, in a thread
+            try:
+                for item in self.backend.stream(request):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the replica's loop
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, end)
+
+        worker = loop.run_in_executor(None, pump)
+        while (item := await queue.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, GenResult):
+                metrics().generation.observe(item.seconds)
+            yield item
+        await worker
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)   # replaced from the config in __init__
     async def _batched(self, requests: list[GenRequest]) -> list[GenResult]:

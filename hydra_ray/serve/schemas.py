@@ -16,8 +16,15 @@ WEIGHTS_DOC = ("objective weights: {\"runtime\": 0.7, \"memory\": 0.3} (names: l
                ">= 0, summing to 1")
 
 
+# Constraints the service enforces itself, with a precise message (views.require_code, the chat
+# route's role check), declared in the schema too so that clients and generated SDKs know them.
+NON_BLANK = {"minLength": 1, "pattern": r"\S"}
+CHAT_ROLE_NAMES = ["system", "developer", "user", "assistant"]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `"stream": 0` or `"n": "2"` are not the booleans and integers the schema declares.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TestCaseIn(Strict):
@@ -26,7 +33,8 @@ class TestCaseIn(Strict):
 
 
 class OptimizeRequest(Strict):
-    code: str = Field(..., description="the Python program to optimise (reads stdin, writes stdout)")
+    code: str = Field(..., description="the Python program to optimise (reads stdin, writes stdout); not blank",
+                      json_schema_extra=NON_BLANK)
     tests: Optional[list[TestCaseIn]] = Field(None, description="tests every candidate must pass")
     inputs: Optional[list[str]] = Field(None, description="stdin inputs for differential testing: a candidate "
                                         "must print what the original prints (empty stdin when no tests/inputs)")
@@ -42,7 +50,8 @@ class OptimizeRequest(Strict):
 
 
 class ProfileRequest(Strict):
-    code: str
+    code: str = Field(..., description="the Python program to run and measure; not blank",
+                      json_schema_extra=NON_BLANK)
     tests: Optional[list[TestCaseIn]] = None
     inputs: Optional[list[str]] = Field(None, description="stdin inputs run without an expected output")
     float_tol: Optional[float] = Field(None, gt=0.0)
@@ -68,6 +77,9 @@ class ProgramOut(BaseModel):
                                           "throughput_per_s, energy_j")
     peak_memory_net_kb: Optional[float] = None
     stderr_tail: str = ""
+    measure_mode: Optional[str] = Field(None, description="how it was measured: process, inprocess or function "
+                                        "(profile.mode, or the fallback it needed)")
+    measure_mode_reason: str = Field("", description="why the mode differs from profile.mode, if it does")
 
 
 class CandidateOut(ProgramOut):
@@ -132,13 +144,15 @@ class HealthResponse(BaseModel):
 # ---- OpenAI-compatible chat ----------------------------------------------------------------------
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: str
+    model_config = ConfigDict(extra="allow", strict=True)
+    role: str = Field(..., description="who speaks; developer is read as system",
+                      json_schema_extra={"enum": CHAT_ROLE_NAMES})
     content: Union[str, list[dict[str, Any]], None] = None
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")   # OpenAI clients send fields this server does not use
+    # OpenAI clients send fields this server does not use; those it uses are typed strictly.
+    model_config = ConfigDict(extra="allow", strict=True)
     model: Optional[str] = None
     messages: list[ChatMessage] = Field(..., min_length=1)
     temperature: Optional[float] = Field(None, ge=0.0, le=2.0)

@@ -13,7 +13,6 @@ loaded and the sandbox calibrated. ``stop_service`` shuts Serve down, and Ray to
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -61,15 +60,10 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
         service, name, prefix, p_host, p_port = preset, "hydra-ray", "/", "127.0.0.1", 8000
     host, port = host or p_host, int(port or p_port)
     if not ray.is_initialized():
-        address = ray_address or os.environ.get("RAY_ADDRESS")
-        if address and address != "local":
-            ray.init(address=address)
-        else:
-            # Our own embedded Ray, never a cluster someone else started on this machine.
-            kwargs = {"address": "local", "include_dashboard": False}
-            if num_cpus is not None:
-                kwargs["num_cpus"] = num_cpus
-            ray.init(**kwargs)
+        from hydra_ray.ray_runtime import connect
+
+        # A cluster when asked; else our own embedded Ray, never someone else's on this machine.
+        connect(ray_address, num_cpus=num_cpus, include_dashboard=False)
         _state["ray"] = True
     serve.start(http_options={"host": host, "port": port})
     try:
@@ -83,13 +77,18 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
     return url
 
 
-def stop_service() -> None:
-    """Shut Serve down (and Ray, when start_service started it)."""
+def stop_service(graceful: bool = True) -> None:
+    """Shut Serve down (and Ray, when start_service started it).
+
+    ``graceful=False`` leaves Serve to the caller's own Ray shutdown, which is about to stop every
+    actor anyway (the demo): Serve's graceful path then only adds a retried-task warning."""
     import ray
     from ray import serve
 
-    if ray.is_initialized():
+    if ray.is_initialized() and graceful:
         serve.shutdown()
     if _state.pop("ray", False):
-        ray.shutdown()
+        from hydra_ray.ray_runtime import shutdown
+
+        shutdown()   # Ray and every process of its session (the agents outlive ray.shutdown alone)
     _state.pop("url", None)

@@ -78,6 +78,8 @@ class Report:
     score: Score | None = None
     stderr_tail: str = ""
     peak_memory_net_kb: float | None = None
+    mode: str = ""                # measurement mode used (profile.mode, or its fallback)
+    mode_reason: str = ""
 
 
 @dataclass
@@ -101,7 +103,7 @@ def _report(index: int, res: CandidateResult) -> Report:
                   {c: metric_view(mv) for c, mv in res.metrics.items()},
                   {BY_COLUMN[c].name: list(mv.samples) for c, mv in res.metrics.items()},
                   measured=bool(res.metrics), stderr_tail=res.stderr_tail[-2000:],
-                  peak_memory_net_kb=res.peak_memory_net_kb)
+                  peak_memory_net_kb=res.peak_memory_net_kb, mode=res.mode, mode_reason=res.mode_reason)
 
 
 class VerificationEngine:
@@ -117,7 +119,8 @@ class VerificationEngine:
     def describe(self) -> dict[str, Any]:
         return {"isolation": self.profiler.baseline["isolation"], "cycles_source": self.profiler.cycles_source,
                 "energy_source": self.profiler.energy_source, "cpu_model": self.profiler.baseline["cpu_model"],
-                "repeats": self.profile_cfg.repeats, "normalization": self.labeler.config.normalization}
+                "repeats": self.profile_cfg.repeats, "normalization": self.labeler.config.normalization,
+                "mode": self.profile_cfg.mode, "floors": self.profiler.baseline["floors"]}
 
     # ---- 1. the original ---------------------------------------------------------------------
     def prepare(self, original: str, tests: Sequence[TestCase] = (), inputs: Sequence[str] = (),
@@ -188,7 +191,7 @@ class VerificationEngine:
                 src = reports[rep.duplicate_of]
                 rep = Report(rep.index, rep.code, src.verdict, rep.detail, src.tests_passed, src.tests_total,
                              src.metrics, src.samples, src.measured, rep.duplicate_of, src.score, src.stderr_tail,
-                             src.peak_memory_net_kb)
+                             src.peak_memory_net_kb, src.mode, src.mode_reason)
             final.append(rep)
         ranking = rank([Entry(r.index, r.verdict, r.score, r.duplicate_of is not None) for r in final])
         reason = ranking.reason

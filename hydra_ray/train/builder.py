@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from hydra_ray.config import ConfigError
 from hydra_ray.train.config import TrainConfig
 
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
@@ -103,10 +104,32 @@ def load_dataset(input_dir: str | Path):
 
     from hydra_ray.prefs.dataset import read_labels
 
-    rows = read_labels(Path(input_dir) / "labels.parquet")
+    path = Path(input_dir) / "labels.parquet"
+    try:
+        rows = read_labels(path)
+    except (OSError, ValueError, KeyError) as e:   # pyarrow's ArrowInvalid is a ValueError
+        raise _input_error(path, e) from None
     if not rows:
-        raise ValueError(f"{input_dir}/labels.parquet has no rows; nothing to train on")
+        raise ConfigError([f"--input {input_dir}: labels.parquet has no rows; nothing to train on"],
+                          "train (on a Ray Train worker)")
     return Dataset.from_list(rows)
+
+
+def _input_error(path: Path, error: BaseException) -> ConfigError:
+    """An unreadable input file: a configuration problem (no retry can fix it), not a crash."""
+    return ConfigError([f"--input {path.parent}: {path.name} cannot be read ({type(error).__name__}: "
+                        f"{str(error).strip()[:300]}); recreate it with `hydra-ray label --output {path.parent}`"],
+                       "train (on a Ray Train worker)")
+
+
+def load_labeler(input_dir: str | Path):
+    from hydra_ray.prefs.labels import Labeler
+
+    path = Path(input_dir) / "labeler.json"
+    try:
+        return Labeler.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:   # json.JSONDecodeError is a ValueError
+        raise _input_error(path, e) from None
 
 
 def build_trainer(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path, *, use_cpu: bool,
@@ -116,7 +139,6 @@ def build_trainer(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Pat
     """A ready :class:`RegionDPOTrainer` with the hydra collator (enhanced or base framework)."""
     from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-    from hydra_ray.prefs.labels import Labeler
     from hydra_ray.train.collator import HydraPreferenceCollator
     from hydra_ray.train.dpo import RegionDPOTrainer
     from hydra_ray.train.relabel import Relabeler
@@ -128,7 +150,7 @@ def build_trainer(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Pat
                                        truncation_mode=args.truncation_mode)
     relabeler = None
     if cfg.framework == "enhanced":
-        relabeler = Relabeler(Labeler.load(Path(input_dir) / "labeler.json"), cfg.alpha.max_relabel_tries)
+        relabeler = Relabeler(load_labeler(input_dir), cfg.alpha.max_relabel_tries)
     collator = HydraPreferenceCollator(tokenizer, padder, framework=cfg.framework, relabeler=relabeler,
                                        concentration=concentration, seed=cfg.dpo.seed, rank=rank)
     return RegionDPOTrainer(model=model, args=args, data_collator=collator, train_dataset=load_dataset(input_dir),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from hydra_ray.config import Config, in_range, one_of, positive
+from hydra_ray.config import Config, in_range, one_of, path_field, positive
 from hydra_ray.placement import check_resource_map
 
 FRAMEWORKS = ("enhanced", "base")
@@ -26,7 +26,7 @@ def _int(errors: list[str], name: str, value: object, lo: int) -> None:
 class ModelSettings(Config):
     # A Hugging Face model id (must already be in the local cache: nodes have no network) or a local
     # directory, e.g. one written by `hydra-ray make-tiny-model`.
-    name_or_path: str = ""
+    name_or_path: str = path_field("", kind="model")
     dtype: str = "float32"
     # nf4: 4-bit NormalFloat weights with bitsandbytes (QLoRA); CUDA only.
     quantization: str = "none"
@@ -39,14 +39,14 @@ class ModelSettings(Config):
     # (Sec. V-B). Its LoRA shape applies (lora.r and lora.alpha must match it). The DPO reference is the
     # start adapter itself: TRL keeps a frozen copy of it (adapter "ref"), so DPO measures the move away
     # from the warm start, not from the bare base model.
-    init_adapter: Optional[str] = None
+    init_adapter: Optional[str] = path_field(None, kind="model")
 
     def _check(self, errors: list[str]) -> None:
         if self.init_adapter is not None and (not isinstance(self.init_adapter, str) or not self.init_adapter.strip()):
             errors.append(f"init_adapter: expected a peft adapter directory, got {self.init_adapter!r}")
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
             errors.append("name_or_path: expected a Hugging Face model id or a local directory, got nothing "
-                          "(e.g. model.name_or_path=out/tiny-model after `hydra-ray make-tiny-model`)")
+                          "(e.g. model.name_or_path=runs/tiny-model after `hydra-ray make-tiny-model --output runs/tiny-model`)")
         one_of(errors, "dtype", self.dtype, DTYPES)
         one_of(errors, "quantization", self.quantization, QUANTIZATIONS)
         one_of(errors, "compute_dtype", self.compute_dtype, DTYPES)
@@ -89,7 +89,7 @@ class DPOSettings(Config):
     bf16: bool = False
     seed: int = 0
     # DeepSpeed config for several GPUs: a mapping (inline in the preset) or a path to a JSON file.
-    deepspeed: object = None
+    deepspeed: object = path_field(None)
 
     def _check(self, errors: list[str]) -> None:
         positive(errors, "beta", self.beta)
@@ -184,10 +184,10 @@ class TrainConfig(Config):
     # filesystem every node mounts (NFS, EFS, Filestore, a ReadWriteMany volume). On a multi-node
     # cluster without one: a bucket (s3://bucket/prefix, gs://bucket/prefix; workers need write
     # access). Each OUTPUT gets its own run directory there, so rerunning the command resumes.
-    storage_path: Optional[str] = None
+    storage_path: Optional[str] = path_field(None)
     # Problems held out for evaluation (a split file, e.g. configs/evaluate/splits/pie_heldout.txt):
     # training refuses a labelled set that contains any of them. None: no check.
-    heldout_split: Optional[str] = None
+    heldout_split: Optional[str] = path_field(None)
     # weights | none: what the prompts hold (hydra_ray.prefs.prompt). None: what the labelled set's
     # labeler.json says (`hydra-ray label prompt_conditioning=...`); a value that differs is refused.
     prompt_conditioning: Optional[str] = None
@@ -346,9 +346,11 @@ def _check_model_available(name: str) -> list[str]:
         if not (p / "config.json").is_file():
             return [f"model.name_or_path={name}: the directory has no config.json (not a Hugging Face model dir)"]
         return []
-    if name.startswith((".", "/")) or name.count("/") != 1:
-        return [f"model.name_or_path={name}: no such directory (build a test model with "
-                f"`hydra-ray make-tiny-model --output {name}`)"]
+    from hydra_ray.paths import looks_like_path
+
+    build = f"build the tiny test model with `hydra-ray make-tiny-model --output {name}`"
+    if looks_like_path(name):
+        return [f"model.name_or_path={name}: no such directory ({build}, or give an existing model directory)"]
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -356,7 +358,8 @@ def _check_model_available(name: str) -> list[str]:
     except (ImportError, ValueError):
         cached = None
     if not isinstance(cached, str):
-        return [f"model.name_or_path={name}: not in the local Hugging Face cache, and training loads models "
-                f"offline; fetch it on this node first (`hf download {name}`; clusters/*.yaml do that when a "
-                "GPU node starts), copy a cache here, or give a local directory"]
+        # "org/name" reads as a directory or a hub id: say what was looked for under both readings.
+        return [f"model.name_or_path={name}: neither a directory here ({Path.cwd() / name} does not exist: "
+                f"{build}) nor a model in the local Hugging Face cache (training loads models offline: "
+                f"`hf download {name}` on this node first; clusters/*.yaml do that when a GPU node starts)"]
     return []

@@ -13,6 +13,8 @@ Output directory::
                       bucket or shared directory; rerunning the same command resumes from there
     _work/            per-node scratch (TRL checkpoints before upload)
 
+A configuration or input problem found on a worker (a missing model directory, say) is not retried:
+every rank agrees on it before training starts and returns, and the driver raises it once.
 Within one run, Ray Train restarts a failed worker group (a worker process or its node died) up to
 ``max_failures`` times from the latest checkpoint; ``alpha.json`` lists each restart under ``restarts``.
 """
@@ -63,9 +65,17 @@ def train_attempt(config: dict) -> None:
 
     from hydra_ray.train.worker import train_loop_per_worker
 
+    from hydra_ray.train.worker import WorkerConfigError
+
     if ray.train.get_context().get_world_rank() == 0:
         ray.get(config["hub"].begin_attempt.remote(ray.train.get_checkpoint() is not None))
-    train_loop_per_worker(config)
+    try:
+        train_loop_per_worker(config)
+    except (ConfigError, WorkerConfigError) as e:
+        # Not raised: Ray Train would retry it max_failures times, and a wrong path stays wrong.
+        # The hub keeps it; every rank returns; the driver raises it once.
+        if isinstance(e, ConfigError):
+            ray.get(config["hub"].set_fatal.remote(e.problems, e.source))
 
 
 def train_storage(cfg: TrainConfig, out: Path) -> tuple[str, str]:
@@ -183,16 +193,13 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     from hydra_ray.placement import train_workers
     from hydra_ray.train.hub import AlphaHub
 
-    started = False
-    if not ray.is_initialized():
-        # A cluster when asked (config or $RAY_ADDRESS, as under `ray job submit`); else our own
-        # embedded Ray ("local"), never a cluster someone else started on this machine.
-        address = cfg.ray_address or os.environ.get("RAY_ADDRESS") or "local"
-        ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None,
-                 include_dashboard=False,
-                 runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                           "TOKENIZERS_PARALLELISM": "false"}})
-        started = True
+    from hydra_ray.ray_runtime import connect, shutdown
+
+    # A cluster when asked (config or $RAY_ADDRESS, as under `ray job submit`); else our own
+    # embedded Ray, never a cluster someone else started on this machine.
+    started = connect(cfg.ray_address, num_cpus=cfg.num_cpus, include_dashboard=False,
+                      runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                                "TOKENIZERS_PARALLELISM": "false"}}, emit=emit)
     try:
         # On the driver's node, so metrics.jsonl lands in OUT whichever node rank 0 runs on.
         node = ray.get_runtime_context().get_node_id()
@@ -218,8 +225,14 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         )
         try:
             result = trainer.fit()
+            fatal = ray.get(hub.fatal.remote())
+            if fatal is not None:   # a worker found a configuration problem: reported once, no retry
+                raise ConfigError(fatal["problems"], f"{fatal['source']}, attempt {fatal['attempt']}; "
+                                  "not retried: a configuration problem stays")
             if result.error is not None:
                 raise result.error
+        except ConfigError:
+            raise
         except Exception as e:   # noqa: BLE001 - re-raised unchanged unless a worker's ConfigError is inside
             found = _config_error_in(e)
             if found is None:
@@ -232,7 +245,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
             shutil.copytree(Path(d) / "adapter", out / "adapter")
     finally:
         if started:
-            ray.shutdown()
+            shutdown()
 
     return _write_outputs(cfg, out, summary, workers)
 

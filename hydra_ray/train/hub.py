@@ -44,6 +44,7 @@ class AlphaHub:
         self._step_clock: tuple[int, float] | None = None   # (step, arrival) of rank 0's first report of it
         self._since_log_losses: dict[str, list[float]] = {r: [] for r in REGIONS}
         self._since_log_adv: list[list[float]] = []
+        self._fatal: dict[str, Any] | None = None       # a worker's ConfigError (see set_fatal)
         self._export_alpha()
 
     # ---- hot path -------------------------------------------------------------------------------
@@ -87,6 +88,14 @@ class AlphaHub:
     def _export_alpha(self) -> None:
         for r, a in self.controller.get_alpha().items():
             obs.set_gauge(obs.TRAIN_ALPHA, a, region=r)
+
+    def set_fatal(self, problems: Sequence[str], source: str | None) -> None:
+        """A worker's configuration problem: kept (the first one) for the driver to raise once."""
+        if self._fatal is None:
+            self._fatal = {"problems": list(problems), "source": source, "attempt": self.attempts}
+
+    def fatal(self) -> dict[str, Any] | None:
+        return self._fatal
 
     def ping(self) -> bool:
         """Returns once every call this caller made before it has been processed (actor calls are ordered)."""

@@ -47,6 +47,23 @@ class HubClient:
         ray.get(pending + [self.hub.ping.remote()])
 
 
+class WorkerConfigError(Exception):
+    """Another rank found a configuration problem; this rank stops too (the hub holds the problem)."""
+
+
+def _all_ranks_ok(ok: bool) -> bool:
+    """Whether every rank's check passed: a rank that found a problem must not leave the others
+    waiting at the next collective, so all agree before any of them goes on."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return ok
+    flag = torch.tensor([1 if ok else 0], dtype=torch.int32)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def _barrier() -> None:
     import torch.distributed as dist
 
@@ -109,6 +126,13 @@ def _median_step(times: list[float], warmup: int = 3) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
+def _peak_gpu_memory_gib() -> float | None:
+    """Peak memory torch allocated on this worker's GPU during training (None on CPU workers)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
 def _trainable_checksum(model) -> float:
     import torch
 
@@ -131,8 +155,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     cfg = from_dict(TrainConfig, config["cfg"])
     node_id = ray.get_runtime_context().get_node_id()
     problems = worker_problems(cfg, where=f"node {node_id[:12]} ({socket.gethostname()})")
-    if problems:
-        raise ConfigError(problems, "train (on a Ray Train worker)")
+    if not _all_ranks_ok(not problems):
+        if problems:
+            raise ConfigError(problems, "train (on a Ray Train worker)")
+        raise WorkerConfigError("another rank found a configuration problem")
     use_cpu = not cfg.scaling.use_gpu
     # Not with DeepSpeed: ACCELERATE_USE_CPU switches its engine off (plain DDP would run instead);
     # DeepSpeed finds its CPU accelerator itself.
@@ -168,7 +194,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         "distributed_type": str(acc.distributed_type), "device": str(acc.device),
         "trainable_checksum": _trainable_checksum(trainer.model), "global_step": trainer.state.global_step,
         "resumed_from_step": resume_step, "relabel_fallbacks": trainer.data_collator.fallbacks,
-        "batches": trainer.data_collator.calls, "step_time_median_s": _median_step(step_times)}))
+        "batches": trainer.data_collator.calls, "step_time_median_s": _median_step(step_times),
+        "peak_gpu_memory_gib": _peak_gpu_memory_gib()}))
 
     _barrier()
     checkpoint = None

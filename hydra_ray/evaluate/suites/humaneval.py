@@ -3,7 +3,9 @@
 The original program is ``prompt + canonical_solution``. What runs is a candidate followed by the
 task's ``test`` code and ``check(<entry_point>)`` (``Task.harness_suffix``), with empty stdin; a pass is
 a clean exit with empty stdout, so the assertions in ``check`` are the tests. HumanEval has no
-reference "better" programs, so ``better_code`` is None.
+reference "better" programs, so ``better_code`` is None. In ``function`` measurement mode the timed
+call is ``check(entry_point)`` (``meta["function_call"]``): one pass over the task's own assertions,
+the comparisons included, after the candidate and ``check`` were defined once.
 """
 from __future__ import annotations
 
@@ -44,7 +46,10 @@ def load_humaneval(path: str | Path, *, max_tasks: int | None = None) -> Iterato
                 original_code=obj["prompt"] + obj["canonical_solution"],
                 better_code=None,
                 tests=(TestCase("", ""),),
-                meta={"entry_point": obj["entry_point"], "prompt": obj["prompt"]},
+                # function mode: the candidate plus the test's `check` is the setup, and the timed call
+                # is `check(entry_point)`, i.e. one pass over the task's own assertions.
+                meta={"entry_point": obj["entry_point"], "prompt": obj["prompt"],
+                      "function_setup": obj["test"].strip(), "function_call": f"check({obj['entry_point']})"},
                 suite="humaneval",
                 harness_suffix=f"{obj['test'].strip()}\n\n\ncheck({obj['entry_point']})\n",
             )

@@ -11,6 +11,17 @@ Format (fields marked ? are optional)::
                                                # trailing whitespace ignored)
      "meta?": {...}}                           # anything; carried into the results
 
+Function tasks name the function to call and each test's arguments instead of stdin/stdout::
+
+    {"id": "add", "original_code": "def add(a, b):\n    return a + b\n",
+     "entry_point": "add",
+     "tests": [{"args": [2, 3], "expected": 5}, ...]}   # args: a JSON list; expected: any JSON value
+
+Each test calls ``entry_point(*args)``; the result passes when ``json.dumps`` of it equals that of
+``expected`` (so tuples match lists). In ``measure.mode=function`` only that call is timed (the
+arguments are parsed once per run, before timing); in the other modes the program defines the
+function, reads the arguments from stdin, calls it once and prints the JSON of the result.
+
 A file of PIE pair records (``pie_python_pairs*.jsonl``: ``slow``/``fast``/``tests``) is accepted as
 it is. Problems are reported all together, each naming its line.
 """
@@ -23,7 +34,20 @@ from typing import Any
 from hydra_ray.evaluate.suites.pie import is_pair_record, task_from_pair
 from hydra_ray.evaluate.tasks import COMPARE_MODES, Task, TestCase
 
-FIELDS = {"id", "original_code", "tests", "sizes", "better_code", "compare", "meta"}
+FIELDS = {"id", "original_code", "tests", "sizes", "better_code", "compare", "meta", "entry_point"}
+# Appended to a function task's code: arguments from stdin (parsed once per run, before any timing),
+# and a call that prints the JSON of its first result only, so repeated calls stay cheap.
+FUNCTION_SETUP = """
+import json as _hydra_json, sys as _hydra_sys
+_HYDRA_ARGS = _hydra_json.loads(_hydra_sys.stdin.read())
+_hydra_printed = []
+
+
+def _hydra_out(value):
+    if not _hydra_printed:
+        _hydra_printed.append(1)
+        print(_hydra_json.dumps(value, sort_keys=True))
+"""
 MAX_REPORTED = 50
 
 
@@ -63,17 +87,30 @@ def _check_record(obj: Any, where: str, problems: list[str]) -> None:
         problems.append(f"{where}: field 'meta': expected an object")
     tests = obj.get("tests")
     test_sizes = set()
+    entry = obj.get("entry_point")
+    if entry is not None and not (_is_str(entry) and entry.isidentifier()):
+        problems.append(f"{where}: field 'entry_point': expected the name of a function, got {entry!r}")
     if not isinstance(tests, list) or not tests:
-        problems.append(f"{where}: field 'tests': expected a non-empty list of {{input, expected}}")
+        problems.append(f"{where}: field 'tests': expected a non-empty list of "
+                        + ("{args, expected}" if entry is not None else "{input, expected}"))
     else:
         for i, t in enumerate(tests):
             if not isinstance(t, dict):
                 problems.append(f"{where}: tests[{i}]: expected an object, got {type(t).__name__}")
                 continue
-            for key in ("input", "expected"):
-                if not _is_str(t.get(key)):
-                    problems.append(f"{where}: tests[{i}].{key}: expected a string, got {t.get(key)!r}")
-            extra = set(t) - {"input", "expected", "size"}
+            if entry is not None:
+                if not isinstance(t.get("args"), list):
+                    problems.append(f"{where}: tests[{i}].args: expected a JSON list of arguments for "
+                                    f"{entry}(*args), got {t.get('args')!r}")
+                if "expected" not in t:
+                    problems.append(f"{where}: tests[{i}].expected: missing (the value {entry}(*args) returns)")
+                allowed = {"args", "expected", "size"}
+            else:
+                for key in ("input", "expected"):
+                    if not _is_str(t.get(key)):
+                        problems.append(f"{where}: tests[{i}].{key}: expected a string, got {t.get(key)!r}")
+                allowed = {"input", "expected", "size"}
+            extra = set(t) - allowed
             if extra:
                 problems.append(f"{where}: tests[{i}]: unknown field(s) {sorted(extra)}")
             if "size" in t and not (_is_int(t["size"]) and t["size"] >= 0):
@@ -90,15 +127,27 @@ def _check_record(obj: Any, where: str, problems: list[str]) -> None:
 
 
 def _task(obj: dict, suite: str) -> Task:
+    meta = dict(obj.get("meta") or {})
+    entry = obj.get("entry_point")
+    if entry is None:
+        tests = [TestCase(t["input"], t["expected"], t.get("size")) for t in obj["tests"]]
+        suffix = ""
+    else:
+        tests = [TestCase(json.dumps(t["args"]), json.dumps(t["expected"], sort_keys=True) + "\n", t.get("size"))
+                 for t in obj["tests"]]
+        call = f"_hydra_out({entry}(*_HYDRA_ARGS))"
+        meta.update(entry_point=entry, function_setup=FUNCTION_SETUP.strip(), function_call=call)
+        suffix = FUNCTION_SETUP.strip() + "\n\n" + call + "\n"
     return Task(
         id=obj["id"],
         original_code=obj["original_code"],
         better_code=obj.get("better_code"),
-        tests=[TestCase(t["input"], t["expected"], t.get("size")) for t in obj["tests"]],
+        tests=tests,
         sizes=obj.get("sizes"),
-        meta=dict(obj.get("meta") or {}),
+        meta=meta,
         suite=suite,
         compare=obj.get("compare", "exact"),
+        harness_suffix=suffix,
     )
 
 

@@ -1,0 +1,204 @@
+"""Measurement modes (profile.mode): floors, conclusive PIE pairs, HumanEval CV, Table III.
+
+    python benchmarks/bench_measure.py                       # every section -> results/measure.json
+    python benchmarks/bench_measure.py --sections floors pairs --pairs 40
+
+Sections (each records the load average before and after it; the machine is shared):
+
+- ``floors``: latency and memory of an empty program in each mode (in function mode: a ``pass``
+  function called through its entry point, and an empty program called whole), as the profiler
+  calibrates them, over ``--floor-rounds`` fresh calibrations;
+- ``pairs``: a seeded sample of ``--pairs`` real PIE pairs from pie_python_pairs.jsonl (every pair
+  there has a PIE-reported speedup >= 1.2x), each profiled twice per mode (two passes over the
+  sample, one after the other, modes interleaved pair by pair); conclusive = the profiler calls
+  the latency difference significant (Mann-Whitney, 2% effect, above the mode's floor); agreement =
+  same winner in both passes among pairs conclusive in both; pairs failing their tests are left
+  out and counted;
+- ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
+  tasks with a coefficient of variation (stdev / mean) <= 5%;
+- ``table3``: the Table III patterns in function mode beside the paper's printed values.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = ROOT.parent / "shared" / "data"
+MODES = ("process", "inprocess", "function")
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "loadavg_at_start": os.getloadavg()}
+
+
+def profiler(mode: str, repeats: int = 5):
+    from hydra_ray.config import from_dict
+    from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+
+    return Profiler(from_dict(ProfileConfig, {"mode": mode, "warmup": 1, "repeats": repeats,
+                                              "throughput_bursts": 4,
+                                              "sandbox": {"wall_time_s": 10, "cpu_time_s": 10}}))
+
+
+def floors(rounds: int) -> dict:
+    from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+
+    names = (*MODES, "function_program")
+    per = {m: {"latency_ms": [], "memory_kb": []} for m in names}
+    kinds = {}
+    for _ in range(rounds):
+        b = Profiler(ProfileConfig(cycles_backend="estimate")).baseline["floors"]
+        for m in names:
+            per[m]["latency_ms"].append(b[m]["latency_ms"])
+            per[m]["memory_kb"].append(b[m]["memory_kb"])
+            kinds[m] = b[m]["memory_kind"]
+    return {m: {"latency_ms_median": statistics.median(v["latency_ms"]),
+                "memory_kb_median": statistics.median(v["memory_kb"]), "memory_kind": kinds[m],
+                "latency_ms_each": v["latency_ms"], "memory_kb_each": v["memory_kb"]} for m, v in per.items()}
+
+
+def pie_sample(n: int, seed: int = 0):
+    from hydra_ray.data.loaders import load_program_sets
+
+    src = DATA / "pie_python_pairs.jsonl"
+    lines = [l for l in src.read_text().splitlines() if l.strip()]
+    speed = {json.loads(l)["pair_id"]: json.loads(l)["reported_speedup"] for l in lines}
+    chosen = random.Random(seed).sample([l for l in lines if json.loads(l)["reported_speedup"] >= 1.2], n)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "sample.jsonl"
+        f.write_text("\n".join(chosen) + "\n")
+        records = load_program_sets(f).records
+    return records, speed, src.name
+
+
+def pairs(n: int) -> dict:
+    records, speed, source = pie_sample(n)
+    profs = {m: profiler(m) for m in MODES}
+    outcome = {m: {} for m in MODES}   # pair_id -> [(significant, winner, ratio, mode used)] per pass
+    t0 = time.perf_counter()
+    for rnd in range(2):
+        for k, ps in enumerate(records):
+            for m in (MODES if (k + rnd) % 2 == 0 else MODES[::-1]):
+                slow, fast = profs[m].profile(ps)
+                if not (slow.verdict.ok and fast.verdict.ok):
+                    outcome[m].setdefault(ps.pair_id, []).append(None)
+                    continue
+                ls, lf = slow.metrics["latency_ms"].value, fast.metrics["latency_ms"].value
+                outcome[m].setdefault(ps.pair_id, []).append(
+                    {"significant": bool(slow.significant.get("latency_ms")), "winner": "fast" if lf < ls else "slow",
+                     "ratio": ls / lf if lf else None, "mode": slow.mode, "reason": slow.mode_reason})
+            print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
+    out = {"source": source, "sample": f"{len(records)} pairs, random.Random(0).sample of the pairs with "
+                                        "reported_speedup >= 1.2", "pairs": len(records), "modes": {}}
+    for m in MODES:
+        ok = {p: r for p, r in outcome[m].items() if all(x is not None for x in r)}
+        conclusive = [sum(r[i]["significant"] for r in ok.values()) for i in range(2)]
+        both = [r for r in ok.values() if r[0]["significant"] and r[1]["significant"]]
+        agree = sum(r[0]["winner"] == r[1]["winner"] for r in both)
+        fast_wins = sum(r[0]["winner"] == "fast" for r in both)
+        fallbacks = sum(r[0]["mode"] != m for r in ok.values())
+        out["modes"][m] = {
+            "passing_pairs": len(ok), "failing_pairs": len(outcome[m]) - len(ok),
+            "conclusive_pass1": conclusive[0], "conclusive_pass2": conclusive[1],
+            "conclusive_share": (sum(conclusive) / (2 * len(ok))) if ok else None,
+            "conclusive_both": len(both), "winner_agreement": agree / len(both) if both else None,
+            "pie_fast_program_wins": fast_wins / len(both) if both else None,
+            "fell_back": fallbacks,
+            "median_ratio_slow_over_fast": statistics.median([r[0]["ratio"] for r in ok.values() if r[0]["ratio"]])
+            if ok else None,
+        }
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["per_pair"] = {m: outcome[m] for m in MODES}
+    return out
+
+
+def humaneval(max_tasks: int | None, repeats: int) -> dict:
+    from hydra_ray.evaluate.harness import _program_set
+    from hydra_ray.evaluate.suites.humaneval import load_humaneval
+
+    tasks = list(load_humaneval(DATA / "HumanEval.jsonl.gz", max_tasks=max_tasks))
+    profs = {m: profiler(m, repeats) for m in MODES}
+    res = {m: [] for m in MODES}
+    t0 = time.perf_counter()
+    for k, task in enumerate(tasks):
+        ps = _program_set(task, [("canonical", task.original_code)])
+        for m in MODES:
+            (r,) = profs[m].profile(ps)
+            if not r.verdict.ok:
+                res[m].append({"task": task.id, "verdict": r.verdict.value, "cv": None})
+                continue
+            lat = r.metrics["latency_ms"].samples
+            cv = statistics.stdev(lat) / statistics.mean(lat)
+            res[m].append({"task": task.id, "verdict": "passed", "cv": cv, "latency_ms": statistics.median(lat),
+                           "mode": r.mode})
+        if (k + 1) % 20 == 0:
+            print(f"humaneval {k + 1}/{len(tasks)} {time.perf_counter() - t0:.0f}s", flush=True)
+    out = {"tasks": len(tasks), "repeats": repeats, "modes": {}}
+    for m in MODES:
+        cvs = [x["cv"] for x in res[m] if x["cv"] is not None]
+        out["modes"][m] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
+                           "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks),
+                           "median_cv": statistics.median(cvs) if cvs else None,
+                           "median_latency_ms": statistics.median(
+                               [x["latency_ms"] for x in res[m] if x["cv"] is not None]) if cvs else None}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["per_task"] = res
+    return out
+
+
+def table3(size: str, repeats: int) -> dict:
+    from hydra_ray.evaluate.table3 import PAPER_SUMMARY, measure_table_iii
+
+    rows = measure_table_iii(size=size, repeats=repeats, log=lambda s: print(s, flush=True))
+    return {"size": size, "repeats": repeats, "rows": rows, "paper_summary": PAPER_SUMMARY}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sections", nargs="+", default=["floors", "pairs", "humaneval", "table3"])
+    ap.add_argument("--pairs", type=int, default=40)
+    ap.add_argument("--floor-rounds", type=int, default=3)
+    ap.add_argument("--humaneval-tasks", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--table3-size", default="large")
+    args = ap.parse_args()
+    path = RESULTS / "measure.json"
+    result = json.loads(path.read_text()) if path.exists() else {"benchmark": "measurement modes"}
+    for section in args.sections:
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        if section == "floors":
+            data = floors(args.floor_rounds)
+        elif section == "pairs":
+            data = pairs(args.pairs)
+        elif section == "humaneval":
+            data = humaneval(args.humaneval_tasks, args.repeats)
+        elif section == "table3":
+            data = table3(args.table3_size, args.repeats)
+        else:
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval or table3")
+        data["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        data["loadavg_before"], data["loadavg_after"] = load0, os.getloadavg()
+        data["wall_s"] = round(time.perf_counter() - t0, 1)
+        data["machine"] = machine()
+        result[section] = data
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1, default=str))
+        print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "rows")},
+                         indent=1, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""profile.mode on real sandboxed programs: floors, what each mode measures, fallbacks, rows."""
+import pytest
+
+from hydra_ray.config import ConfigError, from_dict
+from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
+from hydra_ray.enrich.rows import arrow_schema, candidate_rows
+from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+from hydra_ray.sandbox.modes import process_only_reason
+
+SLOW = "n = int(input())\ns = 0\nfor i in range(n):\n    s += i * i\nprint(s)\n"
+FAST = "n = int(input())\nprint((n - 1) * n * (2 * n - 1) // 6)\n"
+N = 200_000
+ANSWER = f"{(N - 1) * N * (2 * N - 1) // 6}\n"
+
+
+@pytest.fixture(scope="module")
+def profiler():
+    p = Profiler(from_dict(ProfileConfig, {"warmup": 1, "repeats": 4, "throughput_bursts": 4,
+                                           "function_min_sample_ms": 5.0,
+                                           "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}}))
+    if p.baseline["isolation"] != "bwrap":
+        pytest.skip("bubblewrap unavailable")
+    return p
+
+
+def with_mode(profiler, mode):
+    profiler.cfg = profiler.cfg.replace(mode=mode)
+    return profiler
+
+
+def pair(slow=SLOW, fast=FAST, tests=None):
+    return ProgramSet("p", "p", [Candidate("slow", slow), Candidate("fast", fast)],
+                      tests or [TestCase(f"{N}\n", ANSWER)])
+
+
+def test_every_mode_has_a_floor_and_the_warm_ones_are_far_below_the_interpreter(profiler):
+    floors = profiler.baseline["floors"]
+    assert set(floors) == {"process", "inprocess", "function", "function_program"}
+    proc, inproc, func = floors["process"], floors["inprocess"], floors["function"]
+    assert proc["memory_kb"] > 5_000                      # the interpreter's own RSS
+    assert inproc["latency_ms"] < proc["latency_ms"] / 3  # no interpreter start-up
+    assert inproc["memory_kb"] < 1024                     # RSS growth of an empty program
+    assert func["latency_ms"] < inproc["latency_ms"]      # a `pass` call, per call
+    assert proc["memory_kind"] == "rss" and inproc["memory_kind"] == "rss_growth"
+    assert func["memory_kind"] == "tracemalloc_peak"
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "function"])
+def test_a_known_slower_program_is_slower_and_rows_record_the_mode(profiler, mode):
+    results = with_mode(profiler, mode).profile(pair())
+    slow, fast = results
+    assert slow.verdict.ok and fast.verdict.ok, (slow.detail, fast.detail, slow.stderr_tail)
+    assert slow.mode == fast.mode == mode and slow.mode_reason == ""
+    assert slow.significant["latency_ms"]
+    assert slow.metrics["latency_ms"].value > 3 * fast.metrics["latency_ms"].value
+    rows = candidate_rows(pair(), results, {"isolation": "bwrap"}, profiler.baseline["floors"])
+    for row in rows:
+        assert row["measure_mode"] == mode
+        key = "function_program" if mode == "function" else mode     # stdin programs called whole
+        assert row["floor_latency_ms"] == profiler.baseline["floors"][key]["latency_ms"]
+        assert row["memory_kind"] == {"inprocess": "rss_growth", "function": "tracemalloc_peak"}[mode]
+        assert row["tracemalloc_peak_kb"] is not None and row["tracemalloc_peak_kb"] > 0
+    names = set(arrow_schema().names)
+    assert {"measure_mode", "measure_mode_reason", "memory_kind", "floor_latency_ms"} <= names
+    if mode == "function":
+        assert fast.function_calls > 1 and fast.metrics["throughput_per_s"].unit == "calls/s"
+        assert fast.metrics["latency_ms"].source == "function_loop_clock"
+    else:
+        assert fast.metrics["peak_memory_kb"].source == "rusage_rss_growth"
+
+
+def test_programs_that_need_their_own_process_fall_back_and_say_why(profiler):
+    pool = ("from multiprocessing import Pool\nn = int(input())\n"
+            "print(sum(i * i for i in range(n)))\n")
+    assert "multiprocessing" in process_only_reason(pool)
+    slow, fast = with_mode(profiler, "inprocess").profile(pair(slow=pool))
+    assert slow.mode == fast.mode == "process"
+    assert "candidate slow imports multiprocessing" in slow.mode_reason
+    assert process_only_reason(FAST) is None
+    assert "sys.executable" in process_only_reason("import os, sys\nos.execv(sys.executable, ['x'])\n") or \
+        "os.execv" in process_only_reason("import os, sys\nos.execv(sys.executable, ['x'])\n")
+
+
+def test_a_program_failing_in_process_but_passing_as_a_process_falls_back(profiler):
+    # The warm runner has `selectors` loaded; a fresh interpreter does not. Real programs differ
+    # like this in subtler ways (module state, recursion depth); the set is then measured as a process.
+    picky = "import sys\nassert 'selectors' not in sys.modules, 'warm interpreter'\n" + FAST
+    slow, fast = with_mode(profiler, "inprocess").profile(pair(fast=picky))
+    assert slow.verdict.ok and fast.verdict.ok, fast.detail
+    assert slow.mode == fast.mode == "process"
+    assert "fails in-process" in fast.mode_reason and "passes as a process" in fast.mode_reason
+
+
+def test_a_program_failing_when_called_again_falls_back_to_inprocess(profiler):
+    once = "import builtins\nassert not hasattr(builtins, 'ran_before')\nbuiltins.ran_before = 1\n" + FAST
+    slow, fast = with_mode(profiler, "function").profile(pair(fast=once))
+    assert slow.verdict.ok and fast.verdict.ok, fast.detail
+    assert slow.mode == fast.mode == "inprocess"
+    assert "fails as a function call" in fast.mode_reason
+
+
+def test_a_function_task_times_only_the_entry_point_call(profiler):
+    code = "def add(a, b):\n    return a + b\n\ndef check(f):\n    assert f(2, 3) == 5\n"
+    ps = ProgramSet("t", "t", [Candidate("a", code), Candidate("b", code.replace("a + b", "sum((a, b))"))],
+                    [TestCase("", "")], function_call="check(add)")
+    a, b = with_mode(profiler, "function").profile(ps)
+    assert a.verdict.ok and b.verdict.ok and a.mode == "function"
+    assert a.metrics["latency_ms"].value < 0.05          # microseconds per call, not an interpreter
+    wrong = ProgramSet("t", "t", [Candidate("a", code.replace("a + b", "a - b")), Candidate("b", code)],
+                       [TestCase("", "")], function_call="check(add)")
+    bad, good = profiler.profile(wrong)
+    assert bad.verdict.value == "runtime_error" and "AssertionError" in bad.stderr_tail and good.verdict.ok
+
+
+def test_differences_below_the_floor_are_not_significant(profiler):
+    """The same program twice: whatever the test says, no ratio is claimed within the floor's spread."""
+    slow, fast = with_mode(profiler, "inprocess").profile(pair(slow=FAST))
+    assert not slow.significant["latency_ms"]
+    assert not slow.significant["peak_memory_kb"]
+
+
+def test_mode_is_validated_naming_the_field():
+    with pytest.raises(ConfigError) as e:
+        ProfileConfig(mode="thread", function_min_sample_ms=0)
+    assert "mode" in str(e.value) and "thread" in str(e.value) and "function_min_sample_ms" in str(e.value)
+
+
+HUMANEVAL = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "HumanEval.jsonl.gz"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HUMANEVAL.is_file(), reason="shared data not present at ../shared/data")
+def test_humaneval_in_function_mode_times_check_per_call(profiler):
+    from hydra_ray.evaluate import harness
+    from hydra_ray.evaluate.config import EvaluateConfig
+    from hydra_ray.evaluate.suites.humaneval import load_humaneval
+
+    task = next(load_humaneval(HUMANEVAL, max_tasks=1))
+    cfg = EvaluateConfig()
+    cfg.measure.mode, cfg.measure.repeats = "function", 4
+    broken = task.original_code.replace("return True", "return False")
+    orig, cand = harness.measure_pair(task, task.original_code, broken, cfg)
+    assert orig.verdict == "passed" and cand.verdict != "passed"       # the task's own assertions decide
+    same, again = harness.measure_pair(task, task.original_code, task.original_code, cfg)
+    assert same.mode == "function" and same.units["throughput"] == "calls/s"
+    assert max(same.samples["latency"]) < 5.0                           # ms per call, not an interpreter
+    assert same.tracemalloc_peak_kb is not None
+
+
+@pytest.mark.slow
+def test_users_jsonl_function_task_checks_results_and_times_the_call(tmp_path, profiler):
+    import json
+
+    from hydra_ray.evaluate import harness
+    from hydra_ray.evaluate.config import EvaluateConfig
+    from hydra_ray.evaluate.suites.jsonl import SuiteFormatError, load_jsonl_suite
+
+    code = "def sq(xs):\n    out = []\n    for x in xs:\n        out.append(x * x)\n    return out\n"
+    f = tmp_path / "fn.jsonl"
+    f.write_text(json.dumps({"id": "sq", "original_code": code, "entry_point": "sq",
+                             "better_code": "def sq(xs):\n    return [x * x for x in xs]\n",
+                             "tests": [{"args": [[1, 2, 3]], "expected": [1, 4, 9]}]}) + "\n")
+    (task,) = load_jsonl_suite(f)
+    cfg = EvaluateConfig()
+    cfg.measure.mode, cfg.measure.repeats = "function", 4
+    orig, cand = harness.measure_pair(task, task.original_code, task.better_code, cfg)
+    assert orig.verdict == cand.verdict == "passed" and orig.mode == "function"
+    wrong, _ = harness.measure_pair(task, code.replace("x * x", "x + x"), task.better_code, cfg)
+    assert wrong.verdict == "wrong_answer"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "b", "original_code": code, "entry_point": "not a name",
+                               "tests": [{"args": 3}]}) + "\n")
+    with pytest.raises(SuiteFormatError) as e:
+        load_jsonl_suite(bad)
+    msg = str(e.value)
+    assert "entry_point" in msg and "tests[0].args" in msg and "tests[0].expected" in msg

@@ -1,0 +1,97 @@
+"""User paths are resolved once, at the entry point, against the directory the command ran from."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from hydra_ray.cli import build_parser, resolve_path_args
+from hydra_ray.config import load_config
+from hydra_ray.paths import looks_like_path, resolve_model_ref, resolve_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("runs/out", "/home/u/proj/runs/out"),
+    ("./runs/../x", "/home/u/proj/x"),
+    ("/abs/dir", "/abs/dir"),
+    ("s3://bucket/prefix", "s3://bucket/prefix"),
+    ("gs://bucket/p", "gs://bucket/p"),
+    ("file:///tmp/x", "file:///tmp/x"),
+    (None, None),
+    ("", ""),
+])
+def test_resolve_path(given, expected):
+    assert resolve_path(given, base="/home/u/proj") == expected
+
+
+def test_model_refs_keep_hub_ids_and_resolve_local_directories(tmp_path):
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    assert resolve_model_ref("Qwen/Qwen2.5-Coder-7B-Instruct", base=tmp_path) == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    assert resolve_model_ref("gpt2", base=tmp_path) == "gpt2"
+    # "org/name" that exists here is the local directory
+    assert resolve_model_ref("models/mine", base=tmp_path) == str(tmp_path / "models" / "mine")
+    # path-looking values are paths whether or not they exist yet
+    assert resolve_model_ref("./models/new", base=tmp_path) == str(tmp_path / "models" / "new")
+    assert resolve_model_ref("runs/a/tiny", base=tmp_path) == str(tmp_path / "runs" / "a" / "tiny")
+    assert looks_like_path("~/m") and looks_like_path("a/b/c") and not looks_like_path("org/name")
+
+
+def test_config_path_fields_from_preset_and_overrides_are_absolute(tmp_path, monkeypatch):
+    from hydra_ray.serve.config import load_preset
+    from hydra_ray.train.config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml",
+                      ["storage_path=shared/ckpt", "heldout_split=splits/x.txt"])
+    assert cfg.model.name_or_path == "runs/tiny-model"          # not here: kept, may be a hub id
+    (tmp_path / "runs" / "tiny-model").mkdir(parents=True)
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml", ["storage_path=shared/ckpt"])
+    assert cfg.model.name_or_path == str(tmp_path / "runs" / "tiny-model")
+    assert cfg.storage_path == str(tmp_path / "shared" / "ckpt")
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml", ["storage_path=s3://b/ckpt"])
+    assert cfg.storage_path == "s3://b/ckpt"
+
+    preset = load_preset(REPO / "configs/serve/tiny-cpu.yaml", ["model.training_output=runs/train"])
+    assert preset.app.args.model.training_output == str(tmp_path / "runs" / "train")
+    # bundled data files named relative to the package stay as they are (looked up there later)
+    assert load_preset(REPO / "configs/serve/recorded-demo.yaml").app.args.recorded.path == "demo_completions.jsonl"
+
+
+def test_cli_path_arguments_are_resolved_before_the_command_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["enrich", "--input", "in.jsonl", "--output", "s3://b/out",
+                                      "--config", "configs/enrich/local.yaml"])
+    resolve_path_args(args)
+    assert args.input == str(tmp_path / "in.jsonl") and args.output == "s3://b/out"
+    assert args.config == str(tmp_path / "configs/enrich/local.yaml")
+    args = argparse.Namespace(expected=["a.out", "/x/b.out"])
+    resolve_path_args(args)
+    assert args.expected == [str(tmp_path / "a.out"), "/x/b.out"]
+
+
+def test_verbose_flag_before_or_after_the_command():
+    assert build_parser().parse_args(["-v", "doctor"]).verbose
+    assert build_parser().parse_args(["doctor", "-v"]).verbose
+    assert not build_parser().parse_args(["doctor"]).verbose
+
+
+def test_overrides_may_follow_options(tmp_path):
+    """`hydra-ray profile prog.py --json profile.repeats=5`, as the README writes it."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "p.py").write_text("print(1)\n")
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "p.py", "--json", "profile.repeats=5"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(r.stdout)
+    assert row["verdict"] == "passed" and row["latency_ms_n"] == 5
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "p.py", "--bogus"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
