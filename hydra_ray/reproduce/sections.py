@@ -122,8 +122,9 @@ def coverage_section(stats: dict[str, dict[str, Any]], n_pairs_in: int, source: 
     else:
         verdict = NOT_REPRODUCED
         why = (f"on {n} pairs measured here some of the paper's statements do not hold (✗ below). Why it can differ: "
-               "data size (the paper used 35,752 pairs), measurement (we time whole processes on sample inputs, "
-               "where interpreter start-up dominates peak RSS; the paper used perf stat and tracemalloc), "
+               "data size (the paper used 35,752 pairs), measurement (our profiler on the problems' small sample "
+               "inputs, where fixed costs and noise on a shared node make many pairs ties; the paper used perf stat "
+               "and tracemalloc), "
                "and the paper does not say how it counts ties")
     return Section("coverage", "Fig. 7: dataset coverage and optimisation signal", verdict, why, body, figures)
 
