@@ -158,6 +158,9 @@ def test_report_files(tmp_path, cfg):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
     md = (out / "table.md").read_text()
     assert "latency original (ms)" in md and "memory optimised (KB)" in md and "Table II" in md
+    assert "latency gmean" in md and "mean over tasks of each task's before/after" in md
+    # Fig. 3 layout (minimal prompts) only: the script has no detailed configuration.
+    assert (out / "pareto_minimal.png").stat().st_size > 0 and not (out / "pareto_detailed.png").exists()
     assert re.search(r"\| t0 \| runtime/minimal \| passed \| 10 \| 3\.333 \| 3×\* \[2\.9\d*, 3\.\d+\]", md)
     assert "| t1 | memory/minimal | wrong_answer@10 |" in md   # failed at the small size only
     assert "latency before (ms)" in md and "memory after (KB)" in md
@@ -219,3 +222,24 @@ def test_cli_dry_run_and_stubbed_measurement(tmp_path, capsys):
     assert all(c["correctness_rate"] == 1.0 for c in summary["configs"])
     assert "Estimated" in (out / "table.md").read_text() or not summary["estimated_metrics"]
     assert cli_main(["evaluate", "--suite", "patterns", "--output", str(out), "stats.nboot=5"]) == 2
+
+
+def test_table2_ratio_is_the_mean_of_task_ratios():
+    """The paper's Table II ratio is the mean over tasks of each task's before/after, not the ratio of the
+    means. Two tasks, latency before 10 and 20, after 5 and 20: per-task ratios 2 and 1 →
+    ratio = (2 + 1)/2 = 1.5, gmean = √(2·1) ≈ 1.414, ratio of means = 15 / 12.5 = 1.2.
+    Throughput (higher is better) is after/before: 10→20 and 10→5 give 2 and 0.5 → ratio 1.25, gmean 1."""
+    rows = []
+    for t, (lb, la, tb, ta) in enumerate([(10, 5, 10, 20), (20, 20, 10, 5)]):
+        rows.append({"task_id": f"t{t}", "config": "runtime/minimal", "candidate": 0, "correct": True,
+                     "verdict": "passed", "size": np.nan, "is_final": True, "orig_verdict": "passed",
+                     "weights": [1.0, 0, 0, 0, 0], "orig_latency": lb, "cand_latency": la,
+                     "ratio_latency": lb / la, "orig_throughput": tb, "cand_throughput": ta,
+                     "ratio_throughput": ta / tb})
+    t2 = aggregate.table2(pd.DataFrame(rows), ["latency", "throughput"]).set_index("metric")
+    assert t2.loc["latency", "ratio"] == pytest.approx(1.5)
+    assert t2.loc["latency", "gmean_ratio"] == pytest.approx(2 ** 0.5)
+    assert t2.loc["latency", "ratio_of_means"] == pytest.approx(15 / 12.5)
+    assert t2.loc["throughput", "ratio"] == pytest.approx(1.25)
+    assert t2.loc["throughput", "gmean_ratio"] == pytest.approx(1.0)
+    assert (t2["N"] == 2).all() and (t2["n_ratio"] == 2).all()

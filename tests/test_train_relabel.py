@@ -75,6 +75,7 @@ def test_hub_logs_rows_and_restore_truncates_them(tmp_path):
     assert row["region_loss/latency"] == pytest.approx(0.8) and row["region_count/balanced"] == 2
     assert row["region_loss/memory"] is None
     assert row["advantage/cycles"] == pytest.approx(0.15)
+    assert row["pref_rate/cycles"] == 1.0 and row["tie_rate/cycles"] == 0.0      # every Δ > 0
     assert row["alpha/latency"] > 1.0 > row["alpha/balanced"]
     state = hub.state_dict()
     hub.report(["memory"], [0.2], [[0.0] * 5], worker=0, step=2)

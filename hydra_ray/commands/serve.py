@@ -35,8 +35,8 @@ def check(preset_path: str, overrides, local: bool = False) -> tuple[object, lis
     """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files; with
     ``local``, what this node lacks to host the generation replica, e.g. CUDA or vllm for backend vllm)."""
     from hydra_ray.config import ConfigError
-    from hydra_ray.serve.config import (MODEL_BACKENDS, ModelPathError, check_node, load_preset, read_preset_data,
-                                        resolve_data_path, resolve_model)
+    from hydra_ray.serve.config import (MODEL_BACKENDS, ModelPathError, check_node, effective_conditioning,
+                                        load_preset, read_preset_data, resolve_data_path, resolve_model)
 
     preset = load_preset(preset_path, overrides)
     problems: list[str] = []
@@ -54,6 +54,7 @@ def check(preset_path: str, overrides, local: bool = False) -> tuple[object, lis
             resolve_data_path(args.recorded.path, "recorded.path")
         if args.reward.labeler:
             resolve_data_path(args.reward.labeler, "reward.labeler")
+        effective_conditioning(args)   # the prompt conditioning asked for must match the adapter's
     except (ModelPathError, FileNotFoundError) as e:
         problems.append(str(e))
     if local:

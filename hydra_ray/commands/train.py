@@ -19,6 +19,9 @@ Examples:
   hydra-ray make-tiny-model --output runs/tiny-model
   hydra-ray train --input runs/labelled --output runs/train --config configs/train/tiny-cpu.yaml \\
       model.name_or_path=runs/tiny-model dpo.max_steps=40
+  # warm start (the paper's): continue an earlier run's adapter
+  hydra-ray train --input runs/labelled2 --output runs/train2 --config configs/train/tiny-cpu.yaml \\
+      model.name_or_path=runs/tiny-model model.init_adapter=runs/train/adapter
 """
 
 
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from hydra_ray.train.config import TrainConfig
     from hydra_ray.train.driver import run_training
 
+    # Path fields (model.init_adapter too) come back absolute from load_config; --input/--output from the CLI.
     cfg = load_config(TrainConfig, args.config, args.overrides)
     outcome = run_training(cfg, args.input, args.output)
     if outcome.skipped:

@@ -120,9 +120,14 @@ class EvaluateConfig(Config):
     # configs/serve/tiny-cpu.yaml, plus its overrides (e.g. ["model.training_output=runs/train"]).
     hydra_in_process: str | None = path_field(None)
     hydra_overrides: list[str] = field(default_factory=list)
+    # hydra optimiser: weights | none, the prompts the model was trained on (hydra_ray.prefs.prompt).
+    # None: the in-process adapter's record (hydra_prompt.json), else weights; a contradiction is refused.
+    prompt_conditioning: str | None = None
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "optimizer", self.optimizer, OPTIMIZERS)
+        if self.prompt_conditioning is not None:
+            one_of(errors, "prompt_conditioning", self.prompt_conditioning, ("weights", "none"))
         if not self.suite:
             errors.append(f"suite: expected one of {list(SUITES)} or a path to a JSONL suite")
         if not self.output:

@@ -18,9 +18,11 @@ class InProcessClient:
     def __init__(self, serve_preset: str, overrides: Sequence[str] = (), *, max_new_tokens: int = 512,
                  temperature: float = 0.0):
         from hydra_ray.serve.backends import make_backend
-        from hydra_ray.serve.config import load_preset
+        from hydra_ray.serve.config import effective_conditioning, load_preset
 
         service = load_preset(serve_preset, overrides).app.args
+        # What the model was trained with (its adapter's hydra_prompt.json), or the preset's setting.
+        self.conditioning = effective_conditioning(service)
         self.backend = make_backend(service)
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
 

@@ -102,8 +102,10 @@ def openai_optimizer(client, prompts: Sequence[str], samples: int = 1) -> ChatOp
     return ChatOptimizer("openai", client, configs, lambda label, t: render(label, t.original_code), samples)
 
 
-def hydra_optimizer(client, weight_vectors: Sequence[Sequence[float]], samples: int = 1) -> ChatOptimizer:
-    """Prompts and parses exactly as training did (``hydra_ray.prefs.prompt``)."""
+def hydra_optimizer(client, weight_vectors: Sequence[Sequence[float]], samples: int = 1,
+                    conditioning: str = "weights") -> ChatOptimizer:
+    """Prompts and parses exactly as training did (``hydra_ray.prefs.prompt``); with ``conditioning="none"``
+    every weight vector gets the same unconditioned prompt and the weights only pick the best candidate."""
     try:
         from hydra_ray.prefs.prompt import extract_code as extract_training, render_messages
     except ImportError as e:
@@ -113,7 +115,7 @@ def hydra_optimizer(client, weight_vectors: Sequence[Sequence[float]], samples: 
     by_label = dict(configs)
 
     def render_fn(label: str, t: Task) -> list[dict[str, str]]:
-        return list(render_messages(t.original_code, list(by_label[label])))
+        return list(render_messages(t.original_code, list(by_label[label]), conditioning))
 
     return ChatOptimizer("hydra", client, configs, render_fn, samples, extract_training)
 
@@ -130,11 +132,15 @@ def build_optimizer(cfg) -> Optimizer:
     if cfg.optimizer == "openai":
         return openai_optimizer(client, cfg.prompts, cfg.samples_per_prompt)
     if cfg.optimizer == "hydra":
+        conditioning = cfg.prompt_conditioning or "weights"
         if cfg.hydra_in_process:
             from hydra_ray.evaluate.inprocess import InProcessClient
+            from hydra_ray.prefs.prompt import resolve_conditioning
 
             client = InProcessClient(cfg.hydra_in_process, cfg.hydra_overrides,
                                      max_new_tokens=cfg.openai.max_tokens, temperature=cfg.openai.temperature)
-        return hydra_optimizer(client, cfg.weight_vectors(), cfg.samples_per_prompt)
+            conditioning = resolve_conditioning(cfg.prompt_conditioning, client.conditioning,
+                                                f"the model of {cfg.hydra_in_process}")
+        return hydra_optimizer(client, cfg.weight_vectors(), cfg.samples_per_prompt, conditioning)
     raise ValueError(f"optimizer: expected one of reference, identity, openai, hydra; got {cfg.optimizer!r}")
 

@@ -31,7 +31,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
-def plot_pareto(summary: Sequence[dict[str, Any]], path: Path) -> Path:
+def plot_pareto(summary: Sequence[dict[str, Any]], path: Path, title: str | None = None) -> Path:
     """Each configuration at (relative runtime, relative peak memory) = 1 / geometric-mean improvement
     over its correct tasks; the original program sits at (1, 1)."""
     plt = _pyplot()
@@ -51,12 +51,28 @@ def plot_pareto(summary: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.legend(fontsize=8)
     ax.set_xlabel("relative runtime (candidate / original, geometric mean)")
     ax.set_ylabel("relative peak memory (candidate / original, geometric mean)")
-    ax.set_title("Runtime vs memory per configuration (lower-left is better)")
+    ax.set_title(title or "Runtime vs memory per configuration (lower-left is better)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_pareto_by_detail(summary: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """One Pareto plot per prompt detail level (``<objective>/minimal`` and ``<objective>/detailed``
+    configurations; the Hydra paper's Fig. 3 and Fig. 2): ``pareto_minimal.png``, ``pareto_detailed.png``.
+    Configurations of any other name (identity, weight vectors) appear in neither."""
+    from hydra_ray.evaluate.prompts import STYLES
+
+    written = []
+    for style in STYLES:
+        group = [s for s in summary if str(s["config"]).endswith(f"/{style}")]
+        if group:
+            fig = {"minimal": "Fig. 3", "detailed": "Fig. 2"}.get(style, "")
+            written.append(plot_pareto(group, Path(out_dir) / f"pareto_{style}.png",
+                                       title=f"Runtime vs memory, {style} prompts ({fig} layout)"))
+    return written
 
 
 def size_series(df: pd.DataFrame, metric: str) -> pd.DataFrame:

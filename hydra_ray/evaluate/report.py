@@ -6,7 +6,8 @@ OUTPUT/
                     per metric, with units) and Table II layout (per configuration: N, before, after, ratio)
   table.csv         Table III layout, machine-readable;  table2.csv: Table II layout
   summary.json      aggregates, steerability, split identity, configuration
-  pareto.png, sizes.png
+  pareto.png, sizes.png; pareto_minimal.png, pareto_detailed.png (the paper's Fig. 3 and 2) when the
+                    configurations are prompt configurations of both styles
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from hydra_ray import __version__
 from hydra_ray.evaluate import aggregate
-from hydra_ray.evaluate.plots import plot_pareto, plot_sizes
+from hydra_ray.evaluate.plots import plot_pareto, plot_pareto_by_detail, plot_sizes
 from hydra_ray.metrics.names import BY_NAME, METRIC_NAMES
 
 
@@ -106,16 +107,19 @@ def render_markdown(summary: dict[str, Any], t3: pd.DataFrame, t2: pd.DataFrame,
         rows.append(row)
     out.append(md_table(header, rows))
     out += ["", "## Per configuration (Table II layout)", "",
-            "Means over the N tasks that every configuration got right; ratio = before/after "
-            "(after/before for throughput).", ""]
-    header = ["config", "N"] + [f"{m} {c}" + (f" ({BY_NAME[m].unit})" if c != "ratio" else "")
-                                for m in metrics for c in ("before", "after", "ratio")]
+            "Means over the N tasks that every configuration got right. ratio = the mean over tasks of each "
+            "task's before/after (after/before for throughput), the Hydra paper's definition; gmean = the "
+            "geometric mean of the same per-task ratios. Both > 1 = better.", ""]
+    cols = ("before", "after", "ratio", "gmean_ratio")
+    names = {"ratio": "ratio", "gmean_ratio": "gmean"}
+    header = ["config", "N"] + [f"{m} {names.get(c, c)}" + (f" ({BY_NAME[m].unit})" if c in ("before", "after") else "")
+                                for m in metrics for c in cols]
     rows = []
     for config, g in t2.groupby("config", sort=False):
         by = g.set_index("metric")
         n = int(by["N"].max()) if len(by) else 0
-        rows.append([config, n] + [fmt(by.loc[m, c]) if m in by.index else "–"
-                                   for m in metrics for c in ("before", "after", "ratio")])
+        rows.append([config, n] + [fmt(by.loc[m, c]) if m in by.index and c in by else "–"
+                                   for m in metrics for c in cols])
     out.append(md_table(header, rows))
     if summary.get("steerability"):
         out += ["", "## Steerability", "", "Spearman ρ between the weight on a metric and the log improvement on it.", ""]
@@ -163,5 +167,6 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, *, suite: str, optimizer
     t2.to_csv(out / "table2.csv", index=False)
     (out / "table.md").write_text(render_markdown(summary, t3, t2, metrics))
     plot_pareto(summary["configs"], out / "pareto.png")
+    plot_pareto_by_detail(summary["configs"], out)
     plot_sizes(df, out / "sizes.png")
     return summary

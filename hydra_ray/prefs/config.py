@@ -13,6 +13,7 @@ from hydra_ray.config import Config, one_of, positive
 from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import PRESETS, resolve_alpha
 from hydra_ray.prefs.normalize import NORMALIZERS
+from hydra_ray.prefs.prompt import CONDITIONINGS
 
 NORMALIZATIONS = tuple(NORMALIZERS)
 PAPER_SPACES = ("log", "raw")
@@ -51,6 +52,9 @@ class LabelConfig(Config):
     # Significance (hydra_ray.metrics.stats.compare_samples) when the enriched *_significant is null.
     significance_alpha: float = 0.05
     significance_min_effect: float = 0.02
+    # weights (ours: the weights are written into every prompt) | none (the paper's unconditioned prompt).
+    # Recorded in labeler.json; train, serve and evaluate read it from there (hydra_ray.prefs.prompt).
+    prompt_conditioning: str = "weights"
 
     def _check(self, errors: list[str]) -> None:
         if isinstance(self.alpha, str):
@@ -74,6 +78,7 @@ class LabelConfig(Config):
             errors.append(f"write_jsonl: expected true or false, got {self.write_jsonl!r}")
         _open_unit(errors, "significance_alpha", self.significance_alpha)
         positive(errors, "significance_min_effect", self.significance_min_effect, allow_zero=True)
+        one_of(errors, "prompt_conditioning", self.prompt_conditioning, CONDITIONINGS)
 
     def alpha_vector(self) -> np.ndarray:
         """α as M floats, whether given by preset name or explicitly."""

@@ -1,5 +1,17 @@
 '''The chat template, in one place: the prompt states the objective weights and holds the original program.
 
+Two prompt conditionings (``prompt_conditioning``; label, train, serve and evaluate must agree on it:
+``hydra-ray label`` records it in ``labeler.json``, training copies it to ``adapter/hydra_prompt.json``,
+serve and evaluate read it from there and refuse a different setting):
+
+* ``weights`` (default, **our extension**): the weights are written into every prompt, so one model can be
+  steered at inference time;
+* ``none`` (**the paper's**): no weights in the prompt. The paper's DPO loss conditions on a prompt x
+  (Sec. IV-D) but never puts the weights in it, and lists this as future work (Sec. IX: "future work
+  could investigate explicit preference conditioning during inference. For example, learned preference
+  embeddings or control tokens could be introduced into the prompt"). The weights then only decide
+  which side is chosen.
+
 Prompt (TRL conversational format, a list of ``{"role", "content"}`` messages)::
 
     system:    SYSTEM_PROMPT (below)
@@ -35,6 +47,45 @@ USER_TEMPLATE = ("Optimise the following Python program for these objectives (we
                  "{program}")
 
 
+CONDITIONINGS = ("weights", "none")
+
+UNCONDITIONED_TEMPLATE = ("Optimise the following Python program so that it runs more efficiently.\n"
+                          "Keep its behaviour identical: same output for every input on standard input.\n"
+                          "Reply with the complete program in one ```python code block.\n\n"
+                          "{program}")
+
+
+PROMPT_RECORD = "hydra_prompt.json"     # in a trained adapter directory: {"prompt_conditioning": ...}
+
+
+def read_prompt_record(adapter_dir: str | None) -> str | None:
+    """The conditioning an adapter was trained with, or None (no record: trained before it was kept)."""
+    import json
+    from pathlib import Path
+
+    if not adapter_dir:
+        return None
+    f = Path(adapter_dir) / PROMPT_RECORD
+    return json.loads(f.read_text()).get("prompt_conditioning") if f.is_file() else None
+
+
+def resolve_conditioning(asked: str | None, recorded: str | None, where: str) -> str:
+    """The conditioning to use: what the model was trained with; asking for another one is refused."""
+    if asked is not None:
+        check_conditioning(asked)
+    if asked is not None and recorded is not None and asked != recorded:
+        raise ValueError(f"prompt_conditioning: asked for {asked!r} but {where} was trained with {recorded!r} "
+                         f"({PROMPT_RECORD}); prompts must match training: drop the setting or set it to {recorded!r}")
+    return recorded or asked or "weights"
+
+
+def check_conditioning(value: str, field: str = "prompt_conditioning") -> str:
+    if value not in CONDITIONINGS:
+        raise ValueError(f"{field}: expected one of {list(CONDITIONINGS)} (weights: weights in the prompt, ours; "
+                         f"none: the paper's unconditioned prompt), got {value!r}")
+    return value
+
+
 def format_weights(weights: Sequence[float]) -> str:
     """``runtime 0.55, peak memory 0.05, …`` in METRIC_NAMES order."""
     w = [float(x) for x in weights]
@@ -50,8 +101,15 @@ def fence(code: str) -> str:
     return f"{ticks}python\n{code.rstrip()}\n{ticks}"
 
 
-def render_messages(original_code: str, weights: Sequence[float]) -> list[dict[str, str]]:
-    """System + user messages: the weights stated explicitly, the original program fenced."""
+def render_messages(original_code: str, weights: Sequence[float] | None,
+                    conditioning: str = "weights") -> list[dict[str, str]]:
+    """System + user messages: the weights stated explicitly (``conditioning="weights"``) or not at all
+    (``"none"``, the paper's), the original program fenced."""
+    if check_conditioning(conditioning) == "none":
+        user = UNCONDITIONED_TEMPLATE.format(program=fence(original_code))
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    if weights is None:
+        raise ValueError("render_messages: prompt conditioning 'weights' needs a weight vector")
     user = USER_TEMPLATE.format(objectives=format_weights(weights), program=fence(original_code))
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

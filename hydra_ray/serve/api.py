@@ -127,6 +127,8 @@ def _weights(weights: Any, preset: str | None, default: str | None) -> Weights:
 class HydraAPI:
     def __init__(self, generator, verifier, cfg: ServiceConfig):
         self.generator, self.verifier, self.cfg = generator, verifier, cfg
+        # absolutize() pinned it to what the adapter was trained with (hydra_ray.prefs.prompt).
+        self._conditioning = cfg.model.prompt_conditioning or "weights"
         app.state.max_body_bytes = cfg.limits.max_body_bytes
         self._info: dict[str, Any] = {}
 
@@ -186,7 +188,7 @@ class HydraAPI:
             raise ApiError(422, prepared.kind, prepared.message, "tests" if tests else "inputs")
         temperature = g.temperature if req.temperature is None else req.temperature
         t_gen = time.perf_counter()
-        gen = await self._generate(GenRequest.of(render_messages(req.code, weights.values), n=n, max_new_tokens=max_new,
+        gen = await self._generate(GenRequest.of(render_messages(req.code, weights.values, self._conditioning), n=n, max_new_tokens=max_new,
                                                  temperature=temperature, top_p=g.top_p, seed=req.seed))
         calls["generation_call_s"] = time.perf_counter() - t_gen
         codes = [extract_code(x.text) for x in gen.generations]
@@ -231,7 +233,7 @@ class HydraAPI:
         weights = None
         if req.weights is not None or req.preset is not None:
             weights = _weights(req.weights, req.preset, None)
-            messages = render_messages(self._program_of(messages), weights.values)
+            messages = render_messages(self._program_of(messages), weights.values, self._conditioning)
         n = bounded(req.n, 1, g.max_candidates, "n", "choices")
         max_new = bounded(req.max_completion_tokens or req.max_tokens, g.max_new_tokens, g.max_new_tokens_limit,
                           "max_tokens", "tokens")

@@ -56,8 +56,13 @@ class ModelSection(Config):
     dtype: str = "auto"                  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     merge_adapter: bool = True           # fold LoRA into the weights once: same outputs, faster decoding
     torch_threads: int = 0               # CPU threads for torch; 0 = the replica's num_cpus (at least 1)
+    # weights | none (hydra_ray.prefs.prompt). None: what the adapter was trained with (its
+    # hydra_prompt.json; 'weights' without one); a value that contradicts the adapter is refused.
+    prompt_conditioning: str | None = None
 
     def _check(self, errors: list[str]) -> None:
+        if self.prompt_conditioning is not None:
+            one_of(errors, "prompt_conditioning", self.prompt_conditioning, ("weights", "none"))
         for name in ("training_output", "base", "adapter"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v.strip()):
@@ -459,7 +464,26 @@ def absolutize(cfg: ServiceConfig) -> ServiceConfig:
         except FileNotFoundError:
             pass  # reported where the file is needed (the generation replica), with where it looked
     reward = cfg.reward.replace(labeler=fix(cfg.reward.labeler))
+    model = model.replace(prompt_conditioning=effective_conditioning(cfg.replace(model=model)))
     return cfg.replace(model=model, recorded=recorded, reward=reward)
+
+
+def effective_conditioning(cfg: ServiceConfig) -> str:
+    """The prompt conditioning the service renders: the adapter's (``hydra_prompt.json``) for the model
+    backend; ``model.prompt_conditioning`` (default weights) otherwise. A contradiction is a ModelPathError."""
+    from hydra_ray.prefs.prompt import read_prompt_record, resolve_conditioning
+
+    recorded, where = None, "the model"
+    if cfg.backend in MODEL_BACKENDS:
+        try:
+            adapter = resolve_model(cfg.model).adapter
+        except ModelPathError:
+            adapter = None   # reported by the generation replica, which needs the files
+        recorded, where = read_prompt_record(adapter), f"adapter {adapter}"
+    try:
+        return resolve_conditioning(cfg.model.prompt_conditioning, recorded, where)
+    except ValueError as e:
+        raise ModelPathError(f"model.{e}") from None
 
 
 def check_node(cfg: ServiceConfig) -> None:

@@ -16,7 +16,7 @@ Workers report ``(region, per-example DPO loss)`` — and, for the ``advantage``
 advantage Δ_k of the chosen over the rejected completion — after every batch. Every
 ``reports_per_update`` reports the controller updates α:
 
-``loss`` rule (the paper's): with L̄_r the mean loss of region r over the interval and L̄ the mean of the
+``loss`` rule (the paper's formula, Sec. IV-E): with L̄_r the mean loss of region r over the interval and L̄ the mean of the
 L̄_r over the regions seen in it::
 
     α_r ← clip(α_r · exp(η (L̄_r − L̄)), α_min, α_max)
@@ -24,7 +24,9 @@ L̄_r over the regions seen in it::
 so regions the model finds hard (above-average loss) are sampled more often, easy ones less. A region
 with no example in the interval keeps its α and does not enter L̄.
 
-``advantage`` rule: Δ_k = ṽ_chosen,k − ṽ_rejected,k (normalised scores, higher is better; 0 for a tie).
+``advantage`` rule (**ours**, not the paper's: its experiments say α "is updated online using per-metric
+advantage signals" (Sec. V-B) and give no formula; the only formula in the paper is the ``loss`` rule of
+Sec. IV-E, which is why the presets use ``loss``): Δ_k = ṽ_chosen,k − ṽ_rejected,k (normalised scores, higher is better; 0 for a tie).
 Per metric, the consistency t_k = mean(Δ_k) / rms(Δ_k) = E[Δ] / sqrt(E[Δ]² + Var Δ) over the interval
 (in [−1, 1]: +1 when Δ_k is always the same positive value, 0 when it averages out or is always a tie,
 −1 when consistently negative; 0 when there is no signal at all), and::

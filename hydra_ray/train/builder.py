@@ -59,6 +59,11 @@ def load_model(cfg: TrainConfig):
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.model.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.model.init_adapter:
+        from peft import PeftModel
+
+        # Warm start: continue this adapter (trainable), rather than a fresh LoRA of lora.*.
+        model = PeftModel.from_pretrained(model, cfg.model.init_adapter, is_trainable=True)
     return model
 
 
@@ -149,5 +154,6 @@ def build_trainer(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Pat
     collator = HydraPreferenceCollator(tokenizer, padder, framework=cfg.framework, relabeler=relabeler,
                                        concentration=concentration, seed=cfg.dpo.seed, rank=rank)
     return RegionDPOTrainer(model=model, args=args, data_collator=collator, train_dataset=load_dataset(input_dir),
-                            processing_class=tokenizer, peft_config=lora_config(cfg, init_lora_weights=init_lora_weights),
+                            processing_class=tokenizer,
+                            peft_config=None if cfg.model.init_adapter else lora_config(cfg, init_lora_weights=init_lora_weights),
                             callbacks=callbacks, loss_sink=loss_sink)

@@ -34,8 +34,16 @@ class ModelSettings(Config):
     compute_dtype: str = "bfloat16"
     gradient_checkpointing: bool = False
     attn_implementation: Optional[str] = None
+    # A peft LoRA adapter to start DPO from (e.g. an earlier run's OUTPUT/adapter), instead of a fresh
+    # one: the paper's run "starts from a warm-start checkpoint trained on an earlier preference dataset"
+    # (Sec. V-B). Its LoRA shape applies (lora.r and lora.alpha must match it). The DPO reference is the
+    # start adapter itself: TRL keeps a frozen copy of it (adapter "ref"), so DPO measures the move away
+    # from the warm start, not from the bare base model.
+    init_adapter: Optional[str] = path_field(None, kind="model")
 
     def _check(self, errors: list[str]) -> None:
+        if self.init_adapter is not None and (not isinstance(self.init_adapter, str) or not self.init_adapter.strip()):
+            errors.append(f"init_adapter: expected a peft adapter directory, got {self.init_adapter!r}")
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
             errors.append("name_or_path: expected a Hugging Face model id or a local directory, got nothing "
                           "(e.g. model.name_or_path=runs/tiny-model after `hydra-ray make-tiny-model --output runs/tiny-model`)")
@@ -180,9 +188,14 @@ class TrainConfig(Config):
     # Problems held out for evaluation (a split file, e.g. configs/evaluate/splits/pie_heldout.txt):
     # training refuses a labelled set that contains any of them. None: no check.
     heldout_split: Optional[str] = path_field(None)
+    # weights | none: what the prompts hold (hydra_ray.prefs.prompt). None: what the labelled set's
+    # labeler.json says (`hydra-ray label prompt_conditioning=...`); a value that differs is refused.
+    prompt_conditioning: Optional[str] = None
 
     def _check(self, errors: list[str]) -> None:
         one_of(errors, "framework", self.framework, FRAMEWORKS)
+        if self.prompt_conditioning is not None:
+            one_of(errors, "prompt_conditioning", self.prompt_conditioning, ("weights", "none"))
         if self.num_cpus is not None:
             _int(errors, "num_cpus", self.num_cpus, 1)
         if self.storage_path is not None and (not isinstance(self.storage_path, str) or not self.storage_path.strip()):
@@ -212,6 +225,42 @@ def _heldout_problems(split_path: str, labels: Path) -> list[str]:
     return []
 
 
+def labelled_conditioning(labeler_json: str | Path) -> str:
+    """The prompt conditioning a labelled set was made with (labeler.json; 'weights' before the field existed)."""
+    import json
+
+    return (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("prompt_conditioning", "weights")
+
+
+def _conditioning_problems(cfg: TrainConfig, labeler_json: Path) -> list[str]:
+    have = labelled_conditioning(labeler_json)
+    if cfg.prompt_conditioning is not None and cfg.prompt_conditioning != have:
+        return [f"prompt_conditioning: the train config asks for {cfg.prompt_conditioning!r} but {labeler_json} "
+                f"was labelled with {have!r}; label and train must agree (stored prompts and re-rendered ones "
+                f"would differ): relabel with `hydra-ray label ... prompt_conditioning={cfg.prompt_conditioning}` "
+                f"or drop the override"]
+    return []
+
+
+def init_adapter_problems(cfg: TrainConfig) -> list[str]:
+    """model.init_adapter must be a peft LoRA adapter of the shape lora.* asks for."""
+    import json
+
+    d = Path(str(cfg.model.init_adapter))
+    f = d / "adapter_config.json"
+    if not f.is_file():
+        return [f"model.init_adapter: {d} has no adapter_config.json; expected a peft adapter directory such as "
+                f"an earlier `hydra-ray train` run's OUTPUT/adapter"]
+    a = json.loads(f.read_text())
+    problems = []
+    for ours, theirs in (("r", "r"), ("alpha", "lora_alpha")):
+        if a.get(theirs) is not None and a.get(theirs) != getattr(cfg.lora, ours):
+            problems.append(f"lora.{ours}: is {getattr(cfg.lora, ours)!r} but model.init_adapter {d} has "
+                            f"{theirs}={a.get(theirs)!r}; training continues that adapter, so set "
+                            f"lora.{ours}={a.get(theirs)}")
+    return problems
+
+
 def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[str]:
     """What this node lacks for ``cfg``: each problem says what was asked, what is missing, what to do.
 
@@ -225,6 +274,10 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
                 problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
         if cfg.heldout_split and (d / "labels.parquet").is_file():
             problems += _heldout_problems(cfg.heldout_split, d / "labels.parquet")
+        if (d / "labeler.json").is_file():
+            problems += _conditioning_problems(cfg, d / "labeler.json")
+    if cfg.model.init_adapter:
+        problems += init_adapter_problems(cfg)
     import os
 
     # Under `ray job submit` ($RAY_ADDRESS) or with ray_address the workers run on other nodes (a head

@@ -6,7 +6,8 @@ Output directory::
     alpha.json        final α, its trajectory, per-update region losses, worker reports, resume info
     metrics.jsonl     one line per logged step (TRL's DPO metrics + α, region losses, advantages)
     workers.json      what each Ray Train worker reported (world size, trainable-weight checksum, …)
-    plots/            alpha_trajectory.png, region_losses.png, loss.png
+    plots/            alpha_trajectory.png, region_losses.png, loss.png; fig5_alpha.png, fig6_preference.png,
+                      fig8_advantage.png (the paper's Fig. 5, 6, 8; hydra_ray.train.plots)
     config.yaml       the resolved configuration
     ray/              Ray Train storage (checkpoints), unless the config's storage_path puts them in a
                       bucket or shared directory; rerunning the same command resumes from there
@@ -29,7 +30,8 @@ from typing import Callable
 
 from hydra_ray.config import ConfigError, dump_config
 from hydra_ray.train.alpha import AlphaSettings
-from hydra_ray.train.config import TrainConfig, check_node
+from hydra_ray.prefs.prompt import PROMPT_RECORD
+from hydra_ray.train.config import TrainConfig, check_node, labelled_conditioning
 
 RUN_NAME = "train"
 
@@ -163,6 +165,9 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     problems = check_node(cfg, input_dir)
     if problems:
         raise ConfigError(problems, "train (node check, before Ray starts)")
+    if cfg.prompt_conditioning is None and (input_dir / "labeler.json").is_file():
+        # Pinned from the labelled set, so config.yaml and adapter/hydra_prompt.json say what was used.
+        cfg = cfg.replace(prompt_conditioning=labelled_conditioning(input_dir / "labeler.json"))
     done = out / "alpha.json"
     if done.exists() and json.loads(done.read_text()).get("completed"):
         a = json.loads(done.read_text())
@@ -247,6 +252,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
 
 def _write_outputs(cfg: TrainConfig, out: Path, summary: dict, workers: dict) -> TrainOutcome:
     steps = max((int(w.get("global_step", 0)) for w in workers.values()), default=0)
+    write_prompt_record(cfg, out)
     (out / "workers.json").write_text(json.dumps(workers, indent=2) + "\n")
     (out / "alpha.json").write_text(json.dumps({"completed": True, "steps": steps, "framework": cfg.framework,
                                                 **summary}, indent=2) + "\n")
@@ -256,6 +262,14 @@ def _write_outputs(cfg: TrainConfig, out: Path, summary: dict, workers: dict) ->
     resumed = summary.get("resumed_from")
     return TrainOutcome(out, steps, summary["alpha"], resumed["step"] if resumed else None,
                         restarts=len(summary.get("restarts", [])))
+
+
+def write_prompt_record(cfg: TrainConfig, out: Path) -> None:
+    """adapter/hydra_prompt.json: the prompt conditioning this adapter was trained with, which serve and
+    evaluate read (and refuse to contradict)."""
+    conditioning = cfg.prompt_conditioning or "weights"
+    if (out / "adapter").is_dir():
+        (out / "adapter" / PROMPT_RECORD).write_text(json.dumps({"prompt_conditioning": conditioning}) + "\n")
 
 
 def _finished_outcome(storage: str, run_name: str, out: Path) -> dict | None:

@@ -111,6 +111,11 @@ class AlphaHub:
         if self._since_log_adv:
             adv = np.asarray(self._since_log_adv, dtype=float).mean(axis=0)
             out.update({f"advantage/{m}": float(x) for m, x in zip(METRIC_NAMES, adv)})
+            # Preference rate (Fig. 6 of the paper): share of examples whose chosen side is better on m;
+            # ties (Δ = 0: not significantly different) are counted apart, not as losses.
+            raw = np.asarray(self._since_log_adv, dtype=float)
+            out.update({f"pref_rate/{m}": float((raw[:, k] > 0).mean()) for k, m in enumerate(METRIC_NAMES)})
+            out.update({f"tie_rate/{m}": float((raw[:, k] == 0).mean()) for k, m in enumerate(METRIC_NAMES)})
         self._clear_since_log()
         if isinstance(out.get("loss"), (int, float)):
             obs.set_gauge(obs.TRAIN_LOSS, out["loss"])

@@ -1,10 +1,22 @@
-"""Training plots from ``alpha.json`` and ``metrics.jsonl``: α trajectories, per-region losses, loss curve."""
+"""Training plots from ``alpha.json`` and ``metrics.jsonl``: α trajectories, per-region losses, loss curve,
+and the Hydra paper's training figures from any ``metrics.jsonl`` (e.g. one from a GPU run):
+
+* Fig. 5 ``fig5_alpha.png``: α of each region against the training step (``alpha/<region>``);
+* Fig. 6 ``fig6_preference.png``: per metric, after training, the preference rate (share of examples whose
+  chosen program is better on the metric, ``pref_rate/<m>``; ties apart, ``tie_rate/<m>``) and the mean
+  advantage Δ_k = ṽ_chosen,k − ṽ_rejected,k (``advantage/<m>``), averaged over the last quarter of the
+  logged rows ("after training": the paper does not say over which steps its Fig. 6 is taken);
+* Fig. 8 ``fig8_advantage.png``: the mean advantage of each metric against the step.
+
+Rows written before ``pref_rate/*`` was logged give Fig. 6 without the preference-rate panel.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
+from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import REGIONS
 from hydra_ray.train.simulate import plot_alpha_trajectory
 
@@ -60,4 +72,93 @@ def write_training_plots(output_dir: str | Path) -> list[Path]:
     fig.savefig(plots / "loss.png", dpi=100)
     plt.close(fig)
     written.append(plots / "loss.png")
+    written += write_paper_figures(rows, plots)
+    return written
+
+
+# ---- the paper's Fig. 5, 6 and 8 from metrics.jsonl rows ---------------------------------------------
+
+def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
+    return ([p[0] for p in pts], [float(p[1]) for p in pts]) if pts else ([], [])
+
+
+def final_preference(rows: list[dict[str, Any]], fraction: float = 0.25) -> dict[str, dict[str, float | None]]:
+    """Per metric, the mean over the last ``fraction`` of the rows (at least one) of the preference rate,
+    tie rate and mean advantage; None where the rows do not carry it."""
+    tail = rows[-max(1, int(round(len(rows) * fraction))):] if rows else []
+    out: dict[str, dict[str, float | None]] = {}
+    for m in METRIC_NAMES:
+        entry: dict[str, float | None] = {}
+        for name, key in (("pref_rate", f"pref_rate/{m}"), ("tie_rate", f"tie_rate/{m}"),
+                          ("advantage", f"advantage/{m}")):
+            vals = [float(r[key]) for r in tail if r.get(key) is not None]
+            entry[name] = sum(vals) / len(vals) if vals else None
+        out[m] = entry
+    return out
+
+
+def write_paper_figures(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """Fig. 5, 6 and 8 of the paper from ``metrics.jsonl`` rows; a figure whose data is absent is skipped."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if any(_series(rows, f"alpha/{r}")[0] for r in REGIONS):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in REGIONS:
+            xs, ys = _series(rows, f"alpha/{r}")
+            if xs:
+                ax.plot(xs, ys, label=r)
+        ax.set_xlabel("step")
+        ax.set_ylabel("α")
+        ax.set_title("Fig. 5 layout: Dirichlet α per region during training")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "fig5_alpha.png", dpi=100)
+        plt.close(fig)
+        written.append(out / "fig5_alpha.png")
+    final = final_preference(rows)
+    if any(v["advantage"] is not None for v in final.values()):
+        has_rate = any(v["pref_rate"] is not None for v in final.values())
+        fig, axes = plt.subplots(1, 2 if has_rate else 1, figsize=(10 if has_rate else 5.5, 4), squeeze=False)
+        ms = list(METRIC_NAMES)
+        if has_rate:
+            ax = axes[0][0]
+            pref = [100 * (final[m]["pref_rate"] or 0) for m in ms]
+            tie = [100 * (final[m]["tie_rate"] or 0) for m in ms]
+            ax.bar(ms, pref, label="chosen better")
+            ax.bar(ms, tie, bottom=pref, color="lightgrey", label="tie (not significant)")
+            ax.axhline(50, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylabel("% of training examples")
+            ax.set_title("preference rate")
+            ax.legend(fontsize=7)
+        ax = axes[0][-1]
+        ax.bar(ms, [final[m]["advantage"] or 0 for m in ms], color="tab:green")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_ylabel("mean Δ_k (normalised, chosen − rejected)")
+        ax.set_title("mean advantage")
+        fig.suptitle("Fig. 6 layout: per-metric preference after training (last quarter of logged steps)", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "fig6_preference.png", dpi=100)
+        plt.close(fig)
+        written.append(out / "fig6_preference.png")
+    if any(_series(rows, f"advantage/{m}")[0] for m in METRIC_NAMES):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for m in METRIC_NAMES:
+            xs, ys = _series(rows, f"advantage/{m}")
+            if xs:
+                ax.plot(xs, ys, label=m, marker=".", markersize=3)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("mean Δ_k since the previous logged step")
+        ax.set_title("Fig. 8 layout: per-metric advantage during training")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "fig8_advantage.png", dpi=100)
+        plt.close(fig)
+        written.append(out / "fig8_advantage.png")
     return written

@@ -64,7 +64,7 @@ class Relabeler:
                 norm_c, norm_r = (lab.norm_a, lab.norm_b) if lab.winner == "a" else (lab.norm_b, lab.norm_a)
                 wl = [float(x) for x in w]
                 out[i] = Relabelled(row["example_id"], wl, self.labeler.region(wl), lab.winner,
-                                    render_messages(row["original_code"], wl), advantage_of(norm_c, norm_r),
+                                    render_messages(row["original_code"], wl, self.labeler.config.prompt_conditioning), advantage_of(norm_c, norm_r),
                                     fresh=True)
             pending = still
         for i in pending:

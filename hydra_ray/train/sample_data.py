@@ -55,11 +55,13 @@ def sample_pairs(limit: int | None = None) -> list[CandidatePair]:
 
 
 def build_sample_labelled_set(out_dir: str | Path, *, samples_per_pair: int = 2, limit: int | None = None,
-                              alpha: str = "intermediate", seed: int = 0) -> Path:
+                              alpha: str = "intermediate", seed: int = 0,
+                              prompt_conditioning: str = "weights") -> Path:
     """Write ``labels.parquet``, ``labeler.json`` and ``stats.json`` (the labelled-dataset contract)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    labeler = Labeler(LabelConfig(alpha=alpha, samples_per_pair=samples_per_pair, seed=seed))
+    labeler = Labeler(LabelConfig(alpha=alpha, samples_per_pair=samples_per_pair, seed=seed,
+                                  prompt_conditioning=prompt_conditioning))
     result = label_pairs(sample_pairs(limit), labeler)
     if not result.rows:
         raise ValueError("the sample pairs gave no labelled example")
