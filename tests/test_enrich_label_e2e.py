@@ -5,11 +5,13 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
 
 
+@pytest.mark.slow   # ~50 s; the default suite runs enrich → label on real pairs in test_fresh_clone
 def test_enrich_then_label_on_real_pairs(tmp_path):
     # 5 pairs whose slow program is clearly slower, 2 quick ones, 1 that fails as real data does
     lines = SAMPLE.read_text().splitlines()

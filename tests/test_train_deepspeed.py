@@ -38,6 +38,7 @@ def _cmd(model, labelled, out, *overrides):
             "dpo.per_device_batch_size=2", "dpo.warmup_steps=0", *overrides]
 
 
+@pytest.mark.slow   # 85 s on 2 cores; the ZeRO-2 code path is for GPU clusters (make test-slow runs it)
 def test_zero2_preset_trains_under_ray_train_with_deepspeed_checkpoints(data, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

@@ -234,9 +234,10 @@ class _Run:
         source = make_datasource(fs, files, cfg.input.block_rows, self.ledger if cfg.limit else None)
         with warnings.catch_warnings():  # scheduling_strategy has no named parameter on read_datasource in 2.60
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")   # RayDeprecationWarning
             ds = ray.data.read_datasource(source, compute=tasks, ray_remote_args=near)
-        ds = ds.map_batches(validate_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"ledger": self.ledger},
-                            compute=tasks, **near)
+            ds = ds.map_batches(validate_block, batch_format="pyarrow", batch_size=None,
+                                fn_kwargs={"ledger": self.ledger}, compute=tasks, **near)
         # Blocks of batch_size sets, so each actor call gets one batch and its results stream out at once.
         ds = ds.repartition(target_num_rows_per_block=cfg.batch_size)
         _same_task_args(ds, near)
