@@ -36,8 +36,12 @@ def _clone(tmp_path: Path) -> Path:
 
 
 def _make_run_commands(clone: Path) -> list[str]:
-    out = subprocess.run(["make", "-n", "run"], cwd=clone, capture_output=True, text=True, check=True, timeout=60)
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    # Under `make test` (CI) make's own variables would make this a sub-make that prints
+    # "Entering directory" lines: ask as a top-level make would be asked.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=clone, env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip() and not line.startswith("make")]
 
 
 def _session_pids(session: str) -> list[int]:
