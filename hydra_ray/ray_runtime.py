@@ -53,13 +53,11 @@ def quiet_environment() -> None:
 
 
 def quiet_console_handlers() -> None:
-    """Ray Data, Train and Serve attach their own console handlers at import (INFO); their log
-    files keep everything, the terminal gets errors only."""
-    for module in ("ray.data", "ray.train", "ray.serve"):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
+    """Ray Data, Train and Serve attach their own console handlers when imported (INFO); their log
+    files keep everything, the terminal gets errors only. Covers the modules imported so far: a
+    caller that imports one later calls this again (importing all three here costs ~3 s a start)."""
+    if verbose():
+        return
     for name in ("ray", "ray.data", "ray.train", "ray.serve", "ray.tune"):
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
@@ -177,7 +175,7 @@ def _session_processes() -> list:
             text = " ".join([p.name(), *p.cmdline()])
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if "ray" in text or "gcs_server" in text or "raylet" in text:
+        if "ray::" in text or "/ray/" in text or "gcs_server" in text or "raylet" in text:
             found.append(p)
     return found
 

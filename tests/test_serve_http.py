@@ -237,12 +237,9 @@ def test_openai_route_with_the_evaluation_harness_client(url):
 
 
 def sse_events(response) -> list:
-    events = []
-    for line in response.iter_lines():
-        if line.startswith("data: "):
-            payload = line[len("data: "):]
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
-    return events
+    from hydra_ray.serve.streaming import read_events
+
+    return read_events(response.iter_lines())
 
 
 def test_openai_route_streams_server_sent_events(url):

@@ -286,14 +286,9 @@ def test_backend_stream_matches_generate(trained, backend):
 
 
 def sse_events(response) -> list:
-    import json
+    from hydra_ray.serve.streaming import read_events
 
-    events = []
-    for line in response.iter_lines():
-        if line.startswith("data: "):
-            payload = line[len("data: "):]
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
-    return events
+    return read_events(response.iter_lines())
 
 
 def test_service_streams_the_model_answer(trained, served):

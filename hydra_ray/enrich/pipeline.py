@@ -210,6 +210,10 @@ class _Run:
         import ray.data
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        from hydra_ray.ray_runtime import quiet_console_handlers
+
+        quiet_console_handlers()   # Ray Data's console handler (INFO) exists from its import on
+
         from hydra_ray.enrich.stream import Ledger, make_datasource, validate_block
         from hydra_ray.enrich.worker import ProfilerWorker
         from hydra_ray.placement import profiler_actors

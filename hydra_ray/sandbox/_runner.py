@@ -151,6 +151,35 @@ def _clean_up(job, uid, pid, workdir, spare=()):
             _wipe(scratch, job.get("keep", []))
 
 
+class _Capture:
+    """A run's stdout (hashed, kept unless not wanted, capped) and the tail of its stderr: what both
+    the process runner and the warm runner's supervisor read from the program's pipes."""
+
+    def __init__(self, keep_stdout, out_cap):
+        self.keep_stdout, self.out_cap = keep_stdout, out_cap
+        self.hash = hashlib.sha256()
+        self.chunks, self.out_len, self.err_tail = [], 0, b""
+
+    def stdout(self, chunk):
+        """Take a chunk of stdout; True when the output is now over its cap."""
+        self.out_len += len(chunk)
+        self.hash.update(chunk)
+        if self.keep_stdout:
+            self.chunks.append(chunk)
+        return self.out_len > self.out_cap
+
+    def stderr(self, chunk):
+        self.err_tail = (self.err_tail + chunk)[-STDERR_TAIL:]
+
+    def stderr_text(self):
+        return self.err_tail.decode("utf-8", "replace")
+
+    def fields(self):
+        return {"stdout": b"".join(self.chunks).decode("utf-8", "replace") if self.keep_stdout else "",
+                "stdout_sha256": self.hash.hexdigest(), "stdout_bytes": self.out_len,
+                "stderr_tail": self.stderr_text()}
+
+
 def run_one(run, job, uid, gid, spare=()):
     limits = run["limits"]
     workdir = _workdir(job, uid, gid)
@@ -171,9 +200,7 @@ def run_one(run, job, uid, gid, spare=()):
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
     sel.register(pidfd, selectors.EVENT_READ, "exit")
-    out_hash = hashlib.sha256()
-    out_chunks, out_len, err_tail = [], 0, b""
-    keep_stdout = run.get("want_stdout", True)
+    cap = _Capture(run.get("want_stdout", True), out_cap)
     deadline = time.monotonic() + float(limits["wall_time_s"])
     t_exit, killed_for = None, None
     open_pipes = 2
@@ -200,14 +227,10 @@ def run_one(run, job, uid, gid, spare=()):
                 sel.unregister(key.fileobj)
                 open_pipes -= 1
             elif key.data == "out":
-                out_len += len(chunk)
-                out_hash.update(chunk)
-                if keep_stdout:
-                    out_chunks.append(chunk)
-                if out_len > out_cap:
+                if cap.stdout(chunk):
                     killed_for = "output_limit"
             else:
-                err_tail = (err_tail + chunk)[-STDERR_TAIL:]
+                cap.stderr(chunk)
         if killed_for:
             break
     if killed_for:
@@ -237,10 +260,7 @@ def run_one(run, job, uid, gid, spare=()):
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "max_rss_kb": ru.ru_maxrss,
-        "stdout": b"".join(out_chunks).decode("utf-8", "replace") if keep_stdout else "",
-        "stdout_sha256": out_hash.hexdigest(),
-        "stdout_bytes": out_len,
-        "stderr_tail": err_tail.decode("utf-8", "replace"),
+        **cap.fields(),
         "mode": "process",
     }
 
@@ -312,9 +332,7 @@ def run_warm(run, job, uid, gid, warm):
         sel.register(fd, selectors.EVENT_READ, tag)
     if sent:
         sel.register(warm.sock, selectors.EVENT_READ, "warm")
-    out_hash = hashlib.sha256()
-    out_chunks, out_len, err_tail, rep_buf = [], 0, b"", b""
-    keep_stdout = run.get("want_stdout", True)
+    cap, rep_buf = _Capture(run.get("want_stdout", True), out_cap), b""
     deadline = time.monotonic() + float(limits["wall_time_s"])
     child_pid, exit_msg, killed_for, warm_lost = None, None, None, not sent
     open_pipes = 3
@@ -359,16 +377,12 @@ def run_warm(run, job, uid, gid, warm):
                 sel.unregister(key.fd)
                 open_pipes -= 1
             elif key.data == "out":
-                out_len += len(chunk)
-                out_hash.update(chunk)
-                if keep_stdout:
-                    out_chunks.append(chunk)
-                if out_len > out_cap and killed_for is None:
+                if cap.stdout(chunk) and killed_for is None:
                     killed_for = "output_limit"
                     if child_pid is not None:
                         _kill_pid(child_pid)
             elif key.data == "err":
-                err_tail = (err_tail + chunk)[-STDERR_TAIL:]
+                cap.stderr(chunk)
             elif len(rep_buf) < 65536:
                 rep_buf += chunk
     sel.close()
@@ -383,7 +397,7 @@ def run_warm(run, job, uid, gid, warm):
     if exit_msg is None:
         return {"verdict": "runtime_error",
                 "detail": "the program killed or crashed its supervisor (the warm runner)",
-                "stderr_tail": err_tail.decode("utf-8", "replace")}
+                "stderr_tail": cap.stderr_text()}
     report = {}
     for line in rep_buf.decode("utf-8", "replace").splitlines():
         try:
@@ -417,10 +431,7 @@ def run_warm(run, job, uid, gid, warm):
         "max_rss_kb": exit_msg["max_rss_kb"],
         "rss_growth_kb": growth,
         "tracemalloc_peak_b": report.get("tracemalloc_peak_b"),
-        "stdout": b"".join(out_chunks).decode("utf-8", "replace") if keep_stdout else "",
-        "stdout_sha256": out_hash.hexdigest(),
-        "stdout_bytes": out_len,
-        "stderr_tail": err_tail.decode("utf-8", "replace"),
+        **cap.fields(),
         "mode": run["mode"],
     }
     if run["mode"] == "function" and killed_for is None and status == 0:

@@ -50,7 +50,10 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
     import ray
     from ray import serve
 
+    from hydra_ray.ray_runtime import quiet_console_handlers
     from hydra_ray.serve.app import build_app
+
+    quiet_console_handlers()   # Serve's console handler exists from its import on
 
     preset = load_preset(cfg, overrides) if isinstance(cfg, (str, Path)) else cfg
     if isinstance(preset, ServePreset):

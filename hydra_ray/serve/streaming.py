@@ -17,7 +17,7 @@ A failure after the first event cannot change the HTTP status any more: it is se
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 from hydra_ray.serve.backends import Delta, GenResult
 
@@ -26,6 +26,16 @@ DONE = "data: [DONE]\n\n"
 
 def sse(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+def read_events(lines: Iterable[str]) -> list[dict[str, Any] | str]:
+    """A client's reading of an SSE stream: each ``data:`` payload, parsed, and ``"[DONE]"`` as is."""
+    events: list[dict[str, Any] | str] = []
+    for line in lines:
+        if line.startswith("data: "):
+            payload = line[len("data: "):]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
 
 
 def chunk(request_id: str, created: int, model: str, choices: list[dict[str, Any]],

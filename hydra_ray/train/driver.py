@@ -193,7 +193,9 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     from hydra_ray.placement import train_workers
     from hydra_ray.train.hub import AlphaHub
 
-    from hydra_ray.ray_runtime import connect, shutdown
+    from hydra_ray.ray_runtime import connect, quiet_console_handlers, shutdown
+
+    quiet_console_handlers()   # ray.train is imported by now (also when Ray already runs, as in the demo)
 
     # A cluster when asked (config or $RAY_ADDRESS, as under `ray job submit`); else our own
     # embedded Ray, never a cluster someone else started on this machine.

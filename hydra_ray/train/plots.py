@@ -18,6 +18,7 @@ from typing import Any
 
 from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import REGIONS
+from hydra_ray.train.figures import line_plot
 from hydra_ray.train.simulate import plot_alpha_trajectory
 
 
@@ -45,19 +46,12 @@ def write_training_plots(output_dir: str | Path) -> list[Path]:
         return written
     steps = [r["step"] for r in rows]
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    loss_series = {}
     for r in REGIONS:
         pts = [(s, row.get(f"region_loss/{r}")) for s, row in zip(steps, rows) if row.get(f"region_loss/{r}") is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", markersize=3, label=r)
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean DPO loss")
-    ax.set_title("per-region DPO loss (between logged steps)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots / "region_losses.png", dpi=100)
-    plt.close(fig)
-    written.append(plots / "region_losses.png")
+        loss_series[r] = ([p[0] for p in pts], [p[1] for p in pts])
+    written.append(line_plot(loss_series, plots / "region_losses.png", xlabel="step", ylabel="mean DPO loss",
+                             title="per-region DPO loss (between logged steps)", marker="o", markersize=3))
 
     fig, ax1 = plt.subplots(figsize=(7, 4))
     ax1.plot(steps, [r.get("loss") for r in rows], label="DPO loss", color="tab:blue")
@@ -108,19 +102,9 @@ def write_paper_figures(rows: list[dict[str, Any]], out_dir: str | Path) -> list
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if any(_series(rows, f"alpha/{r}")[0] for r in REGIONS):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for r in REGIONS:
-            xs, ys = _series(rows, f"alpha/{r}")
-            if xs:
-                ax.plot(xs, ys, label=r)
-        ax.set_xlabel("step")
-        ax.set_ylabel("α")
-        ax.set_title("Fig. 5 layout: Dirichlet α per region during training")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "fig5_alpha.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "fig5_alpha.png")
+        written.append(line_plot({r: _series(rows, f"alpha/{r}") for r in REGIONS}, out / "fig5_alpha.png",
+                                 xlabel="step", ylabel="α",
+                                 title="Fig. 5 layout: Dirichlet α per region during training"))
     final = final_preference(rows)
     if any(v["advantage"] is not None for v in final.values()):
         has_rate = any(v["pref_rate"] is not None for v in final.values())
@@ -147,18 +131,9 @@ def write_paper_figures(rows: list[dict[str, Any]], out_dir: str | Path) -> list
         plt.close(fig)
         written.append(out / "fig6_preference.png")
     if any(_series(rows, f"advantage/{m}")[0] for m in METRIC_NAMES):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for m in METRIC_NAMES:
-            xs, ys = _series(rows, f"advantage/{m}")
-            if xs:
-                ax.plot(xs, ys, label=m, marker=".", markersize=3)
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xlabel("step")
-        ax.set_ylabel("mean Δ_k since the previous logged step")
-        ax.set_title("Fig. 8 layout: per-metric advantage during training")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "fig8_advantage.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "fig8_advantage.png")
+        written.append(line_plot({m: _series(rows, f"advantage/{m}") for m in METRIC_NAMES},
+                                 out / "fig8_advantage.png", xlabel="step",
+                                 ylabel="mean Δ_k since the previous logged step", zero_line=True,
+                                 title="Fig. 8 layout: per-metric advantage during training",
+                                 marker=".", markersize=3))
     return written

@@ -210,48 +210,23 @@ def appendix_e_checks(result: SimulationResult) -> list[Check]:
 
 def plot_alpha_trajectory(trajectory: list[dict], path: str | Path, title: str = "α per region",
                           xlabel: str = "α update") -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hydra_ray.train.figures import line_plot
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
     xs = [t["update"] for t in trajectory]
-    for r in REGIONS:
-        ax.plot(xs, [t["alpha"][r] for t in trajectory], label=r)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("α")
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return line_plot({r: (xs, [t["alpha"][r] for t in trajectory]) for r in REGIONS}, path,
+                     xlabel=xlabel, ylabel="α", title=title)
 
 
 def plot_region_losses(epochs: list[dict], path: str | Path,
                        title: str = "average loss per preference region (simulated)") -> Path:
     """Fig. 11: the observed mean loss of each region per epoch (gaps: region not drawn that epoch)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hydra_ray.train.figures import line_plot
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
     xs = [e["epoch"] for e in epochs]
-    for r in REGIONS:
-        ys = [e["mean_loss"][r] if e["mean_loss"][r] is not None else float("nan") for e in epochs]
-        ax.plot(xs, ys, label=r, marker=".", markersize=3, linewidth=1)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean DPO loss (simulated)")
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    series = {r: (xs, [e["mean_loss"][r] if e["mean_loss"][r] is not None else float("nan") for e in epochs])
+              for r in REGIONS}
+    return line_plot(series, path, xlabel="epoch", ylabel="mean DPO loss (simulated)", title=title,
+                     marker=".", markersize=3, linewidth=1)
 
 
 def write_simulation(result: SimulationResult, out: str | Path, title_suffix: str = "") -> dict:
