@@ -86,10 +86,9 @@ def run(args) -> int:
     report = StageReport()
     # One embedded Ray for every stage (each command alone starts its own), shut down at the end.
     from hydra_ray.ray_runtime import connect, shutdown
+    from hydra_ray.train.config import offline_runtime_env
 
-    connect(num_cpus=None, include_dashboard=False,
-            runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                      "TOKENIZERS_PARALLELISM": "false"}})
+    connect(num_cpus=None, include_dashboard=False, runtime_env=offline_runtime_env())
     try:
         return _stages(args, out, repo_configs, sample, report, t0)
     finally:

@@ -73,21 +73,15 @@ class Reproduction:
         cluster someone else runs on this machine (hydra_ray.ray_runtime, quiet unless -v)."""
         import ray
 
-        from hydra_ray.ray_runtime import connect, shutdown
+        from hydra_ray.ray_runtime import connect
+        from hydra_ray.train.config import offline_runtime_env
 
         if ray.is_initialized():
             return
-        env = {"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
-        for attempt in (1, 2):
-            try:
-                self._started_ray = connect("local", num_cpus=2, include_dashboard=False, runtime_env=env,
-                                            emit=self.emit)
-                return
-            except Exception as e:  # noqa: BLE001 - an overloaded node can time out starting the raylet
-                shutdown()
-                if attempt == 2:
-                    raise
-                self.emit(f"[reproduce] Ray did not start ({e}); trying once more")
+
+        # connect() itself retries a start that misses Ray's 30 s registration window.
+        self._started_ray = connect("local", num_cpus=2, include_dashboard=False,
+                                    runtime_env=offline_runtime_env(), emit=self.emit)
 
     def _fig(self, src: Path, name: str) -> str | None:
         if src.is_file():

@@ -22,6 +22,14 @@ def _int(errors: list[str], name: str, value: object, lo: int) -> None:
         errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
 
 
+# Training loads models offline (nodes have no network): the driver puts these in the Ray workers'
+# runtime environment, and each worker sets them too.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def offline_runtime_env() -> dict:
+    return {"env_vars": dict(OFFLINE_ENV)}
+
 @dataclass
 class ModelSettings(Config):
     # A Hugging Face model id (must already be in the local cache: nodes have no network) or a local

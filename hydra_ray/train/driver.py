@@ -31,7 +31,7 @@ from typing import Callable
 from hydra_ray.config import ConfigError, dump_config
 from hydra_ray.train.alpha import AlphaSettings
 from hydra_ray.prefs.prompt import PROMPT_RECORD
-from hydra_ray.train.config import TrainConfig, check_node, labelled_conditioning
+from hydra_ray.train.config import TrainConfig, check_node, offline_runtime_env, labelled_conditioning
 
 RUN_NAME = "train"
 
@@ -200,8 +200,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     # A cluster when asked (config or $RAY_ADDRESS, as under `ray job submit`); else our own
     # embedded Ray, never a cluster someone else started on this machine.
     started = connect(cfg.ray_address, num_cpus=cfg.num_cpus, include_dashboard=False,
-                      runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                                "TOKENIZERS_PARALLELISM": "false"}}, emit=emit)
+                      runtime_env=offline_runtime_env(), emit=emit)
     try:
         # On the driver's node, so metrics.jsonl lands in OUT whichever node rank 0 runs on.
         node = ray.get_runtime_context().get_node_id()

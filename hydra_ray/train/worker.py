@@ -142,9 +142,10 @@ def _trainable_checksum(model) -> float:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")            # nodes have no network: never try the hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from hydra_ray.train.config import OFFLINE_ENV
+
+    for key, value in OFFLINE_ENV.items():   # nodes have no network: never try the hub
+        os.environ.setdefault(key, value)
     import ray
     import ray.train
 
