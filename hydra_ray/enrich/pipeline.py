@@ -37,12 +37,13 @@ def init_ray(cfg: EnrichConfig) -> bool:
 
 
 class Progress:
-    """One progress line every ``every_s``: sets written / sets found to measure so far."""
+    """A progress line every ``every_s`` when something changed (sets written, records read), else a
+    heartbeat every ``idle_s``: sets written / sets found to measure so far."""
 
-    def __init__(self, emit: Callable[[str], None], every_s: float = 5.0):
-        self.emit, self.every_s = emit, every_s
+    def __init__(self, emit: Callable[[str], None], every_s: float = 5.0, idle_s: float = 30.0):
+        self.emit, self.every_s, self.idle_s = emit, every_s, idle_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
-        self.shown = -1            # `done` at the last line printed: the closing update never repeats it
+        self.shown: tuple | None = None   # what the last line said: an unchanged line is not repeated
         self.counts: dict[str, Any] = {"to_measure": 0, "already": 0, "records_read": 0, "rejected": 0}
         self.verdicts: Counter[str] = Counter()
 
@@ -52,11 +53,11 @@ class Progress:
         self.verdicts.update(verdicts or [])
         self.counts = counts or self.counts
         now = time.monotonic()
-        if force and self.done == self.shown:
-            return
-        if force or now - self.last >= self.every_s:
-            self.last, self.shown = now, self.done
-            c = self.counts
+        c = self.counts
+        state = (self.done, c["to_measure"], c["records_read"], c["rejected"])
+        due = now - self.last >= (self.every_s if state != self.shown else self.idle_s)
+        if (force and state != self.shown) or (not force and due):
+            self.last, self.shown = now, state
             rate = self.done / max(now - self.t0, 1e-9)
             left = c["to_measure"] - self.done
             eta = f"{left / rate:.0f}s" if rate > 0 else "?"
