@@ -274,14 +274,43 @@ def test_sigterm_writes_the_buffered_sets_before_the_driver_exits(tmp_path):
     assert summary["sets_measured_this_run"] == 6 - len(written) and summary["sets_total"] == 6
 
 
-@pytest.mark.slow
-def test_limit_keeps_the_first_valid_records_of_a_streamed_input(tmp_path):
-    """limit=N (the demo uses it): the first N valid records — one block here, so in file order."""
-    lines = ['{"truncated": ', *sample_lines(4)]
-    inp = tmp_path / "in.jsonl"
-    inp.write_text("\n".join(lines) + "\n")
+def test_limit_keeps_the_first_valid_records_in_file_order_across_resume(tmp_path):
+    """limit=N (the demo uses it) is "the first N valid records of the input, files in name order",
+    the same on every run: here two files, one record a block and two validate tasks, so blocks of
+    both files could be in flight together. limit=2 measures s0, s1 (not s2 of the second file, not
+    the broken lines, not the duplicate of s0); resuming with limit=3 measures s2 and nothing else."""
+    s = sample_lines(4)
+    ids = [json.loads(line)["pair_id"] for line in s]
+    inp = tmp_path / "in"
+    inp.mkdir()
+    # 200 broken lines first: one block each, so the second file's task is well under way meanwhile
+    (inp / "a.jsonl").write_text("\n".join(['{"truncated": '] * 200 + [s[0], s[1]]) + "\n")
+    (inp / "b.jsonl").write_text("\n".join([s[2], s[0], s[3]]) + "\n")
     out = tmp_path / "limited"
-    summary = run_enrich(inp, out, from_dict(EnrichConfig, {**QUICK, "limit": 2}), emit=lambda s: None)
-    assert summary["sets_total"] == 2 == summary["valid_records"]
-    got = set(pq.read_table(sorted((out / "data").glob("part-*.parquet"))).column("pair_id").to_pylist())
-    assert got == {json.loads(line)["pair_id"] for line in lines[1:3]}
+    cfg = {**QUICK, "input": {"block_rows": 1, "validate_tasks": 2}}
+
+    def written() -> list[str]:
+        table = pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])
+        return sorted(set(table.column("pair_id").to_pylist()))
+
+    first = run_enrich(inp, out, from_dict(EnrichConfig, {**cfg, "limit": 2}), emit=lambda s: None)
+    assert first["sets_total"] == 2 == first["valid_records"]
+    assert written() == sorted(ids[:2])
+    again = run_enrich(inp, out, from_dict(EnrichConfig, {**cfg, "limit": 3}), emit=lambda s: None)
+    assert again["sets_measured_this_run"] == 1 and written() == sorted(ids[:3])
+
+
+def test_auto_batch_size_is_one_for_small_inputs_and_sixteen_for_large():
+    """Sets per actor call: ``auto`` keeps a handful of sets spread over every actor (demo, quick
+    looks) and amortizes Ray Data's per-block cost on large inputs; a number is taken as given."""
+    from hydra_ray.enrich.config import BYTES_PER_RECORD_GUESS as B, resolve_batch_size
+
+    assert resolve_batch_size("auto", 10_000, None, 2) == 1                 # the sample file
+    assert resolve_batch_size("auto", 2_400_000_000, None, 2) == 16         # 1M records
+    assert resolve_batch_size("auto", 2_400_000_000, 6, 2) == 1             # limit=6 of a large input
+    assert resolve_batch_size("auto", 2 * 32 * 4 * B, None, 2) == 4         # 4 sets a call at 128 sets/actor
+    assert resolve_batch_size(3, 10, None, 2) == 3
+    assert from_dict(EnrichConfig, {}).batch_size == "auto"
+    for bad in (0, -1, 2.5, "big"):
+        with pytest.raises(ConfigError, match="batch_size"):
+            from_dict(EnrichConfig, {"batch_size": bad})

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from hydra_ray import observability as obs
 from hydra_ray.data.loaders import SUFFIXES
-from hydra_ray.enrich.config import EnrichConfig
+from hydra_ray.enrich.config import EnrichConfig, resolve_batch_size
 from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.enrich.storage import OutputStore, list_inputs
 
@@ -154,7 +154,7 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
             "sets_done_before_this_run": counts["already"], "nodes_left_this_run": nodes_left,
             "files_written_this_run": writer.files_written, "data_files": len(store.part_files()),
             "compacted_files": list(compacted) if compacted else None,
-            "resume_scan_s": round(scan_s, 3),
+            "resume_scan_s": round(scan_s, 3), "batch_size_used": run.batch_size,
             # from the pipeline's start (Ray up, output scanned) and from the command's start
             "first_set_s": round(run.first_set_at - run.t0, 2) if run.first_set_at else None,
             "first_set_s_from_start": round(run.first_set_at - t_start, 2) if run.first_set_at else None,
@@ -188,6 +188,7 @@ class _Run:
         self.first_set_at: float | None = None
         self.t0 = time.monotonic()
         self.measure_s = 0.0
+        self.batch_size: int | None = None    # sets per actor call, as resolved (auto)
         self.ledger = None
 
     def _drain(self) -> None:
@@ -233,7 +234,10 @@ class _Run:
         ctx.enable_progress_bars = False  # our own progress line is the one users read
         plan = profiler_actors(ray.cluster_resources(), cfg.placement)
         n_actors = max(1, min(plan.count, cfg.limit or plan.count))
-        self.emit(f"[enrich] placement: {plan.reason}; using {n_actors}")
+        batch_size = resolve_batch_size(cfg.batch_size, sum(size for _, size in files), cfg.limit, n_actors)
+        self.batch_size = batch_size
+        auto = " (auto)" if cfg.batch_size == "auto" else ""
+        self.emit(f"[enrich] placement: {plan.reason}; using {n_actors}; {batch_size} set(s) per actor call{auto}")
         near = {"num_cpus": cfg.input.cpus_per_task, "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
         tasks = ray.data.TaskPoolStrategy(size=cfg.input.validate_tasks)
         source = make_datasource(fs, files, cfg.input.block_rows, self.ledger if cfg.limit else None)
@@ -241,14 +245,15 @@ class _Run:
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")   # RayDeprecationWarning
             ds = ray.data.read_datasource(source, compute=tasks, ray_remote_args=near)
-            ds = ds.map_batches(validate_block, batch_format="pyarrow", batch_size=None,
-                                fn_kwargs={"ledger": self.ledger}, compute=tasks, **near)
+            if not cfg.limit:   # with a limit the read task validates, in file order (stream.read_in_order)
+                ds = ds.map_batches(validate_block, batch_format="pyarrow", batch_size=None,
+                                    fn_kwargs={"ledger": self.ledger}, compute=tasks, **near)
         # Blocks of batch_size sets, so each actor call gets one batch and its results stream out at once.
-        ds = ds.repartition(target_num_rows_per_block=cfg.batch_size)
+        ds = ds.repartition(target_num_rows_per_block=batch_size)
         _same_task_args(ds, near)
         out = ds.map_batches(
             worker_cls or ProfilerWorker, fn_constructor_kwargs={"profile": cfg.profile.to_dict()},
-            batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
+            batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
         nodes_before = _alive_nodes()
         written: set[str] = set()
         stop = threading.Event()

@@ -11,8 +11,9 @@
 * **Ledger** (:class:`Ledger`, one actor on the driver's node): holds the set of pair ids — the only
   per-record state the run keeps — to drop duplicates (the first record *claimed* is kept: within a
   block that is file order; across blocks validated in parallel it is whichever block arrives
-  first) and sets already in the output (resume). Rejected rows wait there until the driver drains
-  them into ``rejected.jsonl``. A retried block (a node died) claims the same ids from the same
+  first; with ``limit=`` always file order) and sets already in the output (resume). Rejected rows wait there until the driver drains
+  them into ``rejected.jsonl``. With ``limit=N`` one task reads and validates the files in order
+  (:func:`read_in_order`), so the N sets are the first N valid records on every run. A retried block (a node died) claims the same ids from the same
   ``file:line`` again and gets the same answer, and its rejects are not counted twice.
 
 Neither the records nor their code ever pass through the driver.
@@ -61,7 +62,7 @@ def _lines(stream, chunk: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
         yield lineno + 1, rest
 
 
-def read_file_blocks(fs, path: str, block_rows: int, ledger=None) -> Iterator[Any]:
+def read_file_blocks(fs, path: str, block_rows: int) -> Iterator[Any]:
     """Blocks (pyarrow Tables of ``source``, ``raw``) of one input file, in file order."""
     import posixpath
 
@@ -73,11 +74,6 @@ def read_file_blocks(fs, path: str, block_rows: int, ledger=None) -> Iterator[An
     def block(sources: list[str], raws: list[bytes]):
         return pa.Table.from_arrays([pa.array(sources, pa.string()), pa.array(raws, pa.binary())], schema=schema)
 
-    def stop() -> bool:  # limit= reached: stop reading (checked once a block, only with a limit)
-        import ray
-
-        return ledger is not None and ray.get(ledger.full.remote())
-
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
@@ -87,8 +83,6 @@ def read_file_blocks(fs, path: str, block_rows: int, ledger=None) -> Iterator[An
             yield block([f"{name}:{row + i + 1}" for i in range(len(records))],
                         [json.dumps(r, default=str).encode() for r in records])
             row += len(records)
-            if stop():
-                return
         return
     compression = "gzip" if name.endswith(".gz") else None
     with fs.open_input_stream(path, compression=compression) as f:
@@ -99,14 +93,27 @@ def read_file_blocks(fs, path: str, block_rows: int, ledger=None) -> Iterator[An
             if len(raws) >= block_rows:
                 yield block(sources, raws)
                 sources, raws = [], []
-                if stop():
-                    return
         if raws:
             yield block(sources, raws)
 
 
+def read_in_order(fs, files: list[tuple[str, int]], block_rows: int, ledger) -> Iterator[Any]:
+    """``limit=N``: every file in order, each block validated and claimed before the next is read, so
+    "the first N valid records" are the same records on every run (and on resume), and reading stops
+    at the limit instead of running ahead of it."""
+    import ray
+
+    for path, _ in files:
+        for raw in read_file_blocks(fs, path, block_rows):
+            yield validate_block(raw, ledger)
+            if ray.get(ledger.full.remote()):
+                return
+
+
 def make_datasource(fs, files: list[tuple[str, int]], block_rows: int, ledger=None):
-    """A Ray Data datasource reading ``files`` (from :func:`storage.list_inputs`): one task per file."""
+    """A Ray Data datasource reading ``files`` (from :func:`storage.list_inputs`): one task per file,
+    raw blocks for the distributed validation; with ``ledger`` (``limit=``) one task over all files
+    that validates in file order (:func:`read_in_order`) and yields program sets."""
     from ray.data import Datasource, ReadTask
     from ray.data.block import BlockMetadata
 
@@ -115,10 +122,15 @@ def make_datasource(fs, files: list[tuple[str, int]], block_rows: int, ledger=No
             return sum(size for _, size in files)
 
         def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
+            if ledger is not None:
+                meta = BlockMetadata(num_rows=None, size_bytes=sum(s for _, s in files), exec_stats=None,
+                                     input_files=[p for p, _ in files])
+                return [ReadTask(lambda: read_in_order(fs, files, block_rows, ledger), meta,
+                                 schema=program_set_schema())]
             tasks = []
             for path, size in files:
                 meta = BlockMetadata(num_rows=None, size_bytes=size, exec_stats=None, input_files=[path])
-                tasks.append(ReadTask(lambda p=path: read_file_blocks(fs, p, block_rows, ledger), meta,
+                tasks.append(ReadTask(lambda p=path: read_file_blocks(fs, p, block_rows), meta,
                                       schema=raw_schema()))
             return tasks
 
