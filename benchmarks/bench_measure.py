@@ -2,6 +2,7 @@
 
     python benchmarks/bench_measure.py                       # every section -> results/measure.json
     python benchmarks/bench_measure.py --sections floors pairs --pairs 40
+    python benchmarks/bench_measure.py --sections humaneval --wait-steady 900   # a shared host: wait for calm
 
 Sections (each records the load average and the CPU's steadiness, :func:`cpu_steadiness`, before and
 after it; the machine is shared, and so is the host it runs on):
@@ -92,6 +93,20 @@ def cpu_steadiness(samples: int = 20) -> dict:
         time.sleep(0.05)
     return {"loop_ms_median": round(statistics.median(best), 4), "loop_ms_min": round(min(best), 4),
             "loop_ms_max": round(max(best), 4), "cv": round(statistics.stdev(best) / statistics.mean(best), 4)}
+
+
+def wait_until_steady(max_s: float, cv_max: float = 0.03) -> dict:
+    """Probe :func:`cpu_steadiness` every 10 s until its CV is at most ``cv_max`` or ``max_s`` has passed
+    (then the section runs anyway, and the figures it records say how steady the CPU was)."""
+    t0 = time.monotonic()
+    while True:
+        probe = cpu_steadiness()
+        waited = time.monotonic() - t0
+        if probe["cv"] <= cv_max or waited >= max_s:
+            return {"waited_s": round(waited, 1), "steady": probe["cv"] <= cv_max, "probe": probe}
+        print(f"waiting for a steady CPU: loop CV {probe['cv']:.1%} > {cv_max:.0%} ({waited:.0f}/{max_s:.0f} s)",
+              flush=True)
+        time.sleep(10)
 
 
 def pie_sample(n: int, seed: int = 0):
@@ -198,10 +213,13 @@ def main() -> None:
     ap.add_argument("--humaneval-tasks", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table3-size", default="large")
+    ap.add_argument("--wait-steady", type=float, default=0.0, metavar="SECONDS",
+                    help="before each section, wait up to this long for a steady CPU (loop CV <= 3%%)")
     args = ap.parse_args()
     path = RESULTS / "measure.json"
     result = json.loads(path.read_text()) if path.exists() else {"benchmark": "measurement modes"}
     for section in args.sections:
+        waited = wait_until_steady(args.wait_steady) if args.wait_steady else None
         load0, steady0 = os.getloadavg(), cpu_steadiness()
         t0 = time.perf_counter()
         if section == "floors":
@@ -217,6 +235,7 @@ def main() -> None:
         data["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         data["loadavg_before"], data["loadavg_after"] = load0, os.getloadavg()
         data["cpu_steadiness_before"], data["cpu_steadiness_after"] = steady0, cpu_steadiness()
+        data["waited_for_steady_cpu"] = waited
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
         result[section] = data

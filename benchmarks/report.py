@@ -283,6 +283,10 @@ def _conditions(section: dict) -> str:
     a, b = section.get("cpu_steadiness_before"), section.get("cpu_steadiness_after")
     if a and b:
         text += f"; CPU steadiness (CV of a fixed loop) before/after: {_pct(a['cv'])} / {_pct(b['cv'])}"
+    w = section.get("waited_for_steady_cpu")
+    if w:
+        text += (f"; waited {fmt(w['waited_s'])} s for a steady CPU first"
+                 + ("" if w["steady"] else " (it did not settle; measured anyway)"))
     return text + "."
 
 
