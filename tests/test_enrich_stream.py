@@ -85,6 +85,28 @@ def test_ledger_drops_duplicates_and_done_ids_and_answers_a_retried_block_the_sa
     assert limited.full()
 
 
+def test_a_files_blocks_claim_in_their_order_whatever_order_they_arrive_in():
+    """Validation runs blocks in parallel (and Ray Data may split a read block), so records 2-3 of a
+    file may reach the ledger before records 0-1. They wait for those (of their own file only), so
+    the duplicate kept is the first in the file on every run; a block seen before (a retried task)
+    does not wait. ``where`` = (file index, number of the block's first record)."""
+    import asyncio
+
+    async def scenario():
+        ledger = Ledger([], limit=None)
+        late = asyncio.ensure_future(ledger.claim_in_order((0, 2), "f:4+2", [("a", "f:4")], [], 2))
+        other_file = await ledger.claim_in_order((1, 0), "g:1+1", [("b", "g:1")], [], 1)
+        await asyncio.sleep(0.05)
+        assert not late.done()                       # still waiting for records 0-1 of file 0
+        first = await ledger.claim_in_order((0, 0), "f:1+2", [("a", "f:1")], [], 2)
+        assert (first, await late, other_file) == (["new"], ["duplicate"], ["new"])
+        assert await ledger.claim_in_order((0, 0), "f:1+2", [("a", "f:1")], [], 2) == ["new"]   # retried
+        rejects, counts = ledger.drain()
+        assert [r["source"] for r in rejects] == ["f:4"] and counts["blocks_out_of_order"] == 0
+
+    asyncio.run(scenario())
+
+
 # ---- output: rolling, atomic, compaction, URIs ----------------------------------------------------
 
 def test_rolling_writer_rolls_by_sets_and_by_time_and_leaves_no_temporaries(tmp_path):
@@ -202,7 +224,9 @@ def test_streamed_run_to_a_file_uri_keeps_rejects_rolls_files_and_resumes(tmp_pa
     inp = tmp_path / "messy.jsonl"
     inp.write_text("\n".join(messy) + "\n")
     out = tmp_path / "out"
-    cfg = from_dict(EnrichConfig, {**QUICK, "output": {"sets_per_file": 2}, "input": {"block_rows": 3}})
+    # One record a block: the duplicate at line 4 and the record it repeats (line 1) are validated
+    # in parallel, and line 1 must be the one kept on every run.
+    cfg = from_dict(EnrichConfig, {**QUICK, "output": {"sets_per_file": 2}, "input": {"block_rows": 1}})
     lines: list[str] = []
     import ray
 

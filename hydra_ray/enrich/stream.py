@@ -8,10 +8,11 @@
 * **Validate** (:func:`validate_block`): a distributed ``map_batches``: UTF-8, JSON, fields, Python 3
   syntax and float-tolerance flags, with :func:`hydra_ray.data.loaders.parse_record` (the same rules as
   ``load_program_sets``). Only valid, new program sets continue, as rows of :func:`program_set_schema`.
-* **Ledger** (:class:`Ledger`, one actor on the driver's node): holds the set of pair ids — the only
-  per-record state the run keeps — to drop duplicates (the first record *claimed* is kept: within a
-  block that is file order; across blocks validated in parallel it is whichever block arrives
-  first; with ``limit=`` always file order) and sets already in the output (resume). Rejected rows wait there until the driver drains
+* **Ledger** (:class:`Ledger`, one async actor on the driver's node): holds the set of pair ids — the
+  only per-record state the run keeps — to drop duplicates (the first record of a file is kept: a
+  file's blocks claim in their order, :meth:`Ledger.claim_in_order`, however validation interleaves
+  them; across files, whichever file's block claims first, and with ``limit=`` files in name order)
+  and sets already in the output (resume). Rejected rows wait there until the driver drains
   them into ``rejected.jsonl``. With ``limit=N`` one task reads and validates the files in order
   (:func:`read_in_order`), so the N sets are the first N valid records on every run. A retried block (a node died) claims the same ids from the same
   ``file:line`` again and gets the same answer, and its rejects are not counted twice.
@@ -28,9 +29,13 @@ from hydra_ray.data.schema import Rejected, RejectReason
 
 
 def raw_schema():
+    """A raw block: each record's ``file:line`` and bytes, and where it stands in the input:
+    ``file_index`` in the sorted file list, ``record`` its number among the file's records (from 0).
+    Ray Data may split a read block further; the numbers still say what comes first."""
     import pyarrow as pa
 
-    return pa.schema([("source", pa.string()), ("raw", pa.binary())])
+    return pa.schema([("source", pa.string()), ("raw", pa.binary()), ("file_index", pa.int32()),
+                      ("record", pa.int64())])
 
 
 def program_set_schema():
@@ -62,8 +67,8 @@ def _lines(stream, chunk: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
         yield lineno + 1, rest
 
 
-def read_file_blocks(fs, path: str, block_rows: int) -> Iterator[Any]:
-    """Blocks (pyarrow Tables of ``source``, ``raw``) of one input file, in file order."""
+def read_file_blocks(fs, path: str, block_rows: int, file_index: int = 0) -> Iterator[Any]:
+    """Blocks (pyarrow Tables of :func:`raw_schema`) of one input file, in file order."""
     import posixpath
 
     import pyarrow as pa
@@ -71,8 +76,14 @@ def read_file_blocks(fs, path: str, block_rows: int) -> Iterator[Any]:
     name = posixpath.basename(path)
     schema = raw_schema()
 
+    start = [0]
+
     def block(sources: list[str], raws: list[bytes]):
-        return pa.Table.from_arrays([pa.array(sources, pa.string()), pa.array(raws, pa.binary())], schema=schema)
+        n, first = len(sources), start[0]
+        start[0] += n
+        return pa.Table.from_arrays([pa.array(sources, pa.string()), pa.array(raws, pa.binary()),
+                                     pa.array([file_index] * n, pa.int32()), pa.array(range(first, first + n), pa.int64())],
+                                    schema=schema)
 
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -103,8 +114,8 @@ def read_in_order(fs, files: list[tuple[str, int]], block_rows: int, ledger) -> 
     at the limit instead of running ahead of it."""
     import ray
 
-    for path, _ in files:
-        for raw in read_file_blocks(fs, path, block_rows):
+    for index, (path, _) in enumerate(files):
+        for raw in read_file_blocks(fs, path, block_rows, index):
             yield validate_block(raw, ledger)
             if ray.get(ledger.full.remote()):
                 return
@@ -128,9 +139,9 @@ def make_datasource(fs, files: list[tuple[str, int]], block_rows: int, ledger=No
                 return [ReadTask(lambda: read_in_order(fs, files, block_rows, ledger), meta,
                                  schema=program_set_schema())]
             tasks = []
-            for path, size in files:
+            for index, (path, size) in enumerate(files):
                 meta = BlockMetadata(num_rows=None, size_bytes=size, exec_stats=None, input_files=[path])
-                tasks.append(ReadTask(lambda p=path: read_file_blocks(fs, p, block_rows), meta,
+                tasks.append(ReadTask(lambda p=path, i=index: read_file_blocks(fs, p, block_rows, i), meta,
                                       schema=raw_schema()))
             return tasks
 
@@ -168,9 +179,11 @@ def validate_block(batch, ledger) -> Any:
         rejected.extend(r.to_row() for r in rejects)
         if record is not None:
             valid.append(record.to_row())
-    block_key = f"{sources[0]}+{len(sources)}" if sources else ""
-    status = ray.get(ledger.claim.remote(block_key, [(r["pair_id"], r["source"]) for r in valid], rejected,
-                                         len(sources)))
+    if not sources:
+        return pa.Table.from_pylist([], schema=program_set_schema())
+    where = (batch.column("file_index")[0].as_py(), batch.column("record")[0].as_py())
+    status = ray.get(ledger.claim_in_order.remote(where, f"{sources[0]}+{len(sources)}",
+                                                  [(r["pair_id"], r["source"]) for r in valid], rejected, len(sources)))
     keep = [r for r, s in zip(valid, status) if s == "new"]
     schema = program_set_schema()
     return pa.Table.from_pylist(keep, schema=schema)
@@ -180,6 +193,8 @@ def validate_block(batch, ledger) -> Any:
 
 class Ledger:
     """Pair ids of this run and of the output so far, rejected rows waiting to be written, counts."""
+
+    ORDER_WAIT_S = 300.0    # longest a block waits for the blocks before it (then it claims anyway)
 
     def __init__(self, done_ids, limit: int | None = None):
         self.done = set(done_ids.to_pylist() if hasattr(done_ids, "to_pylist") else done_ids)  # Arrow or list
@@ -191,6 +206,32 @@ class Ledger:
         self.records_read = 0
         self.pending_rejects: list[dict] = []
         self.reject_counts: Counter[str] = Counter()
+        self.next_record: dict[int, int] = {}  # file index → the record whose block claims next
+        self._turn = None                     # asyncio.Condition, made in the actor's event loop
+        self.out_of_order = 0                 # blocks that gave up waiting (a lost block, not expected)
+
+    async def claim_in_order(self, where: tuple[int, int], block_key: str, ids: list[tuple[str, str]],
+                             rejected: list[dict], n_read: int) -> list[str]:
+        """:meth:`claim`, one file's blocks in their order: blocks are validated in parallel and arrive
+        in any order, and waiting for the earlier ones makes "the first record of a file is kept" hold
+        on every run. ``where`` = (file index, number of the block's first record in the file). Ray Data
+        dispatches a file's blocks in order, so the ones waited for are already running; a retried
+        block (seen before) does not wait."""
+        import asyncio
+
+        file_index, first = where
+        if self._turn is None:
+            self._turn = asyncio.Condition()
+        async with self._turn:
+            try:
+                await asyncio.wait_for(self._turn.wait_for(lambda: self.next_record.get(file_index, 0) >= first),
+                                       timeout=self.ORDER_WAIT_S)
+            except asyncio.TimeoutError:
+                self.out_of_order += 1
+            out = self.claim(block_key, ids, rejected, n_read)
+            self.next_record[file_index] = max(self.next_record.get(file_index, 0), first + n_read)
+            self._turn.notify_all()
+        return out
 
     def claim(self, block_key: str, ids: list[tuple[str, str]], rejected: list[dict], n_read: int) -> list[str]:
         """One status per (id, source): ``new`` (measure it), ``done`` (in the output already),
@@ -234,4 +275,4 @@ class Ledger:
     def counts(self) -> dict[str, Any]:
         return {"valid": self.valid, "already": self.already, "to_measure": self.valid - self.already,
                 "records_read": self.records_read, "rejected": sum(self.reject_counts.values()),
-                "rejected_by_reason": dict(self.reject_counts)}
+                "rejected_by_reason": dict(self.reject_counts), "blocks_out_of_order": self.out_of_order}
