@@ -242,6 +242,7 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
 
     summary = run_enrich(inp, f"file://{out}", cfg, emit=lines.append)
     assert summary["sets_total"] == 3 and summary["sets_measured_this_run"] == 3
+    assert summary["blocks_claimed_out_of_order"] == 0
     assert summary["files_written_this_run"] == 2 == summary["data_files"]      # 2 sets + 1 set
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     by_source = {r["source"]: r["reason"] for r in rejected}

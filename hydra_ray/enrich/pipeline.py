@@ -152,6 +152,9 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
             "valid_records": counts["valid"], "records_read": counts["records_read"],
             "rejected_rows": counts["rejected"], "rejected_by_reason": counts["rejected_by_reason"],
             "sets_done_before_this_run": counts["already"], "nodes_left_this_run": nodes_left,
+            # blocks that waited ORDER_WAIT_S for the blocks before them and claimed anyway (expected 0):
+            # then which of two duplicate records was kept depended on arrival order
+            "blocks_claimed_out_of_order": counts.get("blocks_out_of_order", 0),
             "files_written_this_run": writer.files_written, "data_files": len(store.part_files()),
             "compacted_files": list(compacted) if compacted else None,
             "resume_scan_s": round(scan_s, 3), "batch_size_used": run.batch_size,
