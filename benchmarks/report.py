@@ -185,10 +185,6 @@ def main() -> None:
     print("\n".join(out))
 
 
-def _pct(x):
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
 def measure_section(m: dict | None) -> list[str]:
     """`bench_measure.py`: floors, conclusive pairs, HumanEval CV and Table III, per measurement mode."""
     if not m:

@@ -14,8 +14,9 @@
   them; across files, whichever file's block claims first, and with ``limit=`` files in name order)
   and sets already in the output (resume). Rejected rows wait there until the driver drains
   them into ``rejected.jsonl``. With ``limit=N`` one task reads and validates the files in order
-  (:func:`read_in_order`), so the N sets are the first N valid records on every run. A retried block (a node died) claims the same ids from the same
-  ``file:line`` again and gets the same answer, and its rejects are not counted twice.
+  (:func:`read_in_order`), so the N sets are the first N valid records on every run. A retried
+  block (a node died) claims the same ids from the same ``file:line`` again and gets the same answer,
+  and its rejects are not counted twice.
 
 Neither the records nor their code ever pass through the driver.
 """
