@@ -15,7 +15,7 @@ def _cfg():
 
 
 def test_reference_is_verified_faster_and_interleaved_with_the_original():
-    tasks = [load_pattern(n, sizes=["large"]) for n in NAMES[:2]]
+    tasks = [load_pattern(n, sizes=["medium"]) for n in NAMES[:2]]
     rows = evaluate(tasks, ReferenceOptimizer(), _cfg())
     assert len(rows) == 2
     for r in rows:

@@ -48,12 +48,12 @@ def test_catalogue_covers_table_iii_and_more():
 
 
 def test_tasks_carry_three_sizes_and_deterministic_inputs():
-    a = P.load_pattern("redundant_sort", tests_per_size=2)
-    b = P.load_pattern("redundant_sort", tests_per_size=2)
+    a = P.load_pattern("bubble_sort", tests_per_size=2)
+    b = P.load_pattern("bubble_sort", tests_per_size=2)
     assert a.tests == b.tests                       # same seed, same tests
     assert len(a.sizes) == 3 and len(a.tests) == 6
     assert a.at_size(a.sizes[0]).tests == a.tests[:2]
-    c = P.load_pattern("redundant_sort", tests_per_size=2, base_seed=1)
+    c = P.load_pattern("bubble_sort", tests_per_size=2, base_seed=1)
     assert c.tests != a.tests                       # the seed matters
     assert a.size_label(a.largest_size) == "large"
 

@@ -28,6 +28,7 @@ def test_serve_check_validates_without_starting_anything():
     assert bad.returncode == 2 and "/nonexistent/run is not a directory" in bad.stderr
 
 
+@pytest.mark.slow   # the default suite serves the same preset in test_user_path (stopped with SIGTERM)
 def test_serve_command_runs_the_demo_preset_until_interrupted():
     port = free_port()
     url = f"http://127.0.0.1:{port}/"

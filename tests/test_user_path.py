@@ -196,6 +196,15 @@ def test_serve_stopped_with_sigterm_leaves_no_ray_process(project):
                   f"http://127.0.0.1:{port}/", cwd=project, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         assert "best" in r.stdout
+        # The same request over HTTP: every recorded candidate verified, the faster one is best.
+        import httpx
+
+        original = (project / "fib.py").read_text()
+        better = (REPO / "hydra_ray" / "evaluate" / "suites" / "patterns" / "fib_no_memo" / "better.py").read_text()
+        body = httpx.post(f"http://127.0.0.1:{port}/v1/optimize", timeout=300,
+                          json={"code": original, "inputs": ["2\n25\n31\n"], "preset": "runtime"}).json()
+        assert body["best"]["improved"] and body["best"]["code"].strip() == better.strip(), body["best"]
+        assert sorted(c["verdict"] for c in body["candidates"]) == ["passed", "unchanged", "wrong_answer"]
     finally:
         proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=120)
