@@ -138,6 +138,11 @@ def test_enrich_local_ray_writes_schema_summary_and_resumes(tmp_path):
     assert set(summary["verdicts"]) <= {"passed", "wrong_answer", "runtime_error", "timeout", "memory_limit",
                                         "output_limit", "sandbox_error"}
     assert json.loads((out / "summary.json").read_text())["sets_total"] == summary["sets_total"]
+    # Every set with a passing candidate was timed, each with its CPU speed probe; the summary counts
+    # the sets timed on an unsteady CPU from those rows.
+    timed = {r["pair_id"]: r["cpu_speed_cv"] for r in passed}
+    assert all(cv is not None and cv > 0 for cv in timed.values()) and summary["sets_timed"] == len(timed)
+    assert summary["sets_timed_on_unsteady_cpu"] == sum(cv > summary["steady_cv_max"] for cv in timed.values())
     again = run_enrich(inp, out, _enrich_cfg(), emit=lambda s: None)
     assert again["sets_measured_this_run"] == 0
     assert len(_rows(out)) == len(rows)

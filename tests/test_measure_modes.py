@@ -119,6 +119,38 @@ def test_differences_below_the_floor_are_not_significant(profiler):
     assert not slow.significant["peak_memory_kb"]
 
 
+def test_the_cpu_speed_probe_is_recorded_and_an_unsteady_cpu_is_timed_again(profiler):
+    """Every timed set carries the CV of the CPU speed probe over its measured rounds. A measured CV is
+    never exactly 0, so ``steady_cv_max=0`` makes every CPU unsteady: the timing phase runs
+    1 + ``remeasure_unsteady`` times and the attempt with the lowest probe CV is kept (its samples, not
+    a mix). ``steady_cv_max=1`` accepts the first attempt. A candidate that fails is never timed."""
+    original = profiler.cfg
+    try:
+        profiler.cfg = original.replace(mode="inprocess", steady_cv_max=0.0, remeasure_unsteady=2)
+        wrong = "n = int(input())\nprint(n)\n"
+        results = profiler.profile(pair(fast=wrong))
+        slow, bad = results
+        assert slow.verdict.ok and not bad.verdict.ok
+        assert slow.timing_attempts == 3 and len(slow.cpu_speed_cv_each) == 3
+        assert all(cv is not None and 0 < cv < 1 for cv in slow.cpu_speed_cv_each), slow.cpu_speed_cv_each
+        assert slow.cpu_speed_cv == min(slow.cpu_speed_cv_each)
+        assert len(slow.metrics["latency_ms"].samples) == original.repeats   # one attempt's samples
+        assert bad.cpu_speed_cv is None and bad.timing_attempts == 0
+        rows = candidate_rows(pair(fast=wrong), results, {"isolation": "bwrap"}, profiler.baseline["floors"])
+        assert rows[0]["cpu_speed_cv"] == slow.cpu_speed_cv and rows[0]["timing_attempts"] == 3
+        assert rows[1]["cpu_speed_cv"] is None
+        assert {"cpu_speed_cv", "timing_attempts"} <= set(arrow_schema().names)
+
+        profiler.cfg = original.replace(mode="function", steady_cv_max=1.0, remeasure_unsteady=2)
+        slow, fast = profiler.profile(pair())
+        assert slow.timing_attempts == fast.timing_attempts == 1 and slow.cpu_speed_cv is not None
+        profiler.cfg = original.replace(mode="process", steady_cv_max=0.0, remeasure_unsteady=0)
+        slow, fast = profiler.profile(pair())
+        assert slow.timing_attempts == 1 and slow.cpu_speed_cv is not None   # probed in process mode too
+    finally:
+        profiler.cfg = original
+
+
 def test_mode_is_validated_naming_the_field():
     with pytest.raises(ConfigError) as e:
         ProfileConfig(mode="thread", function_min_sample_ms=0)

@@ -90,6 +90,22 @@ def test_ineligible_pairs_are_counted_by_reason():
                                "identical_code": 1, "no_tests": 1, "single_candidate": 1}
 
 
+def test_pairs_timed_on_an_unsteady_cpu_are_skipped_only_when_asked():
+    """max_cpu_speed_cv: a pair with a candidate above it is skipped as unsteady_cpu; rows without the
+    column (enriched before the probe existed) and rows at or below it are kept; None keeps all."""
+    def with_cv(r, cv):
+        return {**r, "cpu_speed_cv": cv}
+    rows = [with_cv(row("a:1", "slow", 100.0), 0.02), with_cv(row("a:1", "fast", 50.0), 0.02),
+            with_cv(row("b:1", "slow", 100.0), 0.02), with_cv(row("b:1", "fast", 50.0), 0.12),
+            with_cv(row("c:1", "slow", 100.0), None), with_cv(row("c:1", "fast", 50.0), None),
+            with_cv(row("d:1", "slow", 100.0), 0.05), with_cv(row("d:1", "fast", 50.0), 0.05)]
+    strict = pairing_of(rows, max_cpu_speed_cv=0.05)
+    assert [x.pair_id for x in strict.pairs] == ["a:1", "c:1", "d:1"]
+    assert dict(strict.skipped) == {"unsteady_cpu": 1}
+    assert len(pairing_of(rows).pairs) == 4
+    assert len(pairing_of([row("e:1", "slow", 100.0), row("e:1", "fast", 50.0)], max_cpu_speed_cv=0.05).pairs) == 1
+
+
 def test_missing_metric_is_unknown_significance_and_excluded_from_speedups():
     p = pairing_of([row("p1:x-y", "slow", 100.0, seed=1), row("p1:x-y", "fast", 50.0, seed=2, energy=False)])
     (pair,) = p.pairs

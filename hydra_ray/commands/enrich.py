@@ -41,5 +41,9 @@ def run(args) -> int:
     print(f"[enrich] done: {summary['sets_total']} sets, verdicts {summary['verdicts']}, "
           f"{summary['rejected_rows']} rejected rows; {summary['wall_s_this_run']} s this run "
           f"({summary['sets_per_s_this_run']} sets/s). Estimated metrics: {summary['estimated_metrics']}")
+    if summary["sets_timed_on_unsteady_cpu"]:
+        print(f"[enrich] {summary['sets_timed_on_unsteady_cpu']} of {summary['sets_timed']} timed sets were timed while "
+              f"the CPU's speed swung (speed probe CV > {summary['steady_cv_max']:.0%}, after re-timing); their "
+              "rows say so (cpu_speed_cv), and their latency spreads are partly the machine's")
     print(f"[enrich] outputs: {args.output}/data/*.parquet, {args.output}/summary.json, {args.output}/rejected.jsonl")
     return 0

@@ -85,4 +85,15 @@ def run(args) -> int:
         print(f"  memory ({row['memory_kind']}) net of this mode's floor: {row['peak_memory_net_kb']:.4g} KB")
     if row["tracemalloc_peak_kb"] is not None:
         print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
+    if row["cpu_speed_cv"] is not None:
+        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max))
     return 0 if row["verdict"] == "passed" else 1
+
+
+def steadiness_line(cv: float, attempts: int, cv_max: float) -> str:
+    """How steady the CPU was while timing, in words (the profiler's CPU speed probe)."""
+    again = f", timed {attempts} times, the steadiest kept" if attempts > 1 else ""
+    if cv <= cv_max:
+        return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
+    return (f"CPU UNSTEADY while timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; the host's speed swung, "
+            "so the spread above is partly the machine's (profile.remeasure_unsteady times it again)")

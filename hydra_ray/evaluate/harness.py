@@ -45,6 +45,7 @@ class Measurement:
     # The profiler's verdict on each metric of an interleaved pair, floor of the mode included: False
     # means the difference is below what the node resolves in that mode, so no ratio is claimed.
     significant: dict[str, bool | None] = field(default_factory=dict)
+    cpu_speed_cv: float | None = None   # the profiler's CPU speed probe while this was timed
 
 
 _PROFILERS: dict[tuple, Any] = {}
@@ -88,7 +89,7 @@ def _to_measurement(res, wanted) -> Measurement:
         estimated={m.name: res.metrics[m.column].estimated for m in wanted},
         mode=res.mode, mode_reason=res.mode_reason,
         units={m.name: res.metrics[m.column].unit for m in wanted}, tracemalloc_peak_kb=res.tracemalloc_peak_kb,
-        significant={m.name: res.significant.get(m.column) for m in wanted})
+        significant={m.name: res.significant.get(m.column) for m in wanted}, cpu_speed_cv=res.cpu_speed_cv)
 
 
 def _program_set(task: Task, codes: list[tuple[str, str]]):
@@ -228,6 +229,9 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                 # How it was measured: the pair shares one mode (a fallback applies to both programs).
                 row["measure_mode"] = (result.mode if result is not None else "") or baseline.mode or None
                 row["measure_mode_reason"] = (result.mode_reason if result is not None else "") or baseline.mode_reason
+                # How steady the CPU was while the pair (or the candidate) was timed (profiler's probe).
+                row["cpu_speed_cv"] = (result.cpu_speed_cv if result is not None and result.cpu_speed_cv is not None
+                                       else baseline.cpu_speed_cv)
                 row["orig_tracemalloc_peak_kb"] = baseline.tracemalloc_peak_kb
                 row["cand_tracemalloc_peak_kb"] = result.tracemalloc_peak_kb if result is not None else None
                 _metric_columns(row, baseline, result if row["correct"] else None, cfg)

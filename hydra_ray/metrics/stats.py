@@ -40,6 +40,14 @@ def summarize(samples: Sequence[float]) -> Summary:
     return Summary(int(x.size), float(med), float(x.mean()), float(q3 - q1), float(x.min()), float(x.max()))
 
 
+def coefficient_of_variation(samples: Sequence[float]) -> float | None:
+    """Sample standard deviation over the mean (None for fewer than two samples or a zero mean)."""
+    x = np.asarray(samples, dtype=float)
+    if x.size < 2 or x.mean() == 0:
+        return None
+    return float(x.std(ddof=1) / x.mean())
+
+
 @dataclass(frozen=True)
 class Comparison:
     significant: bool

@@ -5,7 +5,7 @@ Presets live in ``configs/label/*.yaml``; every field can be overridden as ``key
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -55,6 +55,8 @@ class LabelConfig(Config):
     # weights (ours: the weights are written into every prompt) | none (the paper's unconditioned prompt).
     # Recorded in labeler.json; train, serve and evaluate read it from there (hydra_ray.prefs.prompt).
     prompt_conditioning: str = "weights"
+    # Skip pairs timed while the CPU's speed swung: enriched cpu_speed_cv above this (null: keep all).
+    max_cpu_speed_cv: Optional[float] = None
 
     def _check(self, errors: list[str]) -> None:
         if isinstance(self.alpha, str):
@@ -79,6 +81,10 @@ class LabelConfig(Config):
         _open_unit(errors, "significance_alpha", self.significance_alpha)
         positive(errors, "significance_min_effect", self.significance_min_effect, allow_zero=True)
         one_of(errors, "prompt_conditioning", self.prompt_conditioning, CONDITIONINGS)
+        if self.max_cpu_speed_cv is not None and (isinstance(self.max_cpu_speed_cv, bool) or not isinstance(
+                self.max_cpu_speed_cv, (int, float)) or self.max_cpu_speed_cv <= 0):
+            errors.append(f"max_cpu_speed_cv: expected null or a number > 0 (a coefficient of variation, e.g. 0.05), "
+                          f"got {self.max_cpu_speed_cv!r}")
 
     def alpha_vector(self) -> np.ndarray:
         """α as M floats, whether given by preset name or explicitly."""

@@ -15,6 +15,10 @@ Input: the enriched Parquet files under ``ENRICHED_DIR/data/`` (one row per cand
 * **Significance** per metric: the enriched ``C_significant`` for 2-candidate groups when not null,
   else ``compare_samples(C_samples of a, C_samples of b)``; None (unknown, scored as a tie) when either
   side has no samples or no value.
+* **A CPU that swung while timing** (optional, ``max_cpu_speed_cv``): a pair with a candidate whose
+  enriched ``cpu_speed_cv`` (the profiler's CPU speed probe) is above it is skipped
+  (``unsteady_cpu``): its wall-clock figures are partly the machine's. Rows without the column
+  (enriched before it existed) are kept.
 * **Roles for statistics.** ``fast``/``slow`` from PIE names, else the side with the lower median
   latency is ``fast`` (no roles when latency is missing or equal).
 """
@@ -57,6 +61,7 @@ class Candidate:
     significant: dict[str, bool | None]              # the enriched *_significant column
     source: dict[str, str | None] = field(default_factory=dict)
     estimated: dict[str, bool | None] = field(default_factory=dict)
+    cpu_speed_cv: float | None = None                # the profiler's CPU speed probe while timing
 
     @property
     def fully_passed(self) -> bool:
@@ -151,6 +156,7 @@ def candidates_from_frame(df) -> list[Candidate]:
             source={m.name: (None if get(f"{m.column}_source") is None else str(get(f"{m.column}_source")))
                     for m in METRICS},
             estimated={m.name: _opt_bool(get(f"{m.column}_estimated")) for m in METRICS},
+            cpu_speed_cv=valid_value(get("cpu_speed_cv")),
         ))
     return out
 
@@ -207,7 +213,7 @@ def _fast_side(a: Candidate, b: Candidate) -> str | None:
     return "a" if la < lb else "b"
 
 
-def skip_reason(a: Candidate, b: Candidate) -> str | None:
+def skip_reason(a: Candidate, b: Candidate, max_cpu_speed_cv: float | None = None) -> str | None:
     bad = sorted({c.verdict for c in (a, b) if c.verdict != "passed"})
     if bad:
         return "+".join(bad)
@@ -217,12 +223,15 @@ def skip_reason(a: Candidate, b: Candidate) -> str | None:
         return "incomplete_tests"
     if a.code.strip() == b.code.strip():
         return "identical_code"
+    if max_cpu_speed_cv is not None and any(c.cpu_speed_cv is not None and c.cpu_speed_cv > max_cpu_speed_cv
+                                            for c in (a, b)):
+        return "unsteady_cpu"
     return None
 
 
 def form_pairs(cands: Iterable[Candidate], *, significance_alpha: float = 0.05,
                significance_min_effect: float = 0.02, max_pairs_per_group: int = 0,
-               seed: int = 0) -> Pairing:
+               seed: int = 0, max_cpu_speed_cv: float | None = None) -> Pairing:
     groups = group_candidates(cands)
     pairs: list[CandidatePair] = []
     skipped: Counter = Counter()
@@ -237,7 +246,7 @@ def form_pairs(cands: Iterable[Candidate], *, significance_alpha: float = 0.05,
             combos = [combos[i] for i in sorted(int(k) for k in keep)]
         original = original_of(g)
         for a, b in combos:
-            reason = skip_reason(a, b)
+            reason = skip_reason(a, b, max_cpu_speed_cv)
             if reason:
                 skipped[reason] += 1
                 continue

@@ -95,7 +95,8 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     log("forming pairs (significance from repeat samples where the enriched data has none) …")
     pairing = form_pairs(candidates_from_frame(df), significance_alpha=config.significance_alpha,
                          significance_min_effect=config.significance_min_effect,
-                         max_pairs_per_group=config.max_pairs_per_group, seed=config.seed)
+                         max_pairs_per_group=config.max_pairs_per_group, seed=config.seed,
+                         max_cpu_speed_cv=config.max_cpu_speed_cv)
     skipped = sum(pairing.skipped.values())
     log(f"{len(pairing.pairs)} eligible pairs ({skipped} skipped: "
         f"{', '.join(f'{k} {v}' for k, v in pairing.skipped.most_common()) or 'none'})")

@@ -80,6 +80,9 @@ class ProgramOut(BaseModel):
     measure_mode: Optional[str] = Field(None, description="how it was measured: process, inprocess or function "
                                         "(profile.mode, or the fallback it needed)")
     measure_mode_reason: str = Field("", description="why the mode differs from profile.mode, if it does")
+    cpu_speed_cv: Optional[float] = Field(None, description="how much the node's CPU speed moved while this "
+                                          "program was timed (CV of the profiler's speed probe; above 0.05 the "
+                                          "latency spread is partly the machine's); null if not timed")
 
 
 class CandidateOut(ProgramOut):

@@ -80,6 +80,7 @@ class Report:
     peak_memory_net_kb: float | None = None
     mode: str = ""                # measurement mode used (profile.mode, or its fallback)
     mode_reason: str = ""
+    cpu_speed_cv: float | None = None   # the profiler's CPU speed probe while this program was timed
 
 
 @dataclass
@@ -103,7 +104,8 @@ def _report(index: int, res: CandidateResult) -> Report:
                   {c: metric_view(mv) for c, mv in res.metrics.items()},
                   {BY_COLUMN[c].name: list(mv.samples) for c, mv in res.metrics.items()},
                   measured=bool(res.metrics), stderr_tail=res.stderr_tail[-2000:],
-                  peak_memory_net_kb=res.peak_memory_net_kb, mode=res.mode, mode_reason=res.mode_reason)
+                  peak_memory_net_kb=res.peak_memory_net_kb, mode=res.mode, mode_reason=res.mode_reason,
+                  cpu_speed_cv=res.cpu_speed_cv)
 
 
 class VerificationEngine:

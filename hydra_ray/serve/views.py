@@ -65,7 +65,7 @@ def bounded(value: int | None, default: int, limit: int, param: str, what: str) 
 def program_view(r: Report) -> dict[str, Any]:
     return {"verdict": r.verdict, "detail": r.detail, "tests_passed": r.tests_passed, "tests_total": r.tests_total,
             "metrics": r.metrics, "peak_memory_net_kb": r.peak_memory_net_kb, "stderr_tail": r.stderr_tail,
-            "measure_mode": r.mode or None, "measure_mode_reason": r.mode_reason}
+            "measure_mode": r.mode or None, "measure_mode_reason": r.mode_reason, "cpu_speed_cv": r.cpu_speed_cv}
 
 
 def candidate_view(r: Report, rank: int, completion: str, finish_reason: str) -> dict[str, Any]:
