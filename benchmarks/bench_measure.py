@@ -18,7 +18,18 @@ after it; the machine is shared, and so is the host it runs on):
   out and counted;
 - ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
   tasks with a coefficient of variation (stdev / mean) <= 5%;
-- ``table3``: the Table III patterns in function mode beside the paper's printed values.
+- ``table3``: the Table III patterns in function mode beside the paper's printed values;
+- ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
+  sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
+  (~2 ms of calls per loop, a fixed reference loop before and after each), and per estimator the CV
+  over the 5 runs: fastest loop (what the profiler uses), fastest loop over fastest reference loop,
+  and the median of the per-loop ratios; run twice, with loops back to back and spread 30 ms apart.
+  All estimators see the same loops, so they are compared side by side in one run;
+- ``work``: how much the two programs of each sampled pair really differ in work on the sample tests:
+  valgrind instruction counts (deterministic) of each program minus those of an empty program (the
+  interpreter's start-up), summed over the tests. Read beside ``pairs`` (same seeded sample), it
+  gives the conclusive share among the pairs whose work differs by at least 5/10/20%: a pair whose
+  programs execute the same instructions cannot be told apart by any timer, whatever PIE reports.
 """
 from __future__ import annotations
 
@@ -37,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data"
 MODES = ("process", "inprocess", "function")
+STEADY_CV_MAX = 0.05   # ProfileConfig.steady_cv_max's default: the CPU speed probe's CV on a steady CPU
 sys.path.insert(0, str(ROOT))
 
 
@@ -138,7 +150,8 @@ def pairs(n: int) -> dict:
                 ls, lf = slow.metrics["latency_ms"].value, fast.metrics["latency_ms"].value
                 outcome[m].setdefault(ps.pair_id, []).append(
                     {"significant": bool(slow.significant.get("latency_ms")), "winner": "fast" if lf < ls else "slow",
-                     "ratio": ls / lf if lf else None, "mode": slow.mode, "reason": slow.mode_reason})
+                     "ratio": ls / lf if lf else None, "mode": slow.mode, "reason": slow.mode_reason,
+                     "cpu_speed_cv": slow.cpu_speed_cv, "timing_attempts": slow.timing_attempts})
             print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"source": source, "sample": f"{len(records)} pairs, random.Random(0).sample of the pairs with "
                                         "reported_speedup >= 1.2", "pairs": len(records), "modes": {}}
@@ -182,19 +195,156 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
             lat = r.metrics["latency_ms"].samples
             cv = statistics.stdev(lat) / statistics.mean(lat)
             res[m].append({"task": task.id, "verdict": "passed", "cv": cv, "latency_ms": statistics.median(lat),
-                           "mode": r.mode})
+                           "mode": r.mode, "cpu_speed_cv": r.cpu_speed_cv, "timing_attempts": r.timing_attempts})
         if (k + 1) % 20 == 0:
             print(f"humaneval {k + 1}/{len(tasks)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"tasks": len(tasks), "repeats": repeats, "modes": {}}
     for m in MODES:
         cvs = [x["cv"] for x in res[m] if x["cv"] is not None]
-        out["modes"][m] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
+        # Split by the profiler's CPU speed probe: was the CPU steady while this task was timed?
+        steady = [x["cv"] for x in res[m] if x["cv"] is not None and x["cpu_speed_cv"] is not None
+                  and x["cpu_speed_cv"] <= STEADY_CV_MAX]
+        unsteady = [x["cv"] for x in res[m] if x["cv"] is not None and x["cpu_speed_cv"] is not None
+                    and x["cpu_speed_cv"] > STEADY_CV_MAX]
+        out["modes"][m] = {"timed_on_steady_cpu": len(steady),
+                           "measurable_among_steady": sum(c <= 0.05 for c in steady) / len(steady) if steady else None,
+                           "timed_on_unsteady_cpu": len(unsteady),
+                           "measurable_among_unsteady": sum(c <= 0.05 for c in unsteady) / len(unsteady)
+                           if unsteady else None,
+                           "retimed": sum(x.get("timing_attempts", 0) > 1 for x in res[m]),
+                           "passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
                            "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks),
                            "median_cv": statistics.median(cvs) if cvs else None,
                            "median_latency_ms": statistics.median(
                                [x["latency_ms"] for x in res[m] if x["cv"] is not None]) if cvs else None}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["per_task"] = res
+    return out
+
+
+def estimators(n_tasks: int) -> dict:
+    import gzip
+    import itertools
+
+    tasks = [json.loads(line) for line in gzip.open(DATA / "HumanEval.jsonl.gz", "rt")]
+    chosen = random.Random(1).sample(tasks, n_tasks)
+
+    def reference() -> int:
+        total = 0
+        for i in range(10_000):
+            total += i
+        return total
+
+    def timed(fn, number: int) -> int:
+        t0 = time.perf_counter_ns()
+        for _ in itertools.repeat(None, number):
+            fn()
+        return time.perf_counter_ns() - t0
+
+    def cv(x):
+        return statistics.stdev(x) / statistics.mean(x)
+
+    names = ("fastest_loop", "fastest_loop_over_fastest_reference", "median_of_loop_over_reference",
+             "reference_alone")
+    out = {}
+    for spread_s in (0.0, 0.03):
+        per = {k: [] for k in names}
+        for task in chosen:
+            g: dict = {}
+            exec(task["prompt"] + task["canonical_solution"] + "\n" + task["test"], g)
+            entry, calls = g[task["entry_point"]], []
+
+            def recording(*a, _entry=entry, _calls=calls, **k):
+                _calls.append((a, k))
+                return _entry(*a, **k)
+            g["check"](recording)
+
+            def fn(_entry=entry, _calls=calls):
+                for a, k in _calls:
+                    _entry(*a, **k)
+            number = 1
+            while timed(fn, number) < 2e6:
+                number *= 2
+            runs = {k: [] for k in names}
+            for _ in range(5):
+                loops = []
+                for _ in range(10):
+                    r0, f, r1 = timed(reference, 1), timed(fn, number), timed(reference, 1)
+                    loops.append((f / number, (r0 + r1) / 2))
+                    if spread_s:
+                        time.sleep(spread_s)
+                best_ref = min(r for _, r in loops)
+                runs["fastest_loop"].append(min(f for f, _ in loops))
+                runs["fastest_loop_over_fastest_reference"].append(min(f for f, _ in loops) / best_ref)
+                runs["median_of_loop_over_reference"].append(statistics.median(f / r for f, r in loops))
+                runs["reference_alone"].append(best_ref)
+                time.sleep(0.05)
+            for k in names:
+                per[k].append(cv(runs[k]))
+        out[f"spread_{int(spread_s * 1000)}ms"] = {
+            k: {"median_cv": round(statistics.median(v), 4), "tasks_cv_le_5pct": sum(c <= 0.05 for c in v),
+                "tasks": len(v)} for k, v in per.items()}
+        print(f"estimators, loops spread {spread_s * 1000:.0f} ms: {out[f'spread_{int(spread_s * 1000)}ms']}",
+              flush=True)
+    return out
+
+
+def work(n: int) -> dict:
+    from hydra_ray.metrics import backends as bk
+    from hydra_ray.sandbox.limits import SandboxLimits
+    from hydra_ray.sandbox.runner import RunSpec, Sandbox
+
+    if not bk.probe_valgrind().available:
+        return {"skipped": "valgrind is not available on this machine"}
+    records, speed, source = pie_sample(n)
+    limits = SandboxLimits(wall_time_s=600, cpu_time_s=600)
+    sandbox, prefix = Sandbox(limits), bk.valgrind_command_prefix()
+    per_pair, t0 = {}, time.perf_counter()
+    for k, ps in enumerate(records):
+        programs = {c.name: ps.program(c.code) for c in ps.candidates} | {"empty": "pass\n"}
+        specs = [RunSpec(name, t.input, argv_prefix=prefix, want_stdout=False)
+                 for name in programs for t in ps.tests]
+        runs = sandbox.run_batch(programs, specs)
+        total: dict[str, float | None] = {}
+        for spec, run in zip(specs, runs):
+            try:
+                count = bk.parse_valgrind_instructions(run.stderr_tail) if run.verdict.ok else None
+            except ValueError:
+                count = None
+            prev = total.get(spec.program, 0.0)
+            total[spec.program] = None if prev is None or count is None else prev + count
+        empty = total.pop("empty")
+        net = {name: (v - empty if v is not None and empty is not None else None) for name, v in total.items()}
+        slow, fast = net.get("slow"), net.get("fast")
+        per_pair[ps.pair_id] = {
+            "reported_speedup": speed.get(ps.pair_id), "tests": len(ps.tests), "empty_instructions": empty,
+            "net_instructions": net,
+            "work_ratio_slow_over_fast": slow / fast if slow is not None and fast and fast > 0 else None}
+        print(f"work {k + 1}/{len(records)} {ps.pair_id}: {per_pair[ps.pair_id]['work_ratio_slow_over_fast']}",
+              flush=True)
+    return {"source": source, "sample": "the same seeded sample as 'pairs'", "pairs": len(records),
+            "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair,
+            "conclusive_by_work": conclusive_by_work(per_pair)}
+
+
+def conclusive_by_work(work_per_pair: dict) -> dict:
+    """Conclusive share of the ``pairs`` section (if recorded) among pairs whose net work differs by at
+    least each threshold; the pairs that pass their tests in every mode only."""
+    path = RESULTS / "measure.json"
+    recorded = json.loads(path.read_text()).get("pairs") if path.exists() else None
+    if not recorded:
+        return {"skipped": "no 'pairs' section recorded yet: run --sections pairs"}
+    out = {}
+    for threshold in (0.05, 0.10, 0.20):
+        row = {}
+        for m, outcome in recorded["per_pair"].items():
+            ok = {p: r for p, r in outcome.items() if all(x is not None for x in r)}
+            differ = [p for p in ok if (work_per_pair.get(p) or {}).get("work_ratio_slow_over_fast") is not None
+                      and abs(work_per_pair[p]["work_ratio_slow_over_fast"] - 1) >= threshold]
+            conclusive = sum(x["significant"] for p in differ for x in ok[p])
+            row[m] = {"pairs_differing": len(differ), "passing_pairs": len(ok),
+                      "conclusive_share": conclusive / (2 * len(differ)) if differ else None}
+        out[f"work_differs_by_{threshold:.0%}"] = row
     return out
 
 
@@ -207,10 +357,11 @@ def table3(size: str, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", nargs="+", default=["floors", "pairs", "humaneval", "table3"])
+    ap.add_argument("--sections", nargs="+", default=["floors", "pairs", "work", "humaneval", "estimators", "table3"])
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
+    ap.add_argument("--estimator-tasks", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table3-size", default="large")
     ap.add_argument("--wait-steady", type=float, default=0.0, metavar="SECONDS",
@@ -230,8 +381,12 @@ def main() -> None:
             data = humaneval(args.humaneval_tasks, args.repeats)
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
+        elif section == "work":
+            data = work(args.pairs)
+        elif section == "estimators":
+            data = estimators(args.estimator_tasks)
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval or table3")
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval, table3, work or estimators")
         data["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         data["loadavg_before"], data["loadavg_after"] = load0, os.getloadavg()
         data["cpu_steadiness_before"], data["cpu_steadiness_after"] = steady0, cpu_steadiness()

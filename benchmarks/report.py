@@ -233,6 +233,32 @@ def measure_section(m: dict | None) -> list[str]:
                         "the two programs ran alike on these sample inputs in every mode (PIE's speed-up was measured "
                         "on the judge's hidden inputs, not these)."]
         out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
+    w = m.get("work")
+    if w and w.get("conclusive_by_work") and "skipped" not in w["conclusive_by_work"]:
+        out += ["### Conclusive pairs among pairs that differ in work", "",
+                "How much the two programs of each sampled pair differ in work on the sample tests: valgrind "
+                "instruction counts (deterministic) of each program minus those of an empty program (the "
+                "interpreter's start-up), summed over the tests. The conclusive shares above, recomputed "
+                "among the pairs whose net instruction counts differ by at least 5/10/20%. A pair whose "
+                "programs execute about the same instructions on these inputs cannot be told apart by any "
+                "timer, whatever PIE reported on the judge's inputs.", "",
+                "| work differs by | pairs | process | inprocess | function |", "|---|---|---|---|---|"]
+        for key, row in w["conclusive_by_work"].items():
+            first = next(iter(row.values()))
+            out += [f"| ≥ {key.rsplit('_', 1)[1]} | {first['pairs_differing']} of {first['passing_pairs']} | "
+                    + " | ".join(f"**{_pct(row[mm]['conclusive_share'])}**" if mm != "process"
+                                 else _pct(row[mm]['conclusive_share']) for mm in ("process", "inprocess", "function"))
+                    + " |"]
+        alike = sorted(((pid, r["work_ratio_slow_over_fast"], r["reported_speedup"], r["net_instructions"].get("slow"))
+                        for pid, r in w["per_pair"].items()
+                        if r["work_ratio_slow_over_fast"] is not None and abs(r["work_ratio_slow_over_fast"] - 1) < 0.3),
+                       key=lambda x: x[1])
+        if alike:
+            out += ["", "Pairs within 30% in work (slow ÷ fast net instructions; the slow program's net instructions "
+                        "over all tests): " + "; ".join(
+                            f"{pid} (work {fmt(ratio)}×, {fmt(net)} instructions; PIE {fmt(rep)}×)"
+                            for pid, ratio, rep, net in alike) + "."]
+        out += ["", f"{fmt(w['seconds'])} s of valgrind.", ""]
     h = m.get("humaneval")
     if h:
         out += ["### HumanEval: canonical solutions measurable at CV ≤ 5%", "",
@@ -242,7 +268,33 @@ def measure_section(m: dict | None) -> list[str]:
         for mode, r in h["modes"].items():
             out += [f"| {mode} | {r['passed']} | {r['measurable_cv_le_5pct']} | **{_pct(r['share_measurable'])}** | "
                     f"{fmt(r['median_cv'])} | {fmt(r['median_latency_ms'])} ms |"]
+        if any("timed_on_steady_cpu" in r for r in h["modes"].values()):
+            out += ["", "Split by the profiler's CPU speed probe (README, Measurement): tasks timed while the CPU was "
+                        "steady (probe CV ≤ 5%, after at most one re-timing) and the others.", "",
+                    "| mode | timed on a steady CPU | CV ≤ 5% among them | timed on an unsteady CPU | CV ≤ 5% among them | re-timed |",
+                    "|---|---|---|---|---|---|"]
+            for mode, r in h["modes"].items():
+                out += [f"| {mode} | {r['timed_on_steady_cpu']} | **{_pct(r['measurable_among_steady'])}** | "
+                        f"{r['timed_on_unsteady_cpu']} | {_pct(r['measurable_among_unsteady'])} | {r['retimed']} |"]
         out += ["", f"Target: ≥ 90% in function mode. {_conditions(h)}", ""]
+    e = m.get("estimators")
+    if e:
+        out += ["### Estimators against the host's speed swings", "",
+                "HumanEval canonical solutions called directly (a seeded sample), 5 runs of 10 loops each (~2 ms "
+                "of calls a loop, a fixed reference loop before and after each); the median over tasks of each "
+                "estimator's CV over the 5 runs, and how many tasks reach CV ≤ 5%. Every estimator sees the same "
+                "loops, so they are compared side by side.", "",
+                "| loops | fastest loop (the profiler's) | fastest loop ÷ fastest reference | median of loop ÷ reference | reference loop alone |",
+                "|---|---|---|---|---|"]
+        for key, row in e.items():
+            if not key.startswith("spread_"):
+                continue
+            cells = [f"{_pct(row[k]['median_cv'])} ({row[k]['tasks_cv_le_5pct']}/{row[k]['tasks']})"
+                     for k in ("fastest_loop", "fastest_loop_over_fastest_reference", "median_of_loop_over_reference",
+                               "reference_alone")]
+            spread = key.split("_")[1]
+            out += [f"| {'back to back' if spread == '0ms' else spread + ' apart'} | " + " | ".join(cells) + " |"]
+        out += ["", _conditions(e), ""]
     t = m.get("table3")
     if t:
         out += ["### Table III: the patterns suite in function mode, beside the paper", "",
