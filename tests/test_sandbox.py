@@ -310,3 +310,30 @@ def test_a_program_cannot_read_other_runs_inputs(sandbox, mode):
                                       [spec("echo", "private-input\n", mode=mode), spec("reader", mode=mode)])
     assert first.verdict is Verdict.PASSED and second.verdict is Verdict.PASSED, second.stderr_tail
     assert second.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("warm_mode", ["inprocess", "function"])
+def test_the_speed_probe_is_taken_before_the_program_and_cannot_be_forged(sandbox, warm_mode):
+    """A timing run with ``speed_probe`` reports the child's own timing of a fixed loop (~tens of µs
+    or more for 4,000 additions), written before any program code ran; a program that writes its own
+    ``probe_ns`` to the report fd first thing does not replace it. Runs without the flag carry none."""
+    forger = src("""
+        import os
+        os.write(3, b'{"probe_ns": 1, "t0": 1}\\n')
+        def f():
+            return 1
+        print(1)
+        """)
+    call = "f()" if warm_mode == "function" else None
+    probed, forged, plain = sandbox.run_batch(
+        {"ok": "def f():\n    return 1\nprint(1)\n", "forger": forger},
+        [spec("ok", "", "1\n", mode=warm_mode, call=call, speed_probe=True),
+         spec("forger", "", "1\n", mode=warm_mode, call=call, speed_probe=True),
+         spec("ok", "", "1\n", mode=warm_mode, call=call)])
+    for r in (probed, forged, plain):
+        assert r.verdict is Verdict.PASSED, (r.verdict, r.detail, r.stderr_tail)
+    assert isinstance(probed.extra["probe_ns"], int) and probed.extra["probe_ns"] > 10_000
+    assert forged.extra["probe_ns"] > 10_000                 # the child's figure, not the program's 1
+    assert plain.extra["probe_ns"] is None
+    with pytest.raises(ValueError, match="speed_probe"):
+        RunSpec("ok", mode="process", speed_probe=True)

@@ -41,6 +41,7 @@ def run(args) -> int:
 
     from hydra_ray.paths import resolve_path
 
+    given = args.program   # as the user typed it: what the report names
     args.program, args.config = resolve_path(args.program), resolve_path(args.config)
     args.input = [resolve_path(i) for i in args.input]
     args.expected = [resolve_path(e) for e in args.expected]
@@ -63,7 +64,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(row, indent=2, default=str))
         return 0 if row["verdict"] == "passed" else 1
-    print(f"{src}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
+    print(f"{given}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
           + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
     print(f"  mode: {row['measure_mode']}" + (f" ({row['measure_mode_reason']})" if row["measure_mode_reason"] else "")
           + f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
@@ -96,4 +97,4 @@ def steadiness_line(cv: float, attempts: int, cv_max: float) -> str:
     if cv <= cv_max:
         return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
     return (f"CPU UNSTEADY while timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; the host's speed swung, "
-            "so the spread above is partly the machine's (profile.remeasure_unsteady times it again)")
+            "so the spread above is partly the machine's (more tries: profile.remeasure_unsteady=N)")

@@ -33,13 +33,16 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   Correctness comes from the task's own tests, run in-process; a set whose candidate fails as a
   function call falls back to ``inprocess``.
 
-CPU speed probe: each timing round ends with a fixed pure-Python loop called in function mode in the
-same sandbox session; ``cpu_speed_cv`` is the coefficient of variation of its per-call time over the
-measured rounds. It is how much the node's CPU speed moved while this set was timed (on a shared
-cloud host a neighbour can slow a vCPU by ~1.5× for seconds, which no estimator inside the VM removes).
+CPU speed probe: the child of every warm run times a fixed loop before any program code runs
+(``probe_ns``, outside the timed window; see ``sandbox/_warm.py``); in ``process`` mode each round ends
+with one empty in-process run for that probe. ``cpu_speed_cv`` is the coefficient of variation over
+the measured rounds of each round's median probe: how much the node's CPU speed moved while this set
+was timed (on a shared cloud host a neighbour can slow a vCPU by ~1.5× for seconds, which no
+estimator inside the VM removes).
 Above ``steady_cv_max`` the timing phase is run again, up to ``remeasure_unsteady`` times, and the
 steadiest attempt is kept; the row records the probe's CV and the attempts, so labels and evaluations
-can tell a set timed on a swinging CPU from one timed on a steady CPU.
+can tell a set timed on a swinging CPU from one timed on a steady CPU. (Not in the paper, which in
+Sec. VIII assumes measurements "reliable and comparable across executions"; README, Differences.)
 
 Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
 through its entry point, ``function``, and an empty program called whole, ``function_program``) is
@@ -323,28 +326,32 @@ class Profiler:
         return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
 
     def _timing_runs(self, ps: ProgramSet, programs, names: list[str], mode: str):
-        """The timing rounds (ABBA), each ended by a CPU speed probe: (runs per name and round, probe CV)."""
+        """The timing rounds (ABBA): (runs per name and round, CV of the CPU speed probe over the measured
+        rounds). Warm runs carry the probe themselves (``probe_ns``, timed by the child before any program
+        code); a ``process`` round ends with one probe run of its own."""
         n_rounds = self.cfg.warmup + self.cfg.repeats
-        probing = SPEED_PROBE not in programs
+        probe_runs = mode == "process" and SPEED_PROBE not in programs
         specs, owners = [], []
         for rnd, order in enumerate(self._rounds(names, n_rounds)):
             for name in order:
                 for t in ps.tests:
-                    specs.append(self._spec(ps, name, t, mode))
+                    specs.append(self._spec(ps, name, t, mode, speed_probe=mode != "process"))
                     owners.append((rnd, name))
-            if not probing:
-                continue
-            specs.append(RunSpec(SPEED_PROBE, want_stdout=False, mode="function", call="probe()",
-                                 min_sample_ms=0.5, loops=3))
-            owners.append((rnd, SPEED_PROBE))
-        runs = self.sandbox.run_batch({**programs, SPEED_PROBE: SPEED_PROBE_SOURCE} if probing else programs, specs)
+            if probe_runs:
+                specs.append(RunSpec(SPEED_PROBE, want_stdout=False, mode="inprocess", speed_probe=True))
+                owners.append((rnd, SPEED_PROBE))
+        runs = self.sandbox.run_batch({**programs, SPEED_PROBE: SPEED_PROBE_SOURCE} if probe_runs else programs, specs)
         per: dict[str, dict[int, list[RunResult]]] = {n: {} for n in [*names, SPEED_PROBE]}
         for (rnd, name), run in zip(owners, runs):
             per[name].setdefault(rnd, []).append(run)
-        probe = [_latency_ms(rr[0], "function") for rnd, rr in per.pop(SPEED_PROBE).items()
-                 if rnd >= self.cfg.warmup and rr[0].verdict.ok and rr[0].extra.get("calls")]
-        cv = coefficient_of_variation(probe)
-        return per, cv
+        probes = per.pop(SPEED_PROBE)
+        speed = []   # one figure a measured round: how fast the CPU was then
+        for rnd in range(self.cfg.warmup, n_rounds):
+            rr = probes.get(rnd, []) if probe_runs else [r for n in names for r in per[n].get(rnd, [])]
+            ns = [r.extra.get("probe_ns") for r in rr if r.verdict.ok and r.extra.get("probe_ns")]
+            if ns:
+                speed.append(float(sorted(ns)[len(ns) // 2]))
+        return per, coefficient_of_variation(speed)
 
     def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> str:
         """Timing, throughput, cycles and energy of the passing candidates; in function mode, returns why
@@ -492,14 +499,9 @@ class Profiler:
                 r.p_values[spec.column] = cmp.p_value
 
 
-# The CPU speed probe (module doc): a fixed loop of plain bytecode, ~0.3 ms a call on a 2020s core.
+# process mode's CPU speed probe: an empty in-process run, for the probe its child takes (sandbox/_warm.py).
 SPEED_PROBE = "__cpu_speed_probe__"
-SPEED_PROBE_SOURCE = """def probe():
-    total = 0
-    for i in range(10_000):
-        total += i
-    return total
-"""
+SPEED_PROBE_SOURCE = "pass\n"
 
 MEMORY_KIND = {"process": "rss", "inprocess": "rss_growth", "function": "tracemalloc_peak"}
 MEMORY_SOURCE = {"process": bk.SOURCE_RUSAGE, "inprocess": bk.SOURCE_RSS_GROWTH, "function": bk.SOURCE_TRACEMALLOC}

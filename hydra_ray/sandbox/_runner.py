@@ -316,7 +316,8 @@ def run_warm(run, job, uid, gid, warm):
     cmd = {"mode": run["mode"], "program": run["program_path"], "workdir": workdir, "limits": limits,
            "uid": uid, "gid": gid, "trace_memory": bool(run.get("trace_memory")), "call": run.get("call"),
            "min_calls": run.get("min_calls", 1), "min_sample_ms": run.get("min_sample_ms", 10.0),
-           "loops": run.get("loops", 1), "max_run_ms": run.get("max_run_ms", 200.0)}
+           "loops": run.get("loops", 1), "max_run_ms": run.get("max_run_ms", 200.0),
+           "speed_probe": bool(run.get("speed_probe"))}
     energy0 = _read_energy_uj(job.get("rapl_files"))
     t_sent = time.perf_counter_ns()
     try:
@@ -431,6 +432,8 @@ def run_warm(run, job, uid, gid, warm):
         "max_rss_kb": exit_msg["max_rss_kb"],
         "rss_growth_kb": growth,
         "tracemalloc_peak_b": report.get("tracemalloc_peak_b"),
+        # The child's CPU speed probe, written before any program code ran (see _warm.py).
+        "probe_ns": report.get("probe_ns") if isinstance(report.get("probe_ns"), int) else None,
         **cap.fields(),
         "mode": run["mode"],
     }

@@ -56,10 +56,14 @@ class RunSpec:
     min_sample_ms: float = 20.0          # ... and at least this long
     loops: int = 1                       # function: samples of that many calls; the fastest is reported
     max_run_ms: float = 200.0            # function: no further loops once this much time is spent in them
+    speed_probe: bool = False            # inprocess/function: the child times a fixed loop first (probe_ns)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"RunSpec.mode: expected one of {list(MODES)}, got {self.mode!r}")
+        if self.speed_probe and self.mode == "process":
+            raise ValueError("RunSpec.speed_probe: the probe is taken by a warm runner's child; mode 'process' "
+                             "has none (use a separate inprocess run)")
         if self.mode != "process" and self.argv_prefix:
             raise ValueError(f"RunSpec.argv_prefix: a command prefix (perf, valgrind) needs mode 'process', "
                              f"got mode {self.mode!r}")
@@ -123,7 +127,7 @@ class Sandbox:
                 "stdin_path": f"{job_root}/in_{i}.txt",
                 "mode": spec.mode, "trace_memory": spec.trace_memory, "call": spec.call,
                 "min_calls": spec.min_calls, "min_sample_ms": spec.min_sample_ms, "loops": spec.loops,
-                "max_run_ms": spec.max_run_ms,
+                "max_run_ms": spec.max_run_ms, "speed_probe": spec.speed_probe,
                 "want_stdout": spec.want_stdout or spec.expected is not None,
                 "limits": {k: getattr(lim, k) for k in ("wall_time_s", "cpu_time_s", "memory_mb", "file_size_mb",
                                                          "max_processes", "open_files", "max_output_kb")},
@@ -223,7 +227,7 @@ def classify(raw: dict, spec: RunSpec, limits: SandboxLimits) -> RunResult:
                      "tracemalloc_peak_kb": (raw["tracemalloc_peak_b"] / 1024
                                              if raw.get("tracemalloc_peak_b") is not None else None),
                      "fork_ns": raw.get("fork_ns"), "calls": raw.get("calls"), "loop_ns": raw.get("loop_ns"),
-                     "loop_cpu_ns": raw.get("loop_cpu_ns"),
+                     "loop_cpu_ns": raw.get("loop_cpu_ns"), "probe_ns": raw.get("probe_ns"),
                      "energy_uj": (raw["energy_uj"][1] - raw["energy_uj"][0]) if raw.get("energy_uj") else None})
     sig, tail = raw["signal"], raw["stderr_tail"]
     if raw["killed_for"] == "timeout":
