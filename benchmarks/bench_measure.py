@@ -25,6 +25,8 @@ after it; the machine is shared, and so is the host it runs on):
   over the 5 runs: fastest loop (what the profiler uses), fastest loop over fastest reference loop,
   and the median of the per-loop ratios; run twice, with loops back to back and spread 30 ms apart.
   All estimators see the same loops, so they are compared side by side in one run;
+- ``crossref``: measures nothing; recomputes the ``work`` × ``pairs`` figures from what is recorded
+  (done after every section anyway);
 - ``work``: how much the two programs of each sampled pair really differ in work on the sample tests:
   valgrind instruction counts (deterministic) of each program minus those of an empty program (the
   interpreter's start-up), summed over the tests. Read beside ``pairs`` (same seeded sample), it
@@ -323,15 +325,13 @@ def work(n: int) -> dict:
         print(f"work {k + 1}/{len(records)} {ps.pair_id}: {per_pair[ps.pair_id]['work_ratio_slow_over_fast']}",
               flush=True)
     return {"source": source, "sample": "the same seeded sample as 'pairs'", "pairs": len(records),
-            "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair,
-            "conclusive_by_work": conclusive_by_work(per_pair)}
+            "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
 
 
-def conclusive_by_work(work_per_pair: dict) -> dict:
-    """Conclusive share of the ``pairs`` section (if recorded) among pairs whose net work differs by at
-    least each threshold; the pairs that pass their tests in every mode only."""
-    path = RESULTS / "measure.json"
-    recorded = json.loads(path.read_text()).get("pairs") if path.exists() else None
+def conclusive_by_work(work_per_pair: dict, recorded: dict | None) -> dict:
+    """Conclusive share of the ``pairs`` section (``recorded``) among pairs whose net work differs by at
+    least each threshold; the pairs that pass their tests in every mode only. Recomputed whenever either
+    section is (re)measured, so it always reads the two sections as they are in results/measure.json."""
     if not recorded:
         return {"skipped": "no 'pairs' section recorded yet: run --sections pairs"}
     out = {}
@@ -353,6 +353,14 @@ def table3(size: str, repeats: int) -> dict:
 
     rows = measure_table_iii(size=size, repeats=repeats, log=lambda s: print(s, flush=True))
     return {"size": size, "repeats": repeats, "rows": rows, "paper_summary": PAPER_SUMMARY}
+
+
+def _save(path: Path, result: dict) -> None:
+    """Write results/measure.json, with the work × pairs cross-reference recomputed from what it holds."""
+    if "work" in result and "per_pair" in result["work"]:
+        result["work"]["conclusive_by_work"] = conclusive_by_work(result["work"]["per_pair"], result.get("pairs"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, default=str))
 
 
 def main() -> None:
@@ -385,8 +393,14 @@ def main() -> None:
             data = work(args.pairs)
         elif section == "estimators":
             data = estimators(args.estimator_tasks)
+        elif section == "crossref":
+            data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval, table3, work or estimators")
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval, table3, work, "
+                             "estimators or crossref")
+        if data is None:
+            _save(path, result)
+            continue
         data["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         data["loadavg_before"], data["loadavg_after"] = load0, os.getloadavg()
         data["cpu_steadiness_before"], data["cpu_steadiness_after"] = steady0, cpu_steadiness()
@@ -394,8 +408,7 @@ def main() -> None:
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
         result[section] = data
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1, default=str))
+        _save(path, result)
         print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "rows")},
                          indent=1, default=str), flush=True)
 
