@@ -15,12 +15,6 @@ does reaches this process's memory.
 The child applies exactly the limits and the private uid of a ``process`` run (the supervisor's
 ``_make_preexec``), points fds 0/1/2 at the run's files, and then:
 
-When the run asks for it (``speed_probe``: the profiler's timing runs), the child times a fixed loop
-before any program code runs (``_speed_probe``: the fastest of 5 runs of 4,000 additions, ~0.7 ms in
-all) and writes it first to the report fd as ``probe_ns``: how fast this CPU is at the moment of the
-run, which the profiler compares across rounds (a shared host's CPU speed swings). It lies outside
-every timed window; throughput runs never ask for it, as it would be inside theirs.
-
 - ``inprocess``: compiles the program and executes it as ``__main__``. Before executing it writes
   ``{"t0", "rss0_kb"}`` to the report fd, so the start time and the forked RSS baseline are fixed
   before any program code runs (a program can forge what it reports later, never these);
@@ -30,6 +24,12 @@ every timed window; throughput runs never ask for it, as it would be inside thei
   ``timeit.repeat``, slower loops measure other processes getting in the way), then makes one more
   call under ``tracemalloc``; the first call's output is the run's stdout, checked outside like any
   run.
+
+When the run asks for it (``speed_probe``: the profiler's timing runs), the child times a fixed loop
+before any program code runs (``_speed_probe``: the fastest of 5 runs of 4,000 additions, ~0.7 ms in
+all) and writes it first to the report fd as ``probe_ns``: how fast this CPU is at the moment of the
+run, which the profiler compares across rounds (a shared host's CPU speed swings). It lies outside
+every timed window; throughput runs never ask for it, as it would be inside theirs.
 
 Standard library only, like the supervisor.
 """
