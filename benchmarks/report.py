@@ -258,6 +258,24 @@ def measure_section(m: dict | None) -> list[str]:
                         "over all tests): " + "; ".join(
                             f"{pid} (work {fmt(ratio)}×, {fmt(net)} instructions; PIE {fmt(rep)}×)"
                             for pid, ratio, rep, net in alike) + "."]
+        pairs_rec = (m.get("pairs") or {}).get("per_pair") or {}
+        split = []
+        for mode in ("process", "inprocess", "function"):
+            steady, unsteady = [], []
+            for pid, runs in pairs_rec.get(mode, {}).items():
+                ratio = (w["per_pair"].get(pid) or {}).get("work_ratio_slow_over_fast")
+                if any(x is None for x in runs) or ratio is None or abs(ratio - 1) < 0.10:
+                    continue
+                for x in runs:
+                    if x.get("cpu_speed_cv") is not None:
+                        (steady if x["cpu_speed_cv"] <= 0.05 else unsteady).append(x["significant"])
+            if steady or unsteady:
+                split.append(f"{mode} {sum(steady)}/{len(steady)} on a steady CPU, {sum(unsteady)}/{len(unsteady)} "
+                             "on an unsteady one")
+        if split:
+            out += ["", "Conclusive timings of the pairs differing in work by ≥ 10%, split by the profiler's CPU speed "
+                        "probe (each pass counts once; steady: probe CV ≤ 5% after at most one re-timing): "
+                        + "; ".join(split) + "."]
         out += ["", f"{fmt(w['seconds'])} s of valgrind.", ""]
     h = m.get("humaneval")
     if h:
