@@ -175,6 +175,8 @@ def pairs(n: int) -> dict:
             if ok else None,
         }
     out["seconds"] = round(time.perf_counter() - t0, 1)
+    # Each mode's calibrated floor: a noisy calibration raises the smallest difference it resolves.
+    out["floors"] = {m: profs[m].baseline["floors"] for m in MODES}
     out["per_pair"] = {m: outcome[m] for m in MODES}
     return out
 
