@@ -126,8 +126,6 @@ def _finish(code):
 
 
 def _run_program(cmd):
-    if cmd.get("speed_probe"):
-        _report({"probe_ns": _speed_probe()})
     with open(cmd["program"], encoding="utf-8") as f:
         source = f.read()
     code = compile(source, cmd["program"], "exec")
@@ -162,8 +160,6 @@ def _run_function(cmd):
     import itertools
     import tracemalloc
 
-    if cmd.get("speed_probe"):
-        _report({"probe_ns": _speed_probe()})   # before the setup: no program code has run yet
     with open(cmd["program"], encoding="utf-8") as f:
         source = f.read()
     main = _fresh_main(cmd["program"])
@@ -245,6 +241,8 @@ def _child(cmd, fds, sock):
     os.chdir(cmd["workdir"])
     _make_preexec(cmd["limits"], cmd.get("uid"), cmd.get("gid"))()
     _standard_streams()
+    if cmd.get("speed_probe"):
+        _report({"probe_ns": _speed_probe()})   # first on the report fd, before any program code runs
     try:
         status = (_run_function if cmd["mode"] == "function" else _run_program)(cmd)
     except SystemExit as e:
