@@ -16,6 +16,10 @@ after it; the machine is shared, and so is the host it runs on):
   the latency difference significant (Mann-Whitney, 2% effect, above the mode's floor); agreement =
   same winner in both passes among pairs conclusive in both; pairs failing their tests are left
   out and counted;
+- ``identical``: the false-conclusive rate of the same rule. For each program of the sampled pairs that
+  passes its tests, a set of that program against an exact copy of itself, profiled once per mode:
+  any "significant" latency difference between the two is a false positive (the share should stay
+  near 0 whatever the host does; alpha alone allows 5% before the effect and floor thresholds);
 - ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
   tasks with a coefficient of variation (stdev / mean) <= 5%;
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
@@ -178,6 +182,41 @@ def pairs(n: int) -> dict:
     # Each mode's calibrated floor: a noisy calibration raises the smallest difference it resolves.
     out["floors"] = {m: profs[m].baseline["floors"] for m in MODES}
     out["per_pair"] = {m: outcome[m] for m in MODES}
+    return out
+
+
+def identical(n: int) -> dict:
+    import dataclasses
+
+    records, _, source = pie_sample(n)
+    profs = {m: profiler(m) for m in MODES}
+    per: dict[str, list] = {m: [] for m in MODES}
+    t0 = time.perf_counter()
+    for k, ps in enumerate(records):
+        for c in ps.candidates:
+            twin = dataclasses.replace(ps, candidates=[dataclasses.replace(c, name="a"),
+                                                       dataclasses.replace(c, name="b")])
+            for m in MODES:
+                a, b = profs[m].profile(twin)
+                if not (a.verdict.ok and b.verdict.ok):
+                    continue
+                la, lb = a.metrics["latency_ms"].value, b.metrics["latency_ms"].value
+                per[m].append({"program": f"{ps.pair_id}/{c.name}", "significant": bool(a.significant.get("latency_ms")),
+                               "p_value": a.p_values.get("latency_ms"), "ratio": la / lb if lb else None,
+                               "latency_ms": la, "mode": a.mode, "cpu_speed_cv": a.cpu_speed_cv})
+        print(f"identical {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
+    out = {"source": source, "sample": "both programs of each pair of the 'pairs' sample, each against a copy of "
+                                       "itself", "modes": {}}
+    for m in MODES:
+        rows = per[m]
+        ratios = sorted(max(x["ratio"], 1 / x["ratio"]) for x in rows if x["ratio"])
+        out["modes"][m] = {"programs": len(rows), "false_conclusive": sum(x["significant"] for x in rows),
+                           "false_conclusive_share": sum(x["significant"] for x in rows) / len(rows) if rows else None,
+                           "p_below_alpha": sum((x["p_value"] or 1) < 0.05 for x in rows),
+                           "median_apparent_ratio": statistics.median(ratios) if ratios else None,
+                           "max_apparent_ratio": ratios[-1] if ratios else None}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["per_program"] = per
     return out
 
 
@@ -367,7 +406,8 @@ def _save(path: Path, result: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", nargs="+", default=["floors", "pairs", "work", "humaneval", "estimators", "table3"])
+    ap.add_argument("--sections", nargs="+",
+                    default=["floors", "pairs", "identical", "work", "humaneval", "estimators", "table3"])
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
@@ -387,6 +427,8 @@ def main() -> None:
             data = floors(args.floor_rounds)
         elif section == "pairs":
             data = pairs(args.pairs)
+        elif section == "identical":
+            data = identical(args.pairs)
         elif section == "humaneval":
             data = humaneval(args.humaneval_tasks, args.repeats)
         elif section == "table3":
@@ -398,7 +440,7 @@ def main() -> None:
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, humaneval, table3, work, "
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, table3, work, "
                              "estimators or crossref")
         if data is None:
             _save(path, result)
@@ -411,7 +453,7 @@ def main() -> None:
         data["machine"] = machine()
         result[section] = data
         _save(path, result)
-        print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "rows")},
+        print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "per_program", "rows")},
                          indent=1, default=str), flush=True)
 
 

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
 CLUSTERS = REPO / "clusters"
 QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
+                     "remeasure_unsteady": 0,   # these tests are not about timing: never time a set twice
                      "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
          "ray": {"include_dashboard": False}}
 OBJECT_STORE = 200 * 1024 * 1024  # per node: the default (30 % of RAM) is far more than these runs use

@@ -21,6 +21,7 @@ from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
 QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
+                     "remeasure_unsteady": 0,   # these tests are not about timing: never time a set twice
                      "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
          "ray": {"include_dashboard": False}}
 

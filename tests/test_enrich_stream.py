@@ -22,6 +22,7 @@ from hydra_ray.enrich.stream import Ledger, read_file_blocks
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
 QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
+                     "remeasure_unsteady": 0,   # these tests are not about timing: never time a set twice
                      "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
          "ray": {"include_dashboard": False, "num_cpus": 2}}
 

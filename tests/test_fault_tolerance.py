@@ -234,7 +234,7 @@ def test_verifier_replica_killed_under_load(tmp_path):
     recorded = write_recorded(tmp_path / "recorded.jsonl", pool=[["print(1)\n"]])
     args = {"backend": "recorded", "recorded": {"path": str(recorded)},
             "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1}},
-            "verification": {"profile": {"warmup": 0, "repeats": 5, "throughput_bursts": 4,
+            "verification": {"profile": {"warmup": 0, "repeats": 5, "throughput_bursts": 4, "remeasure_unsteady": 0,
                                          "sandbox": {"wall_time_s": 2, "cpu_time_s": 2, "memory_mb": 512}}}}
     n_requests, clients, kill_after = 48, 4, 8
     (metrics_port,) = free_ports(1)

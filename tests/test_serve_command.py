@@ -35,7 +35,9 @@ def test_serve_command_runs_the_demo_preset_until_interrupted():
     proc = subprocess.Popen([sys.executable, "-m", "hydra_ray.cli", "serve", "--config",
                              "configs/serve/recorded-demo.yaml", "--port", str(port), "--ray-address", "local",
                              "--num-cpus", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, start_new_session=True)
+                            cwd=REPO, start_new_session=True,
+                            # Ctrl-C as at a terminal, even when the suite runs in the background (SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:

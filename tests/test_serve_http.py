@@ -52,7 +52,7 @@ def url(tmp_path_factory):
         "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1}},
         "limits": {"max_code_bytes": MAX_CODE, "max_body_bytes": 200_000},
         "verification": {"profile": {
-            "warmup": 0, "repeats": 5, "throughput_bursts": 4,
+            "warmup": 0, "repeats": 5, "throughput_bursts": 4, "remeasure_unsteady": 0,
             "sandbox": {"wall_time_s": 2, "cpu_time_s": 2, "memory_mb": 512}}},
     }
     ray.init(address="local", num_cpus=2, include_dashboard=False)

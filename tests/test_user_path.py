@@ -34,7 +34,14 @@ def start(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     return subprocess.Popen([sys.executable, "-m", "hydra_ray.cli", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_as_in_a_terminal)
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a person at a terminal has it: a suite started in the background (``make test &``, a
+    non-interactive shell) ignores SIGINT, the command would inherit that, and Python then installs
+    no KeyboardInterrupt handler, so the test would check the shell's job control, not ours."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
