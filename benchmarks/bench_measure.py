@@ -24,6 +24,9 @@ after it; the machine is shared, and so is the host it runs on):
   per-round log ratio (the rounds are interleaved, so a round's slowdown hits both programs);
 - ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
   tasks with a coefficient of variation (stdev / mean) <= 5%;
+- ``loop_spread``: HumanEval in function mode with the loops of a run back to back (10 of them, the
+  old default) and spread out (20, 10 ms apart: the default), task by task, alternating which runs
+  first: the share of tasks with a latency CV <= 5% for each;
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
@@ -253,7 +256,9 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
                            "mode": r.mode, "cpu_speed_cv": r.cpu_speed_cv, "timing_attempts": r.timing_attempts})
         if (k + 1) % 20 == 0:
             print(f"humaneval {k + 1}/{len(tasks)} {time.perf_counter() - t0:.0f}s", flush=True)
-    out = {"tasks": len(tasks), "repeats": repeats, "modes": {}}
+    out = {"tasks": len(tasks), "repeats": repeats, "modes": {},
+           "function_loops": profs["function"].cfg.function_loops,
+           "function_loop_gap_ms": profs["function"].cfg.function_loop_gap_ms}
     for m in MODES:
         cvs = [x["cv"] for x in res[m] if x["cv"] is not None]
         # Split by the profiler's CPU speed probe: was the CPU steady while this task was timed?
@@ -274,6 +279,42 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
                                [x["latency_ms"] for x in res[m] if x["cv"] is not None]) if cvs else None}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["per_task"] = res
+    return out
+
+
+def loop_spread(max_tasks: int | None, repeats: int) -> dict:
+    """HumanEval in function mode, loops back to back (10, the old default) against loops spread out
+    (the profiler's defaults: 20 loops 10 ms apart), task by task, alternating which goes first."""
+    from hydra_ray.config import from_dict
+    from hydra_ray.evaluate.harness import _program_set
+    from hydra_ray.evaluate.suites.humaneval import load_humaneval
+    from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+
+    designs = {"back_to_back_10": {"function_loops": 10, "function_loop_gap_ms": 0.0},
+               "spread_20x10ms": {"function_loops": 20, "function_loop_gap_ms": 10.0}}
+    profs = {k: Profiler(from_dict(ProfileConfig, {"mode": "function", "warmup": 1, "repeats": repeats,
+                                                   "remeasure_unsteady": 0, **v})) for k, v in designs.items()}
+    tasks = list(load_humaneval(DATA / "HumanEval.jsonl.gz", max_tasks=max_tasks))
+    per = {k: [] for k in designs}
+    t0 = time.perf_counter()
+    for i, task in enumerate(tasks):
+        ps = _program_set(task, [("canonical", task.original_code)])
+        for k in (list(designs) if i % 2 == 0 else list(designs)[::-1]):
+            (r,) = profs[k].profile(ps)
+            if r.verdict.ok:
+                lat = r.metrics["latency_ms"].samples
+                per[k].append({"task": task.id, "cv": statistics.stdev(lat) / statistics.mean(lat),
+                               "cpu_speed_cv": r.cpu_speed_cv})
+        if (i + 1) % 20 == 0:
+            print(f"loop spread {i + 1}/{len(tasks)} {time.perf_counter() - t0:.0f}s", flush=True)
+    out = {"tasks": len(tasks), "repeats": repeats, "designs": designs, "results": {}}
+    for k, rows in per.items():
+        cvs = [x["cv"] for x in rows]
+        out["results"][k] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
+                             "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks) if tasks else None,
+                             "median_cv": statistics.median(cvs) if cvs else None}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["per_task"] = per
     return out
 
 
@@ -419,7 +460,8 @@ def _save(path: Path, result: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sections", nargs="+",
-                    default=["floors", "pairs", "identical", "work", "humaneval", "estimators", "table3"])
+                    default=["floors", "pairs", "identical", "work", "humaneval", "loop_spread", "estimators",
+                             "table3"])
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
@@ -443,6 +485,8 @@ def main() -> None:
             data = identical(args.pairs)
         elif section == "humaneval":
             data = humaneval(args.humaneval_tasks, args.repeats)
+        elif section == "loop_spread":
+            data = loop_spread(args.humaneval_tasks, args.repeats)
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
@@ -452,7 +496,7 @@ def main() -> None:
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, table3, work, "
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, table3, work, "
                              "estimators or crossref")
         if data is None:
             _save(path, result)

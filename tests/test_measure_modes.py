@@ -153,8 +153,9 @@ def test_the_cpu_speed_probe_is_recorded_and_an_unsteady_cpu_is_timed_again(prof
 
 def test_mode_is_validated_naming_the_field():
     with pytest.raises(ConfigError) as e:
-        ProfileConfig(mode="thread", function_min_sample_ms=0)
+        ProfileConfig(mode="thread", function_min_sample_ms=0, function_loop_gap_ms=-5)
     assert "mode" in str(e.value) and "thread" in str(e.value) and "function_min_sample_ms" in str(e.value)
+    assert "function_loop_gap_ms: expected >= 0, got -5" in str(e.value)
 
 
 HUMANEVAL = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "HumanEval.jsonl.gz"

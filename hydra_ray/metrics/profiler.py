@@ -25,8 +25,9 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   process (multiprocessing, re-exec; or failing in-process but passing as a process) fall back to
   ``process``, and the result says so (``mode``, ``mode_reason``);
 - ``function``: the entry point (``ProgramSet.function_call``; else the whole program, stdin rewound)
-  in a ``timeit``-style loop, ``function_loops`` loops per run of which the fastest counts (as
-  ``timeit.repeat`` advises: slower loops measure other processes); latency and CPU time per call,
+  in a ``timeit``-style loop, ``function_loops`` loops per run, ``function_loop_gap_ms`` apart, of
+  which the fastest counts (as ``timeit.repeat`` advises: slower loops measure other processes; spread
+  over ~1/4 s, one of them likely runs while a swinging host CPU is fast); latency and CPU time per call,
   throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside
   the process that runs the code under test, so a hostile function could forge them (the loop time
   is checked against the outside clock); use it for trusted tasks, ``inprocess`` for untrusted ones.
@@ -83,8 +84,9 @@ class ProfileConfig(Config):
     mode: str = "inprocess"               # process | inprocess | function (see the module docstring)
     function_min_calls: int = 1           # function mode: each sample is at least this many calls ...
     function_min_sample_ms: float = 2.0   # ... and at least this long (timeit-style auto-ranging)
-    function_loops: int = 10              # loops per run; the fastest is the run's sample (timeit.repeat):
-    #                                       short loops, many of them, so that some run between preemptions
+    function_loops: int = 20              # loops per run; the fastest is the run's sample (timeit.repeat):
+    #                                       short loops, many of them, so that some run between preemptions ...
+    function_loop_gap_ms: float = 10.0    # ... and this far apart, so they span ~1/4 s of a swinging host CPU
     floor_multiple: float = 3.0           # a difference must exceed this × the spread of the mode's floor
     steady_cv_max: float = 0.05           # the CPU speed probe's CV at most this: the set was timed on a steady CPU
     remeasure_unsteady: int = 1           # time a set again (at most this often) when the probe was above that
@@ -112,6 +114,7 @@ class ProfileConfig(Config):
         positive(errors, "function_min_calls", self.function_min_calls)
         positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
         positive(errors, "function_loops", self.function_loops)
+        positive(errors, "function_loop_gap_ms", self.function_loop_gap_ms, allow_zero=True)
         positive(errors, "floor_multiple", self.floor_multiple, allow_zero=True)
         in_range(errors, "steady_cv_max", self.steady_cv_max, 0.0, 1.0)
         positive(errors, "remeasure_unsteady", self.remeasure_unsteady, allow_zero=True)
@@ -198,7 +201,7 @@ class Profiler:
         kinds[2] = ("function", "function", "f()")
         empty = [RunSpec("empty" if call is None else "pass_function", want_stdout=False, mode=mode, call=call,
                          min_calls=self.cfg.function_min_calls, min_sample_ms=self.cfg.function_min_sample_ms,
-                         loops=self.cfg.function_loops)
+                         loops=self.cfg.function_loops, loop_gap_ms=self.cfg.function_loop_gap_ms)
                  for _, mode, call in kinds for _ in range(n)]
         runs = self.sandbox.run_batch({"empty": "pass\n", "pass_function": "def f():\n    pass\n"}, empty)
         floors: dict[str, dict[str, Any]] = {}
@@ -322,7 +325,8 @@ class Profiler:
             # again (state left in modules) shows up here, and the set falls back to inprocess.
             return RunSpec(name, test.input, test.expected, float_tol=ps.float_tol, mode=mode,
                            call=ps.function_call, min_calls=self.cfg.function_min_calls,
-                           min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops, **kw)
+                           min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops,
+                           loop_gap_ms=self.cfg.function_loop_gap_ms, **kw)
         return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
 
     def _timing_runs(self, ps: ProgramSet, programs, names: list[str], mode: str):

@@ -317,7 +317,7 @@ def run_warm(run, job, uid, gid, warm):
            "uid": uid, "gid": gid, "trace_memory": bool(run.get("trace_memory")), "call": run.get("call"),
            "min_calls": run.get("min_calls", 1), "min_sample_ms": run.get("min_sample_ms", 10.0),
            "loops": run.get("loops", 1), "max_run_ms": run.get("max_run_ms", 200.0),
-           "speed_probe": bool(run.get("speed_probe"))}
+           "loop_gap_ms": run.get("loop_gap_ms", 0.0), "speed_probe": bool(run.get("speed_probe"))}
     energy0 = _read_energy_uj(job.get("rapl_files"))
     t_sent = time.perf_counter_ns()
     try:

@@ -20,8 +20,9 @@ The child applies exactly the limits and the private uid of a ``process`` run (t
   before any program code runs (a program can forge what it reports later, never these);
 - ``function``: executes the setup once, then calls the entry point in a loop auto-ranged like
   ``timeit`` (at least ``min_calls`` calls and ``min_sample_ms`` per sample), repeats that loop up
-  to ``loops`` times (fewer once ``max_run_ms`` is spent) and reports the fastest (as with
-  ``timeit.repeat``, slower loops measure other processes getting in the way), then makes one more
+  to ``loops`` times (fewer once ``max_run_ms`` is spent), ``loop_gap_ms`` apart (a pause, not timed),
+  and reports the fastest (as with ``timeit.repeat``, slower loops measure other processes getting in
+  the way; spread out, some loop is likely to run in a fast stretch of a swinging CPU), then makes one more
   call under ``tracemalloc``; the first call's output is the run's stdout, checked outside like any
   run.
 
@@ -210,9 +211,12 @@ def _run_function(cmd):
         number = int(min(max(number * 2, want, min_calls), number * 100))
     loops, cpus = [loop_ns], [c1 - c0]
     budget_ns = float(cmd.get("max_run_ms", 200.0)) * 1e6
+    gap_s = max(0.0, float(cmd.get("loop_gap_ms") or 0.0)) / 1e3
     for _ in range(int(cmd.get("loops", 1)) - 1):   # more samples of `number` calls; the fastest counts
         if sum(loops) >= budget_ns:
             break   # slow calls: a few loops are plenty, and the run must stay within its time limit
+        if gap_s:
+            time.sleep(gap_s)   # spread the loops out: a slow stretch of the host CPU then spans fewer of them
         c0, s0 = time.thread_time_ns(), time.perf_counter_ns()
         for _ in itertools.repeat(None, number):
             call()

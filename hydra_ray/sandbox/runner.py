@@ -56,6 +56,7 @@ class RunSpec:
     min_sample_ms: float = 20.0          # ... and at least this long
     loops: int = 1                       # function: samples of that many calls; the fastest is reported
     max_run_ms: float = 200.0            # function: no further loops once this much time is spent in them
+    loop_gap_ms: float = 0.0             # function: a pause between loops (not timed), spreading them out
     speed_probe: bool = False            # inprocess/function: the child times a fixed loop first (probe_ns)
 
     def __post_init__(self) -> None:
@@ -127,7 +128,7 @@ class Sandbox:
                 "stdin_path": f"{job_root}/in_{i}.txt",
                 "mode": spec.mode, "trace_memory": spec.trace_memory, "call": spec.call,
                 "min_calls": spec.min_calls, "min_sample_ms": spec.min_sample_ms, "loops": spec.loops,
-                "max_run_ms": spec.max_run_ms, "speed_probe": spec.speed_probe,
+                "max_run_ms": spec.max_run_ms, "loop_gap_ms": spec.loop_gap_ms, "speed_probe": spec.speed_probe,
                 "want_stdout": spec.want_stdout or spec.expected is not None,
                 "limits": {k: getattr(lim, k) for k in ("wall_time_s", "cpu_time_s", "memory_mb", "file_size_mb",
                                                          "max_processes", "open_files", "max_output_kb")},
