@@ -25,8 +25,8 @@ after it; the machine is shared, and so is the host it runs on):
 - ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
   tasks with a coefficient of variation (stdev / mean) <= 5%;
 - ``loop_spread``: HumanEval in function mode with the loops of a run back to back (10 of them, the
-  old default) and spread out (20, 10 ms apart: the default), task by task, alternating which runs
-  first: the share of tasks with a latency CV <= 5% for each;
+  old default) and spread out (20, 10 ms apart; 40, 10 ms apart: the default), task by task, rotating
+  which runs first: the share of tasks with a latency CV <= 5% for each;
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
@@ -284,14 +284,16 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
 
 def loop_spread(max_tasks: int | None, repeats: int) -> dict:
     """HumanEval in function mode, loops back to back (10, the old default) against loops spread out
-    (the profiler's defaults: 20 loops 10 ms apart), task by task, alternating which goes first."""
+    (20 loops 10 ms apart; and 40, twice the span: the profiler's defaults), task by task, rotating
+    which goes first."""
     from hydra_ray.config import from_dict
     from hydra_ray.evaluate.harness import _program_set
     from hydra_ray.evaluate.suites.humaneval import load_humaneval
     from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 
     designs = {"back_to_back_10": {"function_loops": 10, "function_loop_gap_ms": 0.0},
-               "spread_20x10ms": {"function_loops": 20, "function_loop_gap_ms": 10.0}}
+               "spread_20x10ms": {"function_loops": 20, "function_loop_gap_ms": 10.0},
+               "spread_40x10ms": {"function_loops": 40, "function_loop_gap_ms": 10.0}}
     profs = {k: Profiler(from_dict(ProfileConfig, {"mode": "function", "warmup": 1, "repeats": repeats,
                                                    "remeasure_unsteady": 0, **v})) for k, v in designs.items()}
     tasks = list(load_humaneval(DATA / "HumanEval.jsonl.gz", max_tasks=max_tasks))
@@ -299,7 +301,8 @@ def loop_spread(max_tasks: int | None, repeats: int) -> dict:
     t0 = time.perf_counter()
     for i, task in enumerate(tasks):
         ps = _program_set(task, [("canonical", task.original_code)])
-        for k in (list(designs) if i % 2 == 0 else list(designs)[::-1]):
+        names = list(designs)
+        for k in names[i % len(names):] + names[:i % len(names)]:
             (r,) = profs[k].profile(ps)
             if r.verdict.ok:
                 lat = r.metrics["latency_ms"].samples

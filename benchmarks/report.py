@@ -315,8 +315,8 @@ def measure_section(m: dict | None) -> list[str]:
     ls = m.get("loop_spread")
     if ls:
         out += ["### HumanEval in function mode: loops back to back or spread out", "",
-                f"All {ls['tasks']} canonical solutions, each profiled in function mode with both designs, task by "
-                f"task, alternating which goes first; {ls['repeats']} latency samples each (a sample is the "
+                f"All {ls['tasks']} canonical solutions, each profiled in function mode with every design, task by "
+                f"task, rotating which goes first; {ls['repeats']} latency samples each (a sample is the "
                 "fastest loop of one run).", "",
                 "| loops of a run | CV ≤ 5% | share | median CV |", "|---|---|---|---|"]
         for key, r in ls["results"].items():
