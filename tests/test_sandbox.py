@@ -342,7 +342,7 @@ def test_the_speed_probe_is_taken_before_the_program_and_cannot_be_forged(sandbo
 def test_function_loops_are_spread_by_the_gap_and_the_gap_is_not_timed(sandbox):
     """``loop_gap_ms`` pauses between the loops of a function-mode run: 10 loops 30 ms apart take at
     least 9 × 30 ms of wall time more than back to back, yet the reported loop time (the fastest loop)
-    and the sum of loop times stay those of the calls alone, far below the pauses."""
+    stays that of the calls alone, far below a pause."""
     code = "def f():\n    return sum(range(100))\nprint(f())\n"
     back, spread = sandbox.run_batch({"f": code}, [
         spec("f", "", "4950\n", mode="function", call="f()", loops=10, loop_gap_ms=0.0),

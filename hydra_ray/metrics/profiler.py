@@ -199,9 +199,11 @@ class Profiler:
         # "function_program": an empty program called whole, stdin rewound (stdin programs in function mode).
         kinds = [(m, m, None) for m in MODES] + [("function_program", "function", None)]
         kinds[2] = ("function", "function", "f()")
+        # The pauses between loops cost ~0.4 s a run; only a function-mode profiler uses function floors.
+        gap_ms = self.cfg.function_loop_gap_ms if self.cfg.mode == "function" else 0.0
         empty = [RunSpec("empty" if call is None else "pass_function", want_stdout=False, mode=mode, call=call,
                          min_calls=self.cfg.function_min_calls, min_sample_ms=self.cfg.function_min_sample_ms,
-                         loops=self.cfg.function_loops, loop_gap_ms=self.cfg.function_loop_gap_ms)
+                         loops=self.cfg.function_loops, loop_gap_ms=gap_ms)
                  for _, mode, call in kinds for _ in range(n)]
         runs = self.sandbox.run_batch({"empty": "pass\n", "pass_function": "def f():\n    pass\n"}, empty)
         floors: dict[str, dict[str, Any]] = {}
