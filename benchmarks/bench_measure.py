@@ -27,6 +27,8 @@ after it; the machine is shared, and so is the host it runs on):
 - ``loop_spread``: HumanEval in function mode with the loops of a run back to back (10 of them, the
   old default) and spread out (20, 10 ms apart; 40, 10 ms apart: the default), task by task, rotating
   which runs first: the share of tasks with a latency CV <= 5% for each;
+- ``loop_spread_wider``: the same, with the default (40 loops 10 ms apart) against a wider span (40 loops
+  25 ms apart) and more loops (80, 10 ms apart); ``--spread-designs`` names others;
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
@@ -282,28 +284,56 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
     return out
 
 
-def loop_spread(max_tasks: int | None, repeats: int) -> dict:
+DEFAULT_SPREAD_DESIGNS = ("10x0", "20x10", "40x10")
+WIDER_SPREAD_DESIGNS = ("40x10", "40x25", "80x10")   # the default against a wider span and more loops
+
+
+def _spread_designs(specs) -> dict:
+    """``"40x10"`` -> 40 loops 10 ms apart; ``"10x0"`` -> 10 loops back to back; ``"120x5x0.5"`` -> 120
+    loops 5 ms apart, each at least 0.5 ms of calls (otherwise the profiler's ``function_min_sample_ms``)."""
+    designs = {}
+    for spec in specs:
+        try:
+            parts = spec.lower().split("x")
+            if len(parts) not in (2, 3):
+                raise ValueError(spec)
+            loops, gap = int(parts[0]), float(parts[1])
+            sample_ms = float(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise SystemExit(f"--spread-designs: {spec!r} is not LOOPSxGAP_MS[xLOOP_MS] (e.g. 40x10 = 40 loops "
+                             "10 ms apart; 120x5x0.5 = 120 loops of 0.5 ms, 5 ms apart)")
+        name = f"back_to_back_{loops}" if gap == 0 else f"spread_{loops}x{gap:g}ms"
+        design = {"function_loops": loops, "function_loop_gap_ms": gap}
+        if sample_ms is not None:
+            name += f"_of_{sample_ms:g}ms"
+            design["function_min_sample_ms"] = sample_ms
+        designs[name] = design
+    return designs
+
+
+def loop_spread(max_tasks: int | None, repeats: int, specs=DEFAULT_SPREAD_DESIGNS) -> dict:
     """HumanEval in function mode, loops back to back (10, the old default) against loops spread out
-    (20 loops 10 ms apart; and 40, twice the span: the profiler's defaults), task by task, rotating
-    which goes first."""
+    (by default 20 loops 10 ms apart; and 40, twice the span: the profiler's default), task by task,
+    rotating which goes first. ``--spread-designs`` names other designs."""
     from hydra_ray.config import from_dict
     from hydra_ray.evaluate.harness import _program_set
     from hydra_ray.evaluate.suites.humaneval import load_humaneval
     from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 
-    designs = {"back_to_back_10": {"function_loops": 10, "function_loop_gap_ms": 0.0},
-               "spread_20x10ms": {"function_loops": 20, "function_loop_gap_ms": 10.0},
-               "spread_40x10ms": {"function_loops": 40, "function_loop_gap_ms": 10.0}}
+    designs = _spread_designs(specs)
     profs = {k: Profiler(from_dict(ProfileConfig, {"mode": "function", "warmup": 1, "repeats": repeats,
                                                    "remeasure_unsteady": 0, **v})) for k, v in designs.items()}
     tasks = list(load_humaneval(DATA / "HumanEval.jsonl.gz", max_tasks=max_tasks))
     per = {k: [] for k in designs}
+    spent = {k: 0.0 for k in designs}   # wall seconds of profiling, per design: what the spreading costs
     t0 = time.perf_counter()
     for i, task in enumerate(tasks):
         ps = _program_set(task, [("canonical", task.original_code)])
         names = list(designs)
         for k in names[i % len(names):] + names[:i % len(names)]:
+            t_task = time.perf_counter()
             (r,) = profs[k].profile(ps)
+            spent[k] += time.perf_counter() - t_task
             if r.verdict.ok:
                 lat = r.metrics["latency_ms"].samples
                 per[k].append({"task": task.id, "cv": statistics.stdev(lat) / statistics.mean(lat),
@@ -315,7 +345,8 @@ def loop_spread(max_tasks: int | None, repeats: int) -> dict:
         cvs = [x["cv"] for x in rows]
         out["results"][k] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
                              "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks) if tasks else None,
-                             "median_cv": statistics.median(cvs) if cvs else None}
+                             "median_cv": statistics.median(cvs) if cvs else None,
+                             "seconds_per_task": round(spent[k] / len(tasks), 2) if tasks else None}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["per_task"] = per
     return out
@@ -468,6 +499,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
+    ap.add_argument("--spread-designs", nargs="+", default=None, metavar="LOOPSxGAP_MS",
+                    help="loop_spread / loop_spread_wider: the function-mode designs compared, e.g. 40x10 80x10 "
+                         "40x25 (defaults: %s / %s)" % (" ".join(DEFAULT_SPREAD_DESIGNS), " ".join(WIDER_SPREAD_DESIGNS)))
     ap.add_argument("--estimator-tasks", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table3-size", default="large")
@@ -489,7 +523,9 @@ def main() -> None:
         elif section == "humaneval":
             data = humaneval(args.humaneval_tasks, args.repeats)
         elif section == "loop_spread":
-            data = loop_spread(args.humaneval_tasks, args.repeats)
+            data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or DEFAULT_SPREAD_DESIGNS)
+        elif section == "loop_spread_wider":
+            data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or WIDER_SPREAD_DESIGNS)
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
@@ -499,7 +535,7 @@ def main() -> None:
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, table3, work, "
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, table3, work, "
                              "estimators or crossref")
         if data is None:
             _save(path, result)

@@ -7,6 +7,7 @@ from hydra_ray.config import Config, in_range, one_of, path_field, positive
 from hydra_ray.evaluate.openai_client import OpenAIConfig
 from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
 from hydra_ray.metrics.names import METRIC_NAMES
+from hydra_ray.metrics.profiler import ProfileConfig
 
 SUITES = ("patterns", "pie-heldout", "humaneval")
 OPTIMIZERS = ("reference", "identity", "openai", "hydra")
@@ -66,8 +67,8 @@ class MeasureConfig(Config):
     memory_limit_mb: int = 2048
     metrics: list[str] = field(default_factory=lambda: list(METRIC_NAMES))
     mode: str = "inprocess"
-    function_min_calls: int = 1
-    function_min_sample_ms: float = 2.0
+    function_min_calls: int = ProfileConfig.function_min_calls       # the profiler's defaults: one place to tune
+    function_min_sample_ms: float = ProfileConfig.function_min_sample_ms
 
     def _check(self, errors: list[str]) -> None:
         from hydra_ray.sandbox.modes import MODES

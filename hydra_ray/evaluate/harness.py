@@ -68,8 +68,9 @@ def _profiler(cfg: Any):
 
     m = cfg.measure
     mode = getattr(m, "mode", "inprocess")
-    key = (m.repeats, m.timeout_s, m.memory_limit_mb, mode, getattr(m, "function_min_calls", 1),
-           getattr(m, "function_min_sample_ms", 2.0))
+    key = (m.repeats, m.timeout_s, m.memory_limit_mb, mode,
+           getattr(m, "function_min_calls", ProfileConfig.function_min_calls),
+           getattr(m, "function_min_sample_ms", ProfileConfig.function_min_sample_ms))
     if key not in _PROFILERS:
         limits = SandboxLimits(wall_time_s=m.timeout_s, cpu_time_s=m.timeout_s, memory_mb=m.memory_limit_mb)
         _PROFILERS[key] = Profiler(ProfileConfig(repeats=max(m.repeats, 4), throughput_bursts=max(m.repeats, 4),

@@ -52,7 +52,7 @@ PAPER_SUMMARY = {"latency": "46.7% latency reduction", "memory": "9.1% memory re
 
 
 def measure_table_iii(*, size: str = "large", repeats: int = 5, mode: str = "function", names=None,
-                      timeout_s: float = 60.0, min_sample_ms: float = 2.0, seed: int = 0,
+                      timeout_s: float = 60.0, min_sample_ms: float | None = None, seed: int = 0,
                       log=lambda s: None) -> list[dict[str, Any]]:
     """One row per Table III pattern: our medians for original and better beside the paper's values."""
     import numpy as np
@@ -62,9 +62,10 @@ def measure_table_iii(*, size: str = "large", repeats: int = 5, mode: str = "fun
     from hydra_ray.evaluate.config import EvaluateConfig
     from hydra_ray.evaluate.suites.patterns import load_pattern
 
-    cfg = load_config(EvaluateConfig, None, ["suite=patterns", f"measure.repeats={repeats}", f"measure.mode={mode}",
-                                             f"measure.timeout_s={timeout_s}",
-                                             f"measure.function_min_sample_ms={min_sample_ms}"])
+    overrides = ["suite=patterns", f"measure.repeats={repeats}", f"measure.mode={mode}", f"measure.timeout_s={timeout_s}"]
+    if min_sample_ms is not None:   # else the profiler's default
+        overrides.append(f"measure.function_min_sample_ms={min_sample_ms}")
+    cfg = load_config(EvaluateConfig, None, overrides)
     rows = []
     for name in names or list(PAPER):
         task = load_pattern(name, tests_per_size=1, sizes=[size], base_seed=seed)

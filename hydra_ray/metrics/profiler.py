@@ -26,8 +26,9 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   ``process``, and the result says so (``mode``, ``mode_reason``);
 - ``function``: the entry point (``ProgramSet.function_call``; else the whole program, stdin rewound)
   in a ``timeit``-style loop, ``function_loops`` loops per run, ``function_loop_gap_ms`` apart, of
-  which the fastest counts (as ``timeit.repeat`` advises: slower loops measure other processes; spread
-  over ~1/2 s, one of them likely runs while a swinging host CPU is fast); latency and CPU time per call,
+  which the fastest counts (as ``timeit.repeat`` advises: slower loops measure other processes; short
+  loops (>= 0.5 ms) spread over ~2/3 s, so some of them fall in the few-ms fast stretches of a swinging
+  host CPU: ``bench_measure.py`` loop_spread_wider); latency and CPU time per call,
   throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside
   the process that runs the code under test, so a hostile function could forge them (the loop time
   is checked against the outside clock); use it for trusted tasks, ``inprocess`` for untrusted ones.
@@ -83,10 +84,10 @@ class ProfileConfig(Config):
     min_effect: float = 0.02              # relative difference of medians below this is never "significant"
     mode: str = "inprocess"               # process | inprocess | function (see the module docstring)
     function_min_calls: int = 1           # function mode: each sample is at least this many calls ...
-    function_min_sample_ms: float = 2.0   # ... and at least this long (timeit-style auto-ranging)
-    function_loops: int = 40              # loops per run; the fastest is the run's sample (timeit.repeat):
-    #                                       short loops, many of them, so that some run between preemptions ...
-    function_loop_gap_ms: float = 10.0    # ... and this far apart, so they span ~1/2 s of a swinging host CPU
+    function_min_sample_ms: float = 0.5   # ... and at least this long (timeit-style auto-ranging)
+    function_loops: int = 120             # loops per run; the fastest is the run's sample (timeit.repeat):
+    #                                       short loops, many of them, so that some fit in a fast stretch ...
+    function_loop_gap_ms: float = 5.0     # ... and this far apart, so they span ~2/3 s of a swinging host CPU
     floor_multiple: float = 3.0           # a difference must exceed this × the spread of the mode's floor
     steady_cv_max: float = 0.05           # the CPU speed probe's CV at most this: the set was timed on a steady CPU
     remeasure_unsteady: int = 1           # time a set again (at most this often) when the probe was above that
