@@ -25,10 +25,10 @@ after it; the machine is shared, and so is the host it runs on):
 - ``humaneval``: each canonical solution alone, per mode, latency over ``repeats`` samples; share of
   tasks with a coefficient of variation (stdev / mean) <= 5%;
 - ``loop_spread``: HumanEval in function mode with the loops of a run back to back (10 of them, the
-  old default) and spread out (20, 10 ms apart; 40, 10 ms apart: the default), task by task, rotating
-  which runs first: the share of tasks with a latency CV <= 5% for each;
-- ``loop_spread_wider``: the same, with the default (40 loops 10 ms apart) against a wider span (40 loops
-  25 ms apart) and more loops (80, 10 ms apart); ``--spread-designs`` names others;
+  first default) and spread out (20, 10 ms apart; 40, 10 ms apart: the second default), task by task,
+  rotating which runs first: the share of tasks with a latency CV <= 5% for each;
+- ``loop_spread_wider``: the same, with 40 loops of >= 2 ms 10 ms apart against 120 short loops (>= 0.5
+  ms: the default now; >= 1 ms) 5 ms apart; ``--spread-designs`` names others;
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
@@ -285,7 +285,7 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
 
 
 DEFAULT_SPREAD_DESIGNS = ("10x0", "20x10", "40x10")
-WIDER_SPREAD_DESIGNS = ("40x10", "40x25", "80x10")   # the default against a wider span and more loops
+WIDER_SPREAD_DESIGNS = ("40x10", "120x5x0.5", "120x5x1")   # the old default against many short loops (recorded)
 
 
 def _spread_designs(specs) -> dict:
@@ -312,9 +312,8 @@ def _spread_designs(specs) -> dict:
 
 
 def loop_spread(max_tasks: int | None, repeats: int, specs=DEFAULT_SPREAD_DESIGNS) -> dict:
-    """HumanEval in function mode, loops back to back (10, the old default) against loops spread out
-    (by default 20 loops 10 ms apart; and 40, twice the span: the profiler's default), task by task,
-    rotating which goes first. ``--spread-designs`` names other designs."""
+    """HumanEval in function mode, one profiler per loop design (``specs``, see :func:`_spread_designs`),
+    task by task, rotating which goes first."""
     from hydra_ray.config import from_dict
     from hydra_ray.evaluate.harness import _program_set
     from hydra_ray.evaluate.suites.humaneval import load_humaneval
