@@ -29,6 +29,8 @@ after it; the machine is shared, and so is the host it runs on):
   rotating which runs first: the share of tasks with a latency CV <= 5% for each;
 - ``loop_spread_wider``: the same, with 40 loops of >= 2 ms 10 ms apart against 120 short loops (>= 0.5
   ms: the default now; >= 1 ms) 5 ms apart; ``--spread-designs`` names others;
+- ``retiming``: the same, with the default design timed once against timed again when the CPU speed
+  probe swung (``remeasure_unsteady`` 1): does the second timing buy measurable tasks in function mode?
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
@@ -286,27 +288,35 @@ def humaneval(max_tasks: int | None, repeats: int) -> dict:
 
 DEFAULT_SPREAD_DESIGNS = ("10x0", "20x10", "40x10")
 WIDER_SPREAD_DESIGNS = ("40x10", "120x5x0.5", "120x5x1")   # the old default against many short loops (recorded)
+RETIMING_DESIGNS = ("120x5x0.5", "120x5x0.5r1")   # the default design timed once, or again when the probe swung
 
 
 def _spread_designs(specs) -> dict:
     """``"40x10"`` -> 40 loops 10 ms apart; ``"10x0"`` -> 10 loops back to back; ``"120x5x0.5"`` -> 120
-    loops 5 ms apart, each at least 0.5 ms of calls (otherwise the profiler's ``function_min_sample_ms``)."""
+    loops 5 ms apart, each at least 0.5 ms of calls (otherwise the profiler's ``function_min_sample_ms``).
+    A suffix ``rN`` (``"120x5x0.5r1"``) lets the profiler time a task again up to N times when its CPU
+    speed probe was unsteady (``remeasure_unsteady``; without it, 0: every task timed once)."""
     designs = {}
     for spec in specs:
         try:
-            parts = spec.lower().split("x")
+            spec, _, retime = spec.lower().partition("r")
+            remeasure = int(retime) if retime else 0
+            parts = spec.split("x")
             if len(parts) not in (2, 3):
                 raise ValueError(spec)
             loops, gap = int(parts[0]), float(parts[1])
             sample_ms = float(parts[2]) if len(parts) == 3 else None
         except ValueError:
-            raise SystemExit(f"--spread-designs: {spec!r} is not LOOPSxGAP_MS[xLOOP_MS] (e.g. 40x10 = 40 loops "
-                             "10 ms apart; 120x5x0.5 = 120 loops of 0.5 ms, 5 ms apart)")
+            raise SystemExit(f"--spread-designs: {spec!r} is not LOOPSxGAP_MS[xLOOP_MS][rRETIMES] (e.g. 40x10 = 40 "
+                             "loops 10 ms apart; 120x5x0.5 = 120 loops of 0.5 ms, 5 ms apart; 120x5x0.5r1 = the same, "
+                             "timed again once when the CPU speed probe was unsteady)")
         name = f"back_to_back_{loops}" if gap == 0 else f"spread_{loops}x{gap:g}ms"
-        design = {"function_loops": loops, "function_loop_gap_ms": gap}
+        design = {"function_loops": loops, "function_loop_gap_ms": gap, "remeasure_unsteady": remeasure}
         if sample_ms is not None:
             name += f"_of_{sample_ms:g}ms"
             design["function_min_sample_ms"] = sample_ms
+        if remeasure:
+            name += f"_retimed_up_to_{remeasure}x"
         designs[name] = design
     return designs
 
@@ -320,8 +330,8 @@ def loop_spread(max_tasks: int | None, repeats: int, specs=DEFAULT_SPREAD_DESIGN
     from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 
     designs = _spread_designs(specs)
-    profs = {k: Profiler(from_dict(ProfileConfig, {"mode": "function", "warmup": 1, "repeats": repeats,
-                                                   "remeasure_unsteady": 0, **v})) for k, v in designs.items()}
+    profs = {k: Profiler(from_dict(ProfileConfig, {"mode": "function", "warmup": 1, "repeats": repeats, **v}))
+             for k, v in designs.items()}
     tasks = list(load_humaneval(DATA / "HumanEval.jsonl.gz", max_tasks=max_tasks))
     per = {k: [] for k in designs}
     spent = {k: 0.0 for k in designs}   # wall seconds of profiling, per design: what the spreading costs
@@ -336,7 +346,7 @@ def loop_spread(max_tasks: int | None, repeats: int, specs=DEFAULT_SPREAD_DESIGN
             if r.verdict.ok:
                 lat = r.metrics["latency_ms"].samples
                 per[k].append({"task": task.id, "cv": statistics.stdev(lat) / statistics.mean(lat),
-                               "cpu_speed_cv": r.cpu_speed_cv})
+                               "cpu_speed_cv": r.cpu_speed_cv, "timing_attempts": r.timing_attempts})
         if (i + 1) % 20 == 0:
             print(f"loop spread {i + 1}/{len(tasks)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"tasks": len(tasks), "repeats": repeats, "designs": designs, "results": {}}
@@ -345,6 +355,7 @@ def loop_spread(max_tasks: int | None, repeats: int, specs=DEFAULT_SPREAD_DESIGN
         out["results"][k] = {"passed": len(cvs), "measurable_cv_le_5pct": sum(c <= 0.05 for c in cvs),
                              "share_measurable": sum(c <= 0.05 for c in cvs) / len(tasks) if tasks else None,
                              "median_cv": statistics.median(cvs) if cvs else None,
+                             "retimed": sum(x["timing_attempts"] > 1 for x in rows),
                              "seconds_per_task": round(spent[k] / len(tasks), 2) if tasks else None}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["per_task"] = per
@@ -499,8 +510,9 @@ def main() -> None:
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
     ap.add_argument("--spread-designs", nargs="+", default=None, metavar="LOOPSxGAP_MS",
-                    help="loop_spread / loop_spread_wider: the function-mode designs compared, e.g. 40x10 80x10 "
-                         "40x25 (defaults: %s / %s)" % (" ".join(DEFAULT_SPREAD_DESIGNS), " ".join(WIDER_SPREAD_DESIGNS)))
+                    help="loop_spread / loop_spread_wider / retiming: the function-mode designs compared, e.g. "
+                         "40x10 80x10 120x5x0.5r1 (defaults: %s / %s / %s)" % (
+                             " ".join(DEFAULT_SPREAD_DESIGNS), " ".join(WIDER_SPREAD_DESIGNS), " ".join(RETIMING_DESIGNS)))
     ap.add_argument("--estimator-tasks", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table3-size", default="large")
@@ -525,6 +537,8 @@ def main() -> None:
             data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or DEFAULT_SPREAD_DESIGNS)
         elif section == "loop_spread_wider":
             data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or WIDER_SPREAD_DESIGNS)
+        elif section == "retiming":
+            data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or RETIMING_DESIGNS)
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
@@ -534,7 +548,8 @@ def main() -> None:
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
-            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, table3, work, "
+            raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, retiming, "
+                             "table3, work, "
                              "estimators or crossref")
         if data is None:
             _save(path, result)

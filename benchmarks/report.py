@@ -313,7 +313,8 @@ def measure_section(m: dict | None) -> list[str]:
                      "Function-mode runs: 10 loops back to back (measured before they were spread out; see below). ")
                 + f"Target: ≥ 90% in function mode. {_conditions(h)}", ""]
     for key, title in (("loop_spread", "loops back to back or spread out"),
-                       ("loop_spread_wider", "spreading the loops further")):
+                       ("loop_spread_wider", "spreading the loops further"),
+                       ("retiming", "timing a task again when the CPU swung")):
         out += _loop_spread(m.get(key), title)
     e = m.get("estimators")
     if e:
@@ -391,6 +392,9 @@ def _loop_spread(ls, title) -> list:
         what = f"{d['function_loops']}, " + (f"{fmt(gap)} ms apart" if gap else "back to back")
         if d.get("function_min_sample_ms"):
             what += f", each ≥ {fmt(d['function_min_sample_ms'])} ms of calls"
+        if d.get("remeasure_unsteady"):
+            what += (f"; timed again (up to {d['remeasure_unsteady']}×) when the CPU speed probe swung: "
+                     f"{r.get('retimed', '?')} tasks were")
         out += [f"| {what} | {r['measurable_cv_le_5pct']} of {r['passed']} | **{_pct(r['share_measurable'])}** | "
                 f"{_pct(r['median_cv'])} | {fmt(r.get('seconds_per_task')) if r.get('seconds_per_task') else '–'} |"]
     out += ["", f"{_conditions(ls)} {fmt(ls['wall_s'])} s.", ""]
