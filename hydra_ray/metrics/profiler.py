@@ -29,7 +29,9 @@ Instrumented runs (perf, valgrind) are separate from the timing runs so one neve
   which the fastest counts (as ``timeit.repeat`` advises: slower loops measure other processes; short
   loops (>= 0.5 ms) spread over ~2/3 s, so some of them fall in the few-ms fast stretches of a swinging
   host CPU: ``bench_measure.py`` loop_spread_wider); latency and CPU time per call,
-  throughput = calls/s, memory = ``tracemalloc`` peak of one call. These figures are taken inside
+  throughput = calls/s, memory = ``tracemalloc`` peak of one call. As with ``timeit``, a whole
+  program's imports run in its first call only (the module cache keeps them), so they are not in its
+  latency. These figures are taken inside
   the process that runs the code under test, so a hostile function could forge them (the loop time
   is checked against the outside clock); use it for trusted tasks, ``inprocess`` for untrusted ones.
   Correctness comes from the task's own tests, run in-process; a set whose candidate fails as a
