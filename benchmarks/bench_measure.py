@@ -299,9 +299,9 @@ def _spread_designs(specs) -> dict:
     designs = {}
     for spec in specs:
         try:
-            spec, _, retime = spec.lower().partition("r")
+            design_spec, _, retime = spec.lower().partition("r")
             remeasure = int(retime) if retime else 0
-            parts = spec.split("x")
+            parts = design_spec.split("x")
             if len(parts) not in (2, 3):
                 raise ValueError(spec)
             loops, gap = int(parts[0]), float(parts[1])
@@ -549,8 +549,7 @@ def main() -> None:
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
             raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, retiming, "
-                             "table3, work, "
-                             "estimators or crossref")
+                             "table3, work, estimators or crossref")
         if data is None:
             _save(path, result)
             continue

@@ -23,7 +23,7 @@ def test_spread_designs_parse_loops_gap_sample_and_retiming():
 
 @pytest.mark.parametrize("bad", ["120", "120x", "axb", "1x2x3x4", "120x5rx"])
 def test_a_bad_design_names_the_expected_form(bad):
-    with pytest.raises(SystemExit, match="LOOPSxGAP_MS"):
+    with pytest.raises(SystemExit, match=f"'{bad}' is not LOOPSxGAP_MS"):
         bench_measure._spread_designs([bad])
 
 
