@@ -3,6 +3,7 @@
     python benchmarks/bench_measure.py                       # every section -> results/measure.json
     python benchmarks/bench_measure.py --sections floors pairs --pairs 40
     python benchmarks/bench_measure.py --sections humaneval --wait-steady 900   # a shared host: wait for calm
+    python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes inprocess function
 
 Sections (each records the load average and the CPU's steadiness, :func:`cpu_steadiness`, before and
 after it; the machine is shared, and so is the host it runs on):
@@ -15,7 +16,8 @@ after it; the machine is shared, and so is the host it runs on):
   sample, one after the other, modes interleaved pair by pair); conclusive = the profiler calls
   the latency difference significant (Mann-Whitney, 2% effect, above the mode's floor); agreement =
   same winner in both passes among pairs conclusive in both; pairs failing their tests are left
-  out and counted;
+  out and counted; ``--pairs-source cn`` samples pie_python_pairs_cn.jsonl instead (every pair passes,
+  tests from CodeNet's problem statements; recorded as ``pairs_cn``, likewise ``identical_cn``, ``work_cn``);
 - ``identical``: the false-conclusive rate of the same rule. For each program of the sampled pairs that
   passes its tests, a set of that program against an exact copy of itself, profiled once per mode:
   any "significant" latency difference between the two is a false positive (the share should stay
@@ -63,6 +65,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data"
 MODES = ("process", "inprocess", "function")
+# --pairs-source: which shared PIE pair file the pairs/identical/work sections sample. "pie" is the file as
+# the pairs come (about 28% fail their tests); "cn" holds 729 pairs that all pass, tests from CodeNet's
+# problem statements. Sections run on "cn" are recorded under "<section>_cn".
+PAIR_SOURCES = {"pie": "pie_python_pairs.jsonl", "cn": "pie_python_pairs_cn.jsonl"}
 STEADY_CV_MAX = 0.05   # ProfileConfig.steady_cv_max's default: the CPU speed probe's CV on a steady CPU
 sys.path.insert(0, str(ROOT))
 
@@ -136,10 +142,10 @@ def wait_until_steady(max_s: float, cv_max: float = 0.03) -> dict:
         time.sleep(10)
 
 
-def pie_sample(n: int, seed: int = 0):
+def pie_sample(n: int, seed: int = 0, source: str = "pie"):
     from hydra_ray.data.loaders import load_program_sets
 
-    src = DATA / "pie_python_pairs.jsonl"
+    src = DATA / PAIR_SOURCES[source]
     lines = [l for l in src.read_text().splitlines() if l.strip()]
     speed = {json.loads(l)["pair_id"]: json.loads(l)["reported_speedup"] for l in lines}
     chosen = random.Random(seed).sample([l for l in lines if json.loads(l)["reported_speedup"] >= 1.2], n)
@@ -150,14 +156,14 @@ def pie_sample(n: int, seed: int = 0):
     return records, speed, src.name
 
 
-def pairs(n: int) -> dict:
-    records, speed, source = pie_sample(n)
-    profs = {m: profiler(m) for m in MODES}
-    outcome = {m: {} for m in MODES}   # pair_id -> [(significant, winner, ratio, mode used)] per pass
+def pairs(n: int, modes=MODES, pair_source: str = "pie") -> dict:
+    records, speed, source = pie_sample(n, source=pair_source)
+    profs = {m: profiler(m) for m in modes}
+    outcome = {m: {} for m in modes}   # pair_id -> [(significant, winner, ratio, mode used)] per pass
     t0 = time.perf_counter()
     for rnd in range(2):
         for k, ps in enumerate(records):
-            for m in (MODES if (k + rnd) % 2 == 0 else MODES[::-1]):
+            for m in (modes if (k + rnd) % 2 == 0 else modes[::-1]):
                 slow, fast = profs[m].profile(ps)
                 if not (slow.verdict.ok and fast.verdict.ok):
                     outcome[m].setdefault(ps.pair_id, []).append(None)
@@ -170,7 +176,7 @@ def pairs(n: int) -> dict:
             print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"source": source, "sample": f"{len(records)} pairs, random.Random(0).sample of the pairs with "
                                         "reported_speedup >= 1.2", "pairs": len(records), "modes": {}}
-    for m in MODES:
+    for m in modes:
         ok = {p: r for p, r in outcome[m].items() if all(x is not None for x in r)}
         conclusive = [sum(r[i]["significant"] for r in ok.values()) for i in range(2)]
         both = [r for r in ok.values() if r[0]["significant"] and r[1]["significant"]]
@@ -189,26 +195,26 @@ def pairs(n: int) -> dict:
         }
     out["seconds"] = round(time.perf_counter() - t0, 1)
     # Each mode's calibrated floor: a noisy calibration raises the smallest difference it resolves.
-    out["floors"] = {m: profs[m].baseline["floors"] for m in MODES}
-    out["per_pair"] = {m: outcome[m] for m in MODES}
+    out["floors"] = {m: profs[m].baseline["floors"] for m in modes}
+    out["per_pair"] = {m: outcome[m] for m in modes}
     return out
 
 
-def identical(n: int) -> dict:
+def identical(n: int, modes=MODES, pair_source: str = "pie") -> dict:
     import dataclasses
     import math
 
     from scipy.stats import ttest_1samp
 
-    records, _, source = pie_sample(n)
-    profs = {m: profiler(m) for m in MODES}
-    per: dict[str, list] = {m: [] for m in MODES}
+    records, _, source = pie_sample(n, source=pair_source)
+    profs = {m: profiler(m) for m in modes}
+    per: dict[str, list] = {m: [] for m in modes}
     t0 = time.perf_counter()
     for k, ps in enumerate(records):
         for c in ps.candidates:
             twin = dataclasses.replace(ps, candidates=[dataclasses.replace(c, name="a"),
                                                        dataclasses.replace(c, name="b")])
-            for m in MODES:
+            for m in modes:
                 a, b = profs[m].profile(twin)
                 if not (a.verdict.ok and b.verdict.ok):
                     continue
@@ -225,7 +231,7 @@ def identical(n: int) -> dict:
         print(f"identical {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"source": source, "sample": "Each program of the `pairs` sample that passes its tests, against a copy of "
                                        "itself", "modes": {}}
-    for m in MODES:
+    for m in modes:
         rows = per[m]
         ratios = sorted(max(x["ratio"], 1 / x["ratio"]) for x in rows if x["ratio"])
         out["modes"][m] = {"programs": len(rows), "false_conclusive": sum(x["significant"] for x in rows),
@@ -429,14 +435,14 @@ def estimators(n_tasks: int) -> dict:
     return out
 
 
-def work(n: int) -> dict:
+def work(n: int, pair_source: str = "pie") -> dict:
     from hydra_ray.metrics import backends as bk
     from hydra_ray.sandbox.limits import SandboxLimits
     from hydra_ray.sandbox.runner import RunSpec, Sandbox
 
     if not bk.probe_valgrind().available:
         return {"skipped": "valgrind is not available on this machine"}
-    records, speed, source = pie_sample(n)
+    records, speed, source = pie_sample(n, source=pair_source)
     limits = SandboxLimits(wall_time_s=600, cpu_time_s=600)
     sandbox, prefix = Sandbox(limits), bk.valgrind_command_prefix()
     per_pair, t0 = {}, time.perf_counter()
@@ -494,9 +500,11 @@ def table3(size: str, repeats: int) -> dict:
 
 
 def _save(path: Path, result: dict) -> None:
-    """Write results/measure.json, with the work × pairs cross-reference recomputed from what it holds."""
-    if "work" in result and "per_pair" in result["work"]:
-        result["work"]["conclusive_by_work"] = conclusive_by_work(result["work"]["per_pair"], result.get("pairs"))
+    """Write results/measure.json, with the work × pairs cross-references recomputed from what it holds."""
+    for suffix in ("", *(f"_{s}" for s in PAIR_SOURCES if s != "pie")):
+        work_rec = result.get(f"work{suffix}")
+        if work_rec and "per_pair" in work_rec:
+            work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get(f"pairs{suffix}"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str))
 
@@ -507,6 +515,11 @@ def main() -> None:
                     default=["floors", "pairs", "identical", "work", "humaneval", "loop_spread", "estimators",
                              "table3"])
     ap.add_argument("--pairs", type=int, default=40)
+    ap.add_argument("--pairs-source", choices=sorted(PAIR_SOURCES), default="pie",
+                    help="pairs / identical / work: sample %s (pie, the default) or %s (cn: every pair passes; "
+                         "recorded as <section>_cn)" % (PAIR_SOURCES["pie"], PAIR_SOURCES["cn"]))
+    ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                    help="pairs / identical: the modes profiled (default: all three)")
     ap.add_argument("--floor-rounds", type=int, default=3)
     ap.add_argument("--humaneval-tasks", type=int, default=None)
     ap.add_argument("--spread-designs", nargs="+", default=None, metavar="LOOPSxGAP_MS",
@@ -528,9 +541,9 @@ def main() -> None:
         if section == "floors":
             data = floors(args.floor_rounds)
         elif section == "pairs":
-            data = pairs(args.pairs)
+            data = pairs(args.pairs, tuple(args.modes), args.pairs_source)
         elif section == "identical":
-            data = identical(args.pairs)
+            data = identical(args.pairs, tuple(args.modes), args.pairs_source)
         elif section == "humaneval":
             data = humaneval(args.humaneval_tasks, args.repeats)
         elif section == "loop_spread":
@@ -542,7 +555,7 @@ def main() -> None:
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
-            data = work(args.pairs)
+            data = work(args.pairs, args.pairs_source)
         elif section == "estimators":
             data = estimators(args.estimator_tasks)
         elif section == "crossref":
@@ -559,7 +572,8 @@ def main() -> None:
         data["waited_for_steady_cpu"] = waited
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
-        result[section] = data
+        sourced = section in ("pairs", "identical", "work") and args.pairs_source != "pie"
+        result[f"{section}_{args.pairs_source}" if sourced else section] = data
         _save(path, result)
         print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "per_program", "rows")},
                          indent=1, default=str), flush=True)

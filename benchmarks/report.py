@@ -210,87 +210,13 @@ def measure_section(m: dict | None) -> list[str]:
                         f"{', '.join(fmt(x) for x in r['latency_ms_each'])}) | {fmt(r['memory_kb_median'])} KB | "
                         f"{r['memory_kind']} | {target[mode]} |"]
         out += ["", _conditions(f), ""]
-    p = m.get("pairs")
-    if p:
-        out += ["### Conclusive PIE pairs and winner agreement", "",
-                f"{p['sample']} (`{p['source']}`), each profiled twice per mode (two passes over the sample; "
-                "modes interleaved pair by pair). Conclusive: the profiler calls the latency difference "
-                "significant (Mann–Whitney p < 0.05, ≥ 2% effect, above the mode's floor). Agreement: same "
-                "winner in both passes, among pairs conclusive in both.", "",
-                "| mode | pairs passing | conclusive (pass 1, pass 2) | conclusive share | agreement | PIE's faster program wins | fell back | median slow ÷ fast |",
-                "|---|---|---|---|---|---|---|---|"]
-        for mode, r in p["modes"].items():
-            out += [f"| {mode} | {r['passing_pairs']} | {r['conclusive_pass1']}, {r['conclusive_pass2']} | "
-                    f"**{_pct(r['conclusive_share'])}** | **{_pct(r['winner_agreement'])}** "
-                    f"({r['conclusive_both']} pairs) | {_pct(r['pie_fast_program_wins'])} | {r['fell_back']} | "
-                    f"{fmt(r['median_ratio_slow_over_fast'])}× |"]
-        per = p.get("per_pair") or {}
-        never = [pid for pid in per.get("inprocess", {})
-                 if all(per[mm].get(pid) and all(x is not None and not x["significant"] for x in per[mm][pid])
-                        for mm in per)]
-        if never:
-            out += ["", f"{len(never)} passing pair(s) differ conclusively in no mode and no pass ({', '.join(never)}): "
-                        "the two programs ran alike on these sample inputs in every mode (PIE's speed-up was measured "
-                        "on the judge's hidden inputs, not these)."]
-        out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
-    same = m.get("identical")
-    if same:
-        out += ["### False conclusives: a program against a copy of itself", "",
-                f"{same['sample']}, profiled once per mode with the same rule as above. Every \"conclusive\" "
-                "here is a false positive; the apparent ratio (larger ÷ smaller median) shows how far apart two "
-                "identical programs can look on this host.", "",
-                "| mode | programs | false conclusive | Mann–Whitney p < 0.05 (before the effect and floor checks) | "
-                "paired t-test p < 0.05 (considered, not used) | median apparent ratio | largest |",
-                "|---|---|---|---|---|---|---|"]
-        for mode, r in same["modes"].items():
-            out += [f"| {mode} | {r['programs']} | **{r['false_conclusive']}** ({_pct(r['false_conclusive_share'])}) | "
-                    f"{r['p_below_alpha']} | {r.get('paired_t_p_below_alpha', '–')} | "
-                    f"{fmt(r['median_apparent_ratio'])}× | {fmt(r['max_apparent_ratio'])}× |"]
-        out += ["", f"{_conditions(same)} {fmt(same['wall_s'])} s.", ""]
-    w = m.get("work")
-    if w and w.get("conclusive_by_work") and "skipped" not in w["conclusive_by_work"]:
-        out += ["### Conclusive pairs among pairs that differ in work", "",
-                "How much the two programs of each sampled pair differ in work on the sample tests: valgrind "
-                "instruction counts (deterministic) of each program minus those of an empty program (the "
-                "interpreter's start-up), summed over the tests. The conclusive shares above, recomputed "
-                "among the pairs whose net instruction counts differ by at least 5/10/20%. A pair whose "
-                "programs execute about the same instructions on these inputs cannot be told apart by any "
-                "timer, whatever PIE reported on the judge's inputs.", "",
-                "| work differs by | pairs | process | inprocess | function |", "|---|---|---|---|---|"]
-        for key, row in w["conclusive_by_work"].items():
-            first = next(iter(row.values()))
-            out += [f"| ≥ {key.rsplit('_', 1)[1]} | {first['pairs_differing']} of {first['passing_pairs']} | "
-                    + " | ".join(f"**{_pct(row[mm]['conclusive_share'])}**" if mm != "process"
-                                 else _pct(row[mm]['conclusive_share']) for mm in ("process", "inprocess", "function"))
-                    + " |"]
-        alike = sorted(((pid, r["work_ratio_slow_over_fast"], r["reported_speedup"], r["net_instructions"].get("slow"))
-                        for pid, r in w["per_pair"].items()
-                        if r["work_ratio_slow_over_fast"] is not None and abs(r["work_ratio_slow_over_fast"] - 1) < 0.3),
-                       key=lambda x: x[1])
-        if alike:
-            out += ["", "Pairs within 30% in work (slow ÷ fast net instructions; the slow program's net instructions "
-                        "over all tests): " + "; ".join(
-                            f"{pid} (work {fmt(ratio)}×, {fmt(net)} instructions; PIE {fmt(rep)}×)"
-                            for pid, ratio, rep, net in alike) + "."]
-        pairs_rec = (m.get("pairs") or {}).get("per_pair") or {}
-        split = []
-        for mode in ("process", "inprocess", "function"):
-            steady, unsteady = [], []
-            for pid, runs in pairs_rec.get(mode, {}).items():
-                ratio = (w["per_pair"].get(pid) or {}).get("work_ratio_slow_over_fast")
-                if any(x is None for x in runs) or ratio is None or abs(ratio - 1) < 0.10:
-                    continue
-                for x in runs:
-                    if x.get("cpu_speed_cv") is not None:
-                        (steady if x["cpu_speed_cv"] <= 0.05 else unsteady).append(x["significant"])
-            if steady or unsteady:
-                split.append(f"{mode} {sum(steady)}/{len(steady)} on a steady CPU, {sum(unsteady)}/{len(unsteady)} "
-                             "on an unsteady one")
-        if split:
-            out += ["", "Conclusive timings of the pairs differing in work by ≥ 10%, split by the profiler's CPU speed "
-                        "probe (each pass counts once; steady: probe CV ≤ 5% after at most one re-timing): "
-                        + "; ".join(split) + "."]
-        out += ["", f"{fmt(w['seconds'])} s of valgrind.", ""]
+    out += _pair_sections(m, "")
+    if m.get("pairs_cn"):
+        out += ["### The same, on the verified pair file", "",
+                "The sections below repeat the ones above on a seeded sample of `pie_python_pairs_cn.jsonl`: "
+                "PIE pairs whose two programs both pass, with sample tests parsed from CodeNet's problem "
+                "statements (`--pairs-source cn`). A second, independent sample for the conclusive share.", ""]
+        out += _pair_sections(m, "_cn")
     h = m.get("humaneval")
     if h:
         out += ["### HumanEval: canonical solutions measurable at CV ≤ 5%", "",
@@ -363,6 +289,93 @@ def measure_section(m: dict | None) -> list[str]:
                 _conditions(t), ""]
     return out
 
+
+
+def _pair_sections(m: dict, suffix: str) -> list[str]:
+    """Conclusive pairs, false conclusives and work for one pair source (``suffix`` "" or "_cn")."""
+    out: list[str] = []
+    p = m.get("pairs" + suffix)
+    if p:
+        out += ["### Conclusive PIE pairs and winner agreement", "",
+                f"{p['sample']} (`{p['source']}`), each profiled twice per mode (two passes over the sample; "
+                "modes interleaved pair by pair). Conclusive: the profiler calls the latency difference "
+                "significant (Mann–Whitney p < 0.05, ≥ 2% effect, above the mode's floor). Agreement: same "
+                "winner in both passes, among pairs conclusive in both.", "",
+                "| mode | pairs passing | conclusive (pass 1, pass 2) | conclusive share | agreement | PIE's faster program wins | fell back | median slow ÷ fast |",
+                "|---|---|---|---|---|---|---|---|"]
+        for mode, r in p["modes"].items():
+            out += [f"| {mode} | {r['passing_pairs']} | {r['conclusive_pass1']}, {r['conclusive_pass2']} | "
+                    f"**{_pct(r['conclusive_share'])}** | **{_pct(r['winner_agreement'])}** "
+                    f"({r['conclusive_both']} pairs) | {_pct(r['pie_fast_program_wins'])} | {r['fell_back']} | "
+                    f"{fmt(r['median_ratio_slow_over_fast'])}× |"]
+        per = p.get("per_pair") or {}
+        never = [pid for pid in per.get("inprocess", {})
+                 if all(per[mm].get(pid) and all(x is not None and not x["significant"] for x in per[mm][pid])
+                        for mm in per)]
+        if never:
+            out += ["", f"{len(never)} passing pair(s) differ conclusively in no mode and no pass ({', '.join(never)}): "
+                        "the two programs ran alike on these sample inputs in every mode (PIE's speed-up was measured "
+                        "on the judge's hidden inputs, not these)."]
+        out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
+    same = m.get("identical" + suffix)
+    if same:
+        out += ["### False conclusives: a program against a copy of itself", "",
+                f"{same['sample']}, profiled once per mode with the same rule as above. Every \"conclusive\" "
+                "here is a false positive; the apparent ratio (larger ÷ smaller median) shows how far apart two "
+                "identical programs can look on this host.", "",
+                "| mode | programs | false conclusive | Mann–Whitney p < 0.05 (before the effect and floor checks) | "
+                "paired t-test p < 0.05 (considered, not used) | median apparent ratio | largest |",
+                "|---|---|---|---|---|---|---|"]
+        for mode, r in same["modes"].items():
+            out += [f"| {mode} | {r['programs']} | **{r['false_conclusive']}** ({_pct(r['false_conclusive_share'])}) | "
+                    f"{r['p_below_alpha']} | {r.get('paired_t_p_below_alpha', '–')} | "
+                    f"{fmt(r['median_apparent_ratio'])}× | {fmt(r['max_apparent_ratio'])}× |"]
+        out += ["", f"{_conditions(same)} {fmt(same['wall_s'])} s.", ""]
+    w = m.get("work" + suffix)
+    if w and w.get("conclusive_by_work") and "skipped" not in w["conclusive_by_work"]:
+        out += ["### Conclusive pairs among pairs that differ in work", "",
+                "How much the two programs of each sampled pair differ in work on the sample tests: valgrind "
+                "instruction counts (deterministic) of each program minus those of an empty program (the "
+                "interpreter's start-up), summed over the tests. The conclusive shares above, recomputed "
+                "among the pairs whose net instruction counts differ by at least 5/10/20%. A pair whose "
+                "programs execute about the same instructions on these inputs cannot be told apart by any "
+                "timer, whatever PIE reported on the judge's inputs.", "",
+                "| work differs by | pairs | process | inprocess | function |", "|---|---|---|---|---|"]
+        for key, row in w["conclusive_by_work"].items():
+            first = next(iter(row.values()))
+            out += [f"| ≥ {key.rsplit('_', 1)[1]} | {first['pairs_differing']} of {first['passing_pairs']} | "
+                    + " | ".join("–" if mm not in row else f"**{_pct(row[mm]['conclusive_share'])}**" if mm != "process"
+                                 else _pct(row[mm]['conclusive_share']) for mm in ("process", "inprocess", "function"))
+                    + " |"]
+        alike = sorted(((pid, r["work_ratio_slow_over_fast"], r["reported_speedup"], r["net_instructions"].get("slow"))
+                        for pid, r in w["per_pair"].items()
+                        if r["work_ratio_slow_over_fast"] is not None and abs(r["work_ratio_slow_over_fast"] - 1) < 0.3),
+                       key=lambda x: x[1])
+        if alike:
+            out += ["", "Pairs within 30% in work (slow ÷ fast net instructions; the slow program's net instructions "
+                        "over all tests): " + "; ".join(
+                            f"{pid} (work {fmt(ratio)}×, {fmt(net)} instructions; PIE {fmt(rep)}×)"
+                            for pid, ratio, rep, net in alike) + "."]
+        pairs_rec = (m.get("pairs" + suffix) or {}).get("per_pair") or {}
+        split = []
+        for mode in ("process", "inprocess", "function"):
+            steady, unsteady = [], []
+            for pid, runs in pairs_rec.get(mode, {}).items():
+                ratio = (w["per_pair"].get(pid) or {}).get("work_ratio_slow_over_fast")
+                if any(x is None for x in runs) or ratio is None or abs(ratio - 1) < 0.10:
+                    continue
+                for x in runs:
+                    if x.get("cpu_speed_cv") is not None:
+                        (steady if x["cpu_speed_cv"] <= 0.05 else unsteady).append(x["significant"])
+            if steady or unsteady:
+                split.append(f"{mode} {sum(steady)}/{len(steady)} on a steady CPU, {sum(unsteady)}/{len(unsteady)} "
+                             "on an unsteady one")
+        if split:
+            out += ["", "Conclusive timings of the pairs differing in work by ≥ 10%, split by the profiler's CPU speed "
+                        "probe (each pass counts once; steady: probe CV ≤ 5% after at most one re-timing): "
+                        + "; ".join(split) + "."]
+        out += ["", f"{fmt(w['seconds'])} s of valgrind.", ""]
+    return out
 
 def _conditions(section: dict) -> str:
     """The machine around a measurement section: load average, and the CPU's steadiness when recorded."""

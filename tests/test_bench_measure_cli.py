@@ -38,3 +38,44 @@ def test_report_renders_a_retiming_comparison():
                               "median_cv": 0.017, "retimed": 155, "seconds_per_task": 8.1}}}
     text = "\n".join(report._loop_spread(ls, "timing a task again when the CPU swung"))
     assert "All 164" in text and "155 tasks were" in text and "**91%**" in text
+
+
+def _pairs_record(modes, conclusive):
+    """A pairs section as bench_measure.pairs records it: pair -> two passes per mode."""
+    per = {m: {pid: [{"significant": sig, "winner": "fast", "ratio": 2.0, "mode": m, "reason": None,
+                      "cpu_speed_cv": 0.01, "timing_attempts": 1}] * 2 for pid, sig in conclusive.items()}
+           for m in modes}
+    share = sum(conclusive.values()) / len(conclusive)
+    return {"source": "pie_python_pairs_cn.jsonl", "sample": "3 pairs", "pairs": 3, "wall_s": 5.0,
+            "loadavg_before": [0.1] * 3, "loadavg_after": [0.1] * 3, "per_pair": per,
+            "modes": {m: {"passing_pairs": 3, "failing_pairs": 0, "conclusive_pass1": 2, "conclusive_pass2": 2,
+                          "conclusive_share": share, "conclusive_both": 2, "winner_agreement": 1.0,
+                          "pie_fast_program_wins": 1.0, "fell_back": 0, "median_ratio_slow_over_fast": 2.0}
+                      for m in modes}}
+
+
+def test_the_verified_pair_source_is_recorded_apart_and_rendered_without_the_modes_it_skipped():
+    """A ``--pairs-source cn --modes inprocess function`` run: its own report sections, the work
+    cross-reference computed from its own pairs, and a dash where process mode was not run."""
+    conclusive = {"a": True, "b": True, "c": False}
+    work = {"a": {"work_ratio_slow_over_fast": 3.0}, "b": {"work_ratio_slow_over_fast": 1.5},
+            "c": {"work_ratio_slow_over_fast": 1.01}}
+    m = {"pairs_cn": _pairs_record(("inprocess", "function"), conclusive),
+         "work_cn": {"per_pair": {p: {**w, "reported_speedup": 2.0, "net_instructions": {"slow": 1e6}}
+                                  for p, w in work.items()}, "seconds": 9.0}}
+    m["work_cn"]["conclusive_by_work"] = bench_measure.conclusive_by_work(m["work_cn"]["per_pair"], m["pairs_cn"])
+    row = m["work_cn"]["conclusive_by_work"]["work_differs_by_10%"]
+    assert set(row) == {"inprocess", "function"}
+    assert row["inprocess"] == {"pairs_differing": 2, "passing_pairs": 3, "conclusive_share": 1.0}
+    text = "\n".join(report.measure_section(m))
+    assert "The same, on the verified pair file" in text
+    assert "| inprocess | 3 | 2, 2 | **67%** |" in text
+    assert "| ≥ 10% | 2 of 3 | – | **100%** | **100%** |" in text
+    assert "1 passing pair(s) differ conclusively in no mode and no pass (c)" in text
+
+
+def test_pairs_source_and_modes_are_checked_by_the_parser(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench_measure.py", "--sections", "pairs", "--pairs-source", "codenet"])
+    with pytest.raises(SystemExit):
+        bench_measure.main()
+    assert "invalid choice: 'codenet'" in capsys.readouterr().err

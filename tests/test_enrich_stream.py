@@ -14,7 +14,7 @@ import pytest
 from hydra_ray.config import ConfigError, from_dict
 from hydra_ray.data.loaders import InputError, load_program_sets
 from hydra_ray.enrich.config import EnrichConfig
-from hydra_ray.enrich.pipeline import RollingWriter, run_enrich
+from hydra_ray.enrich.pipeline import Progress, RollingWriter, run_enrich
 from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.enrich.storage import OutputStore, list_inputs, open_location
 from hydra_ray.enrich.stream import Ledger, read_file_blocks
@@ -340,3 +340,15 @@ def test_auto_batch_size_is_one_for_small_inputs_and_sixteen_for_large():
     for bad in (0, -1, 2.5, "big"):
         with pytest.raises(ConfigError, match="batch_size"):
             from_dict(EnrichConfig, {"batch_size": bad})
+
+
+def test_progress_line_says_reading_before_any_input_and_lists_verdicts_only_once_there_are_some():
+    lines: list[str] = []
+    progress = Progress(lines.append, every_s=0.0)
+    progress.update(force=True)
+    assert lines == ["[enrich] reading input ..."]
+    progress.update(counts={"to_measure": 3, "already": 1, "records_read": 4, "rejected": 0}, force=True)
+    assert lines[-1].startswith("[enrich] 0/3 sets (1 done before)") and "candidates" not in lines[-1]
+    progress.update(pairs=1, verdicts=["passed", "wrong_output"], force=True)
+    assert lines[-1].startswith("[enrich] 1/3 sets") and lines[-1].endswith("candidates: passed=1 wrong_output=1")
+

@@ -61,10 +61,14 @@ class Progress:
             rate = self.done / max(now - self.t0, 1e-9)
             left = c["to_measure"] - self.done
             eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+            if not (self.done or c["to_measure"] or c["records_read"] or c["rejected"]):
+                # Nothing read yet: a row of zeros and an empty verdict list would only puzzle.
+                self.emit("[enrich] reading input ...")
+                return
             verdicts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
             self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before) · {rate:.2f} sets/s · "
                       f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
-                      f"{c['rejected']} rejected · candidates: {verdicts}")
+                      f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else ""))
 
 
 class RollingWriter:
