@@ -147,8 +147,23 @@ def test_the_cpu_speed_probe_is_recorded_and_an_unsteady_cpu_is_timed_again(prof
         profiler.cfg = original.replace(mode="process", steady_cv_max=0.0, remeasure_unsteady=0)
         slow, fast = profiler.profile(pair())
         assert slow.timing_attempts == 1 and slow.cpu_speed_cv is not None   # probed in process mode too
+        # Unset, it re-times once outside function mode and never inside it (README, "A CPU whose speed swings").
+        profiler.cfg = original.replace(mode="function", steady_cv_max=0.0, remeasure_unsteady=None)
+        slow, fast = profiler.profile(pair())
+        assert slow.mode == "function" and slow.timing_attempts == 1 and len(slow.cpu_speed_cv_each) == 1
+        profiler.cfg = original.replace(mode="inprocess", steady_cv_max=0.0, remeasure_unsteady=None)
+        slow, fast = profiler.profile(pair())
+        assert slow.timing_attempts == 2
     finally:
         profiler.cfg = original
+
+
+def test_retimings_default_depends_on_the_mode_and_an_explicit_value_wins():
+    assert [ProfileConfig(mode=m).retimings(m) for m in ("process", "inprocess", "function")] == [1, 1, 0]
+    assert ProfileConfig(remeasure_unsteady=3).retimings("function") == 3
+    assert ProfileConfig(remeasure_unsteady=0).retimings("inprocess") == 0
+    with pytest.raises(ConfigError, match="remeasure_unsteady: expected >= 0, got -1"):
+        ProfileConfig(remeasure_unsteady=-1)
 
 
 def test_mode_is_validated_naming_the_field():
