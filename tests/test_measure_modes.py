@@ -222,3 +222,16 @@ def test_users_jsonl_function_task_checks_results_and_times_the_call(tmp_path, p
         load_jsonl_suite(bad)
     msg = str(e.value)
     assert "entry_point" in msg and "tests[0].args" in msg and "tests[0].expected" in msg
+
+
+def test_the_profile_command_words_an_unsteady_probe_by_mode():
+    """In function mode the probe runs once before loops spread over ~2/3 s, so an unsteady probe there
+    does not mean the latency spread is the machine's; the command says which."""
+    from hydra_ray.commands.profile import steadiness_line
+
+    assert steadiness_line(0.01, 1, 0.05).startswith("CPU steady while timing: speed probe CV 1.0%")
+    inproc = steadiness_line(0.09, 2, 0.05, "inprocess")
+    assert "CPU UNSTEADY while timing" in inproc and "timed 2 times" in inproc and "partly the machine's" in inproc
+    func = steadiness_line(0.09, 1, 0.05, "function")
+    assert "CPU UNSTEADY before timing" in func and "spread loops" in func and "times" not in func
+    assert "profile.remeasure_unsteady=N" in func

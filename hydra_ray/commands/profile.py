@@ -87,14 +87,18 @@ def run(args) -> int:
     if row["tracemalloc_peak_kb"] is not None:
         print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
     if row["cpu_speed_cv"] is not None:
-        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max))
+        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["mode"]))
     return 0 if row["verdict"] == "passed" else 1
 
 
-def steadiness_line(cv: float, attempts: int, cv_max: float) -> str:
+def steadiness_line(cv: float, attempts: int, cv_max: float, mode: str = "inprocess") -> str:
     """How steady the CPU was while timing, in words (the profiler's CPU speed probe)."""
     again = f", timed {attempts} times, the steadiest kept" if attempts > 1 else ""
     if cv <= cv_max:
         return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
+    if mode == "function":   # one probe per run, before loops spread over ~2/3 s: it says little here
+        return (f"CPU UNSTEADY before timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; in function mode "
+                "each sample is the fastest of many spread loops, so the latency spread above says more "
+                "(more tries: profile.remeasure_unsteady=N)")
     return (f"CPU UNSTEADY while timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; the host's speed swung, "
             "so the spread above is partly the machine's (more tries: profile.remeasure_unsteady=N)")
