@@ -20,6 +20,24 @@ def _pct(x) -> str:
     return "–" if x is None else f"{x:.0%}"
 
 
+def wilson(share: float | None, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion ``share`` observed over ``n`` trials.
+
+    p̂ = share; centre = (p̂ + z²/2n) / (1 + z²/n); half = z·sqrt(p̂(1-p̂)/n + z²/4n²) / (1 + z²/n).
+    Unlike p̂ ± z·sqrt(p̂(1-p̂)/n) it stays inside [0, 1] and is not zero-width at 0% or 100%."""
+    if share is None or n <= 0:
+        return None
+    d = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / d
+    half = z * ((share * (1 - share) / n + z * z / (4 * n * n)) ** 0.5) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _interval(share: float | None, n: int) -> str:
+    w = wilson(share, n)
+    return "–" if w is None else f"{w[0]:.0%}–{w[1]:.0%}"
+
+
 def gpu_section(results: Path = HERE / "results") -> list[str]:
     """benchmarks/gpu/run.sh's results (gpu-serve.json, gpu-train.json, gpu-tests.json), when there."""
     s, t, k = load("gpu-serve", results), load("gpu-train", results), load("gpu-tests", results)
@@ -222,9 +240,11 @@ def measure_section(m: dict | None) -> list[str]:
         out += ["### HumanEval: canonical solutions measurable at CV ≤ 5%", "",
                 f"{h['tasks']} tasks (the first {h['tasks']} of HumanEval.jsonl.gz), each canonical solution alone, "
                 f"{h['repeats']} latency samples per mode; CV = stdev / mean of the samples.", "",
-                "| mode | passed | CV ≤ 5% | share | median CV | median latency |", "|---|---|---|---|---|---|"]
+                "| mode | passed | CV ≤ 5% | share | 95% interval (Wilson) | median CV | median latency |",
+                "|---|---|---|---|---|---|---|"]
         for mode, r in h["modes"].items():
             out += [f"| {mode} | {r['passed']} | {r['measurable_cv_le_5pct']} | **{_pct(r['share_measurable'])}** | "
+                    f"{_interval(r['share_measurable'], r['passed'])} | "
                     f"{fmt(r['median_cv'])} | {fmt(r['median_latency_ms'])} ms |"]
         if any("timed_on_steady_cpu" in r for r in h["modes"].values()):
             out += ["", "Split by the profiler's CPU speed probe (README, Measurement): tasks timed while the CPU was "
@@ -300,12 +320,15 @@ def _pair_sections(m: dict, suffix: str) -> list[str]:
                 f"{p['sample']} (`{p['source']}`), each profiled twice per mode (two passes over the sample; "
                 "modes interleaved pair by pair). Conclusive: the profiler calls the latency difference "
                 "significant (Mann–Whitney p < 0.05, ≥ 2% effect, above the mode's floor). Agreement: same "
-                "winner in both passes, among pairs conclusive in both.", "",
-                "| mode | pairs passing | conclusive (pass 1, pass 2) | conclusive share | agreement | PIE's faster program wins | fell back | median slow ÷ fast |",
-                "|---|---|---|---|---|---|---|---|"]
+                "winner in both passes, among pairs conclusive in both. Interval: 95% Wilson interval of the "
+                "conclusive share with n = the passing pairs (the two passes of a pair are not independent, "
+                "so they count once).", "",
+                "| mode | pairs passing | conclusive (pass 1, pass 2) | conclusive share | 95% interval | agreement | PIE's faster program wins | fell back | median slow ÷ fast |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for mode, r in p["modes"].items():
             out += [f"| {mode} | {r['passing_pairs']} | {r['conclusive_pass1']}, {r['conclusive_pass2']} | "
-                    f"**{_pct(r['conclusive_share'])}** | **{_pct(r['winner_agreement'])}** "
+                    f"**{_pct(r['conclusive_share'])}** | {_interval(r['conclusive_share'], r['passing_pairs'])} | "
+                    f"**{_pct(r['winner_agreement'])}** "
                     f"({r['conclusive_both']} pairs) | {_pct(r['pie_fast_program_wins'])} | {r['fell_back']} | "
                     f"{fmt(r['median_ratio_slow_over_fast'])}× |"]
         per = p.get("per_pair") or {}
@@ -398,7 +421,8 @@ def _loop_spread(ls, title) -> list:
            f"{which} canonical solutions, each profiled in function mode with every design, task by "
            f"task, rotating which goes first; {ls['repeats']} latency samples each (a sample is the "
            "fastest loop of one run).", "",
-           "| loops of a run | CV ≤ 5% | share | median CV | seconds a task |", "|---|---|---|---|---|"]
+           "| loops of a run | CV ≤ 5% | share | 95% interval (Wilson) | median CV | seconds a task |",
+           "|---|---|---|---|---|---|"]
     for key, r in ls["results"].items():
         d = ls["designs"][key]
         gap = d["function_loop_gap_ms"]
@@ -409,7 +433,7 @@ def _loop_spread(ls, title) -> list:
             what += (f"; timed again (up to {d['remeasure_unsteady']}×) when the CPU speed probe swung: "
                      f"{r.get('retimed', '?')} tasks were")
         out += [f"| {what} | {r['measurable_cv_le_5pct']} of {r['passed']} | **{_pct(r['share_measurable'])}** | "
-                f"{_pct(r['median_cv'])} | {fmt(r.get('seconds_per_task')) if r.get('seconds_per_task') else '–'} |"]
+                f"{_interval(r['share_measurable'], r['passed'])} | {_pct(r['median_cv'])} | {fmt(r.get('seconds_per_task')) if r.get('seconds_per_task') else '–'} |"]
     out += ["", f"{_conditions(ls)} {fmt(ls['wall_s'])} s.", ""]
     return out
 

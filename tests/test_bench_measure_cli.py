@@ -79,3 +79,19 @@ def test_pairs_source_and_modes_are_checked_by_the_parser(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         bench_measure.main()
     assert "invalid choice: 'codenet'" in capsys.readouterr().err
+
+
+def test_wilson_interval_matches_the_formula_and_stays_in_range():
+    """Wilson score interval, z = 1.96: centre = (p + z²/2n)/(1 + z²/n),
+    half = z·sqrt(p(1-p)/n + z²/4n²)/(1 + z²/n).
+    p = 0.5, n = 10: centre 0.5, half = 1.96·sqrt(0.025 + 0.0096)/1.384 = 0.2634 → (0.2366, 0.7634).
+    p = 0, n = 10: centre = half = 0.1920/1.384 = 0.1388 → (0, 0.2775): not zero-width at 0%.
+    p = 25/30 (the verified file's function-mode share): (0.664, 0.927), so 90% is inside it."""
+    lo, hi = report.wilson(0.5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = report.wilson(0.0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = report.wilson(25 / 30, 30)
+    assert lo == pytest.approx(0.664, abs=1e-3) and hi == pytest.approx(0.927, abs=1e-3) and lo < 0.9 < hi
+    assert report.wilson(1.0, 5)[1] == 1.0 and report.wilson(None, 5) is None and report.wilson(0.5, 0) is None
+    assert report._interval(0.5, 10) == "24%–76%" and report._interval(None, 3) == "–"
