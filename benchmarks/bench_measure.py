@@ -4,6 +4,7 @@
     python benchmarks/bench_measure.py --sections floors pairs --pairs 40
     python benchmarks/bench_measure.py --sections humaneval --wait-steady 900   # a shared host: wait for calm
     python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes inprocess function
+    python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes function --seed 1
 
 Sections (each records the load average and the CPU's steadiness, :func:`cpu_steadiness`, before and
 after it; the machine is shared, and so is the host it runs on):
@@ -18,6 +19,8 @@ after it; the machine is shared, and so is the host it runs on):
   same winner in both passes among pairs conclusive in both; pairs failing their tests are left
   out and counted; ``--pairs-source cn`` samples pie_python_pairs_cn.jsonl instead (every pair passes,
   tests from CodeNet's problem statements; recorded as ``pairs_cn``, likewise ``identical_cn``, ``work_cn``);
+  ``--seed N`` (not 0) draws another sample, recorded under ``<section>[_cn]_sN``: the report pools the
+  samples of one file, so more pairs narrow the conclusive share's interval;
 - ``identical``: the false-conclusive rate of the same rule. For each program of the sampled pairs that
   passes its tests, a set of that program against an exact copy of itself, profiled once per mode:
   any "significant" latency difference between the two is a false positive (the share should stay
@@ -156,8 +159,8 @@ def pie_sample(n: int, seed: int = 0, source: str = "pie"):
     return records, speed, src.name
 
 
-def pairs(n: int, modes=MODES, pair_source: str = "pie") -> dict:
-    records, speed, source = pie_sample(n, source=pair_source)
+def pairs(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
+    records, speed, source = pie_sample(n, seed, pair_source)
     profs = {m: profiler(m) for m in modes}
     outcome = {m: {} for m in modes}   # pair_id -> [(significant, winner, ratio, mode used)] per pass
     t0 = time.perf_counter()
@@ -174,7 +177,8 @@ def pairs(n: int, modes=MODES, pair_source: str = "pie") -> dict:
                      "ratio": ls / lf if lf else None, "mode": slow.mode, "reason": slow.mode_reason,
                      "cpu_speed_cv": slow.cpu_speed_cv, "timing_attempts": slow.timing_attempts})
             print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
-    out = {"source": source, "sample": f"{len(records)} pairs, random.Random(0).sample of the pairs with "
+    out = {"source": source, "seed": seed,
+           "sample": f"{len(records)} pairs, random.Random({seed}).sample of the pairs with "
                                         "reported_speedup >= 1.2", "pairs": len(records), "modes": {}}
     for m in modes:
         ok = {p: r for p, r in outcome[m].items() if all(x is not None for x in r)}
@@ -200,13 +204,13 @@ def pairs(n: int, modes=MODES, pair_source: str = "pie") -> dict:
     return out
 
 
-def identical(n: int, modes=MODES, pair_source: str = "pie") -> dict:
+def identical(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
     import dataclasses
     import math
 
     from scipy.stats import ttest_1samp
 
-    records, _, source = pie_sample(n, source=pair_source)
+    records, _, source = pie_sample(n, seed, pair_source)
     profs = {m: profiler(m) for m in modes}
     per: dict[str, list] = {m: [] for m in modes}
     t0 = time.perf_counter()
@@ -435,14 +439,14 @@ def estimators(n_tasks: int) -> dict:
     return out
 
 
-def work(n: int, pair_source: str = "pie") -> dict:
+def work(n: int, pair_source: str = "pie", seed: int = 0) -> dict:
     from hydra_ray.metrics import backends as bk
     from hydra_ray.sandbox.limits import SandboxLimits
     from hydra_ray.sandbox.runner import RunSpec, Sandbox
 
     if not bk.probe_valgrind().available:
         return {"skipped": "valgrind is not available on this machine"}
-    records, speed, source = pie_sample(n, source=pair_source)
+    records, speed, source = pie_sample(n, seed, pair_source)
     limits = SandboxLimits(wall_time_s=600, cpu_time_s=600)
     sandbox, prefix = Sandbox(limits), bk.valgrind_command_prefix()
     per_pair, t0 = {}, time.perf_counter()
@@ -499,9 +503,16 @@ def table3(size: str, repeats: int) -> dict:
     return {"size": size, "repeats": repeats, "rows": rows, "paper_summary": PAPER_SUMMARY}
 
 
+def sample_key(section: str, pair_source: str = "pie", seed: int = 0) -> str:
+    """Where a section is recorded: pairs/identical/work are keyed by their sample (file and seed)."""
+    if section not in ("pairs", "identical", "work"):
+        return section
+    return section + ("" if pair_source == "pie" else f"_{pair_source}") + (f"_s{seed}" if seed else "")
+
+
 def _save(path: Path, result: dict) -> None:
     """Write results/measure.json, with the work × pairs cross-references recomputed from what it holds."""
-    for suffix in ("", *(f"_{s}" for s in PAIR_SOURCES if s != "pie")):
+    for suffix in [k[len("work"):] for k in result if k == "work" or k.startswith("work_")]:
         work_rec = result.get(f"work{suffix}")
         if work_rec and "per_pair" in work_rec:
             work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get(f"pairs{suffix}"))
@@ -518,6 +529,8 @@ def main() -> None:
     ap.add_argument("--pairs-source", choices=sorted(PAIR_SOURCES), default="pie",
                     help="pairs / identical / work: sample %s (pie, the default) or %s (cn: every pair passes; "
                          "recorded as <section>_cn)" % (PAIR_SOURCES["pie"], PAIR_SOURCES["cn"]))
+    ap.add_argument("--seed", type=int, default=0,
+                    help="pairs / identical / work: the sample's seed (not 0: recorded as <section>[_cn]_s<seed>)")
     ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
                     help="pairs / identical: the modes profiled (default: all three)")
     ap.add_argument("--floor-rounds", type=int, default=3)
@@ -541,9 +554,9 @@ def main() -> None:
         if section == "floors":
             data = floors(args.floor_rounds)
         elif section == "pairs":
-            data = pairs(args.pairs, tuple(args.modes), args.pairs_source)
+            data = pairs(args.pairs, tuple(args.modes), args.pairs_source, args.seed)
         elif section == "identical":
-            data = identical(args.pairs, tuple(args.modes), args.pairs_source)
+            data = identical(args.pairs, tuple(args.modes), args.pairs_source, args.seed)
         elif section == "humaneval":
             data = humaneval(args.humaneval_tasks, args.repeats)
         elif section == "loop_spread":
@@ -555,7 +568,7 @@ def main() -> None:
         elif section == "table3":
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
-            data = work(args.pairs, args.pairs_source)
+            data = work(args.pairs, args.pairs_source, args.seed)
         elif section == "estimators":
             data = estimators(args.estimator_tasks)
         elif section == "crossref":
@@ -572,8 +585,7 @@ def main() -> None:
         data["waited_for_steady_cpu"] = waited
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
-        sourced = section in ("pairs", "identical", "work") and args.pairs_source != "pie"
-        result[f"{section}_{args.pairs_source}" if sourced else section] = data
+        result[sample_key(section, args.pairs_source, args.seed)] = data
         _save(path, result)
         print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "per_program", "rows")},
                          indent=1, default=str), flush=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -228,13 +229,13 @@ def measure_section(m: dict | None) -> list[str]:
                         f"{', '.join(fmt(x) for x in r['latency_ms_each'])}) | {fmt(r['memory_kb_median'])} KB | "
                         f"{r['memory_kind']} | {target[mode]} |"]
         out += ["", _conditions(f), ""]
-    out += _pair_sections(m, "")
+    out += _file_sections(m, "")
     if m.get("pairs_cn"):
         out += ["### The same, on the verified pair file", "",
                 "The sections below repeat the ones above on a seeded sample of `pie_python_pairs_cn.jsonl`: "
                 "PIE pairs whose two programs both pass, with sample tests parsed from CodeNet's problem "
                 "statements (`--pairs-source cn`). A second, independent sample for the conclusive share.", ""]
-        out += _pair_sections(m, "_cn")
+        out += _file_sections(m, "_cn")
     h = m.get("humaneval")
     if h:
         out += ["### HumanEval: canonical solutions measurable at CV ≤ 5%", "",
@@ -311,12 +312,68 @@ def measure_section(m: dict | None) -> list[str]:
 
 
 
-def _pair_sections(m: dict, suffix: str) -> list[str]:
-    """Conclusive pairs, false conclusives and work for one pair source (``suffix`` "" or "_cn")."""
+def sample_suffixes(m: dict, file_suffix: str) -> list[str]:
+    """The recorded samples of one pair file: ``file_suffix`` ("" or "_cn") first, then its ``_sN`` seeds."""
+    seeds = sorted(int(k.rsplit("_s", 1)[1]) for k in m if re.fullmatch(rf"pairs{file_suffix}_s\d+", k))
+    return [file_suffix] + [f"{file_suffix}_s{n}" for n in seeds]
+
+
+def _file_sections(m: dict, file_suffix: str) -> list[str]:
+    suffixes = sample_suffixes(m, file_suffix)
+    out = _pair_sections(m, file_suffix)
+    for suffix in suffixes[1:]:
+        seed = suffix.rsplit("_s", 1)[1]
+        out += [f"#### Another sample of the same file (`--seed {seed}`)", ""] + _pair_sections(m, suffix, f" (seed {seed})")
+    pooled = pooled_conclusive(m, [x for x in suffixes if m.get("pairs" + x)])
+    if len([x for x in suffixes if m.get("pairs" + x)]) > 1 and pooled:
+        out += ["### Conclusive pairs, the samples of this file pooled", "",
+                "Every recorded sample of this file together (a pair drawn twice counts once, with all its passes). "
+                "Share: each pair's conclusive passes ÷ its passes, averaged over the distinct pairs; interval: "
+                "95% Wilson with n = the distinct pairs. Work: among the pairs whose valgrind net instructions differ "
+                "by ≥ 10%.", "",
+                "| mode | distinct passing pairs | conclusive share | 95% interval | pairs differing in work ≥ 10% | "
+                "conclusive among them | agreement (pairs conclusive in both passes) |", "|---|---|---|---|---|---|---|"]
+        for mode, r in pooled.items():
+            out += [f"| {mode} | {r['pairs']} | **{_pct(r['share'])}** | {_interval(r['share'], r['pairs'])} | "
+                    f"{r['work_pairs']} | {_pct(r['work_share'])} | {_pct(r['agreement'])} ({r['both']} pairs) |"]
+        out += [""]
+    return out
+
+
+def pooled_conclusive(m: dict, suffixes: list[str]) -> dict:
+    """Conclusive share per mode over several samples' ``pairs`` records (see :func:`_file_sections`)."""
+    flags: dict[str, dict[str, list[bool]]] = {}
+    agree: dict[str, list[bool]] = {}
+    work: dict[str, float] = {}
+    for suffix in suffixes:
+        for pid, r in ((m.get("work" + suffix) or {}).get("per_pair") or {}).items():
+            if r.get("work_ratio_slow_over_fast") is not None:
+                work[pid] = r["work_ratio_slow_over_fast"]
+        for mode, per in ((m.get("pairs" + suffix) or {}).get("per_pair") or {}).items():
+            for pid, runs in per.items():
+                if any(x is None for x in runs):
+                    continue
+                flags.setdefault(mode, {}).setdefault(pid, []).extend(x["significant"] for x in runs)
+                if len(runs) == 2 and all(x["significant"] for x in runs):
+                    agree.setdefault(mode, []).append(runs[0]["winner"] == runs[1]["winner"])
+    out = {}
+    for mode, per in flags.items():
+        shares = {pid: sum(f) / len(f) for pid, f in per.items()}
+        differ = [pid for pid in shares if pid in work and abs(work[pid] - 1) >= 0.10]
+        out[mode] = {"pairs": len(shares), "share": sum(shares.values()) / len(shares),
+                     "work_pairs": len(differ),
+                     "work_share": sum(shares[p] for p in differ) / len(differ) if differ else None,
+                     "both": len(agree.get(mode, [])),
+                     "agreement": sum(agree[mode]) / len(agree[mode]) if agree.get(mode) else None}
+    return out
+
+
+def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
+    """Conclusive pairs, false conclusives and work for one sample (``suffix`` "", "_cn", "_cn_s1", ...)."""
     out: list[str] = []
     p = m.get("pairs" + suffix)
     if p:
-        out += ["### Conclusive PIE pairs and winner agreement", "",
+        out += [f"### Conclusive PIE pairs and winner agreement{title}", "",
                 f"{p['sample']} (`{p['source']}`), each profiled twice per mode (two passes over the sample; "
                 "modes interleaved pair by pair). Conclusive: the profiler calls the latency difference "
                 "significant (Mann–Whitney p < 0.05, ≥ 2% effect, above the mode's floor). Agreement: same "
@@ -342,7 +399,7 @@ def _pair_sections(m: dict, suffix: str) -> list[str]:
         out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
     same = m.get("identical" + suffix)
     if same:
-        out += ["### False conclusives: a program against a copy of itself", "",
+        out += [f"### False conclusives: a program against a copy of itself{title}", "",
                 f"{same['sample']}, profiled once per mode with the same rule as above. Every \"conclusive\" "
                 "here is a false positive; the apparent ratio (larger ÷ smaller median) shows how far apart two "
                 "identical programs can look on this host.", "",
@@ -356,7 +413,7 @@ def _pair_sections(m: dict, suffix: str) -> list[str]:
         out += ["", f"{_conditions(same)} {fmt(same['wall_s'])} s.", ""]
     w = m.get("work" + suffix)
     if w and w.get("conclusive_by_work") and "skipped" not in w["conclusive_by_work"]:
-        out += ["### Conclusive pairs among pairs that differ in work", "",
+        out += [f"### Conclusive pairs among pairs that differ in work{title}", "",
                 "How much the two programs of each sampled pair differ in work on the sample tests: valgrind "
                 "instruction counts (deterministic) of each program minus those of an empty program (the "
                 "interpreter's start-up), summed over the tests. The conclusive shares above, recomputed "

@@ -95,3 +95,31 @@ def test_wilson_interval_matches_the_formula_and_stays_in_range():
     assert lo == pytest.approx(0.664, abs=1e-3) and hi == pytest.approx(0.927, abs=1e-3) and lo < 0.9 < hi
     assert report.wilson(1.0, 5)[1] == 1.0 and report.wilson(None, 5) is None and report.wilson(0.5, 0) is None
     assert report._interval(0.5, 10) == "24%–76%" and report._interval(None, 3) == "–"
+
+
+def test_a_second_seed_is_recorded_apart_and_pooled_with_the_first(tmp_path, monkeypatch):
+    """``--seed 1`` keys its sections by sample; the report renders it and pools the file's samples,
+    a pair drawn in both counted once with all its passes: seed 0 {a: 2/2, b: 2/2, c: 0/2},
+    seed 1 {c: 2/2, d: 0/2, e: 2/2} -> a 1, b 1, c 2/4, d 0, e 1 -> share 3.5/5 = 70% over 5 pairs;
+    work ≥ 10% for a, b, d, e -> (1 + 1 + 0 + 1)/4 = 75%."""
+    assert bench_measure.sample_key("pairs", "cn", 1) == "pairs_cn_s1"
+    assert bench_measure.sample_key("work", "pie", 2) == "work_s2"
+    assert bench_measure.sample_key("pairs", "cn", 0) == "pairs_cn" and bench_measure.sample_key("floors", "cn", 1) == "floors"
+    modes = ("inprocess", "function")
+    work = {"a": 3.0, "b": 1.5, "c": 1.01, "d": 0.5, "e": 2.0}
+    per_work = lambda ids: {"per_pair": {p: {"work_ratio_slow_over_fast": work[p], "reported_speedup": 2.0,  # noqa: E731
+                                             "net_instructions": {"slow": 1e6}} for p in ids}, "seconds": 9.0}
+    m = {"pairs_cn": _pairs_record(modes, {"a": True, "b": True, "c": False}), "work_cn": per_work("abc"),
+         "pairs_cn_s1": _pairs_record(modes, {"c": True, "d": False, "e": True}), "work_cn_s1": per_work("cde")}
+    path = tmp_path / "measure.json"
+    monkeypatch.setattr(bench_measure, "RESULTS", tmp_path)
+    bench_measure._save(path, m)    # the cross-reference is computed for every sample
+    assert m["work_cn_s1"]["conclusive_by_work"]["work_differs_by_10%"]["function"]["pairs_differing"] == 2
+    assert report.sample_suffixes(m, "_cn") == ["_cn", "_cn_s1"] and report.sample_suffixes(m, "") == [""]
+    pooled = report.pooled_conclusive(m, ["_cn", "_cn_s1"])["function"]
+    assert pooled["pairs"] == 5 and pooled["share"] == pytest.approx(0.7)
+    assert pooled["work_pairs"] == 4 and pooled["work_share"] == pytest.approx(0.75)
+    text = "\n".join(report.measure_section(m))
+    assert "Another sample of the same file (`--seed 1`)" in text
+    assert "### Conclusive PIE pairs and winner agreement (seed 1)" in text
+    assert "| function | 5 | **70%** | " + report._interval(0.7, 5) + " | 4 | 75% |" in text
