@@ -323,7 +323,7 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
     out = _pair_sections(m, file_suffix)
     for suffix in suffixes[1:]:
         seed = suffix.rsplit("_s", 1)[1]
-        out += [f"#### Another sample of the same file (`--seed {seed}`)", ""] + _pair_sections(m, suffix, f" (seed {seed})")
+        out += _pair_sections(m, suffix, f" (another sample of the same file, `--seed {seed}`)")
     pooled = pooled_conclusive(m, [x for x in suffixes if m.get("pairs" + x)])
     if len([x for x in suffixes if m.get("pairs" + x)]) > 1 and pooled:
         out += ["### Conclusive pairs, the samples of this file pooled", "",

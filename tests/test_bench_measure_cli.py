@@ -120,6 +120,5 @@ def test_a_second_seed_is_recorded_apart_and_pooled_with_the_first(tmp_path, mon
     assert pooled["pairs"] == 5 and pooled["share"] == pytest.approx(0.7)
     assert pooled["work_pairs"] == 4 and pooled["work_share"] == pytest.approx(0.75)
     text = "\n".join(report.measure_section(m))
-    assert "Another sample of the same file (`--seed 1`)" in text
-    assert "### Conclusive PIE pairs and winner agreement (seed 1)" in text
+    assert "### Conclusive PIE pairs and winner agreement (another sample of the same file, `--seed 1`)" in text
     assert "| function | 5 | **70%** | " + report._interval(0.7, 5) + " | 4 | 75% |" in text
