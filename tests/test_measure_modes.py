@@ -235,3 +235,21 @@ def test_the_profile_command_words_an_unsteady_probe_by_mode():
     func = steadiness_line(0.09, 1, 0.05, "function")
     assert "CPU UNSTEADY before timing" in func and "spread loops" in func and "times" not in func
     assert "profile.remeasure_unsteady=N" in func
+
+
+def test_the_profile_command_in_function_mode_as_a_user_runs_it(tmp_path):
+    """`hydra-ray profile prog.py … profile.mode=function` from the program's folder, relative paths;
+    steady_cv_max=0 makes every probe "unsteady", so the function-mode wording is printed and the set
+    is timed once (no re-timing by default in function mode)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "prog.py").write_text("n = int(input())\nprint(sum(range(n)))\n")
+    (tmp_path / "in.txt").write_text("20000\n")
+    (tmp_path / "out.txt").write_text(f"{sum(range(20000))}\n")
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "prog.py", "--input", "in.txt",
+                        "--expected", "out.txt", "profile.mode=function", "profile.steady_cv_max=0"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "passed" in r.stdout and "mode: function" in r.stdout
+    assert "CPU UNSTEADY before timing" in r.stdout and "timed 2 times" not in r.stdout, r.stdout

@@ -87,7 +87,7 @@ def run(args) -> int:
     if row["tracemalloc_peak_kb"] is not None:
         print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
     if row["cpu_speed_cv"] is not None:
-        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["mode"]))
+        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["measure_mode"]))
     return 0 if row["verdict"] == "passed" else 1
 
 
