@@ -178,8 +178,8 @@ def pairs(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
                      "cpu_speed_cv": slow.cpu_speed_cv, "timing_attempts": slow.timing_attempts})
             print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"source": source, "seed": seed,
-           "sample": f"{len(records)} pairs, random.Random({seed}).sample of the pairs with "
-                                        "reported_speedup >= 1.2", "pairs": len(records), "modes": {}}
+           "sample": f"{len(records)} pairs, random.Random({seed}).sample of the pairs with reported_speedup >= 1.2",
+           "pairs": len(records), "modes": {}}
     for m in modes:
         ok = {p: r for p, r in outcome[m].items() if all(x is not None for x in r)}
         conclusive = [sum(r[i]["significant"] for r in ok.values()) for i in range(2)]

@@ -324,8 +324,9 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
     for suffix in suffixes[1:]:
         seed = suffix.rsplit("_s", 1)[1]
         out += _pair_sections(m, suffix, f" (another sample of the same file, `--seed {seed}`)")
-    pooled = pooled_conclusive(m, [x for x in suffixes if m.get("pairs" + x)])
-    if len([x for x in suffixes if m.get("pairs" + x)]) > 1 and pooled:
+    recorded = [x for x in suffixes if m.get("pairs" + x)]
+    pooled = pooled_conclusive(m, recorded)
+    if len(recorded) > 1 and pooled:
         out += ["### Conclusive pairs, the samples of this file pooled", "",
                 "Every recorded sample of this file together (a pair drawn twice counts once, with all its passes). "
                 "Share: each pair's conclusive passes ÷ its passes, averaged over the distinct pairs; interval: "

@@ -47,8 +47,9 @@ Above ``steady_cv_max`` the timing phase is run again, up to ``remeasure_unstead
 steadiest attempt is kept (unset: once in ``process`` and ``inprocess`` mode, never in ``function``
 mode, where two runs over 204 HumanEval tasks measured no gain in measurable tasks for 1.4-3 s more a
 task: README, "A CPU whose speed swings"); the row records the probe's CV and the attempts, so labels
-and evaluations can tell a set timed on a swinging CPU from one timed on a steady CPU. (Not in the paper, which in
-Sec. VIII assumes measurements "reliable and comparable across executions"; README, Differences.)
+and evaluations can tell a set timed on a swinging CPU from one timed on a steady CPU. (Not in the
+paper, which in Sec. VIII assumes measurements "reliable and comparable across executions"; README,
+Differences.)
 
 Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
 through its entry point, ``function``, and an empty program called whole, ``function_program``) is
