@@ -172,10 +172,15 @@ def pairs(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
                     outcome[m].setdefault(ps.pair_id, []).append(None)
                     continue
                 ls, lf = slow.metrics["latency_ms"].value, fast.metrics["latency_ms"].value
+                n1 = profs[m].cfg.repeats
+                ls1, lf1 = (statistics.median(r.metrics["latency_ms"].samples[:n1]) for r in (slow, fast))
                 outcome[m].setdefault(ps.pair_id, []).append(
                     {"significant": bool(slow.significant.get("latency_ms")), "winner": "fast" if lf < ls else "slow",
                      "ratio": ls / lf if lf else None, "mode": slow.mode, "reason": slow.mode_reason,
-                     "cpu_speed_cv": slow.cpu_speed_cv, "timing_attempts": slow.timing_attempts})
+                     "cpu_speed_cv": slow.cpu_speed_cv, "timing_attempts": slow.timing_attempts,
+                     # the verdict after `repeats` rounds alone (the rule before two looks), from the same run
+                     "significant_first_look": bool(slow.significant_first_look.get("latency_ms")),
+                     "winner_first_look": "fast" if lf1 < ls1 else "slow", "timing_rounds": slow.timing_rounds})
             print(f"pass {rnd + 1} pair {k + 1}/{len(records)} {time.perf_counter() - t0:.0f}s", flush=True)
     out = {"source": source, "seed": seed,
            "sample": f"{len(records)} pairs, random.Random({seed}).sample of the pairs with reported_speedup >= 1.2",
@@ -196,12 +201,32 @@ def pairs(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
             "fell_back": fallbacks,
             "median_ratio_slow_over_fast": statistics.median([r[0]["ratio"] for r in ok.values() if r[0]["ratio"]])
             if ok else None,
+            **first_look_summary(ok, profs[m].cfg),
         }
     out["seconds"] = round(time.perf_counter() - t0, 1)
     # Each mode's calibrated floor: a noisy calibration raises the smallest difference it resolves.
     out["floors"] = {m: profs[m].baseline["floors"] for m in modes}
     out["per_pair"] = {m: outcome[m] for m in modes}
     return out
+
+
+def first_look_summary(ok: dict, cfg) -> dict:
+    """The same passes judged after ``repeats`` rounds alone (the rule before two looks) beside the final
+    verdicts: both from one run, so the second look's gain is measured side by side."""
+    passes = [x for r in ok.values() for x in r]
+    if not passes or "significant_first_look" not in passes[0]:
+        return {}   # recorded before two looks
+    first = [sum(r[i]["significant_first_look"] for r in ok.values()) for i in range(2)]
+    both = [r for r in ok.values() if r[0]["significant_first_look"] and r[1]["significant_first_look"]]
+    return {"repeats": cfg.repeats, "extra_repeats": cfg.extra_repeats,
+            "first_look_alpha": cfg.look_alphas()[0], "second_look_alpha": cfg.look_alphas()[1],
+            "first_look_conclusive_pass1": first[0], "first_look_conclusive_pass2": first[1],
+            "first_look_conclusive_share": sum(first) / len(passes),
+            "first_look_winner_agreement": (sum(r[0]["winner_first_look"] == r[1]["winner_first_look"] for r in both)
+                                            / len(both)) if both else None,
+            "timed_longer": sum(x["timing_rounds"] > cfg.repeats for x in passes),
+            "found_at_second_look": sum(x["significant"] and not x["significant_first_look"] for x in passes),
+            "dropped_at_second_look": sum(x["significant_first_look"] and not x["significant"] for x in passes)}
 
 
 def identical(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> dict:
@@ -229,6 +254,8 @@ def identical(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> d
                                                               b.metrics["latency_ms"].samples) if x > 0 and y > 0]
                 p_paired = float(ttest_1samp(log_ratios, 0.0).pvalue) if len(log_ratios) > 2 else None
                 per[m].append({"program": f"{ps.pair_id}/{c.name}", "significant": bool(a.significant.get("latency_ms")),
+                               "significant_first_look": bool(a.significant_first_look.get("latency_ms")),
+                               "timing_rounds": a.timing_rounds,
                                "p_value": a.p_values.get("latency_ms"), "p_paired_t": p_paired,
                                "ratio": la / lb if lb else None,
                                "latency_ms": la, "mode": a.mode, "cpu_speed_cv": a.cpu_speed_cv})
@@ -239,6 +266,7 @@ def identical(n: int, modes=MODES, pair_source: str = "pie", seed: int = 0) -> d
         rows = per[m]
         ratios = sorted(max(x["ratio"], 1 / x["ratio"]) for x in rows if x["ratio"])
         out["modes"][m] = {"programs": len(rows), "false_conclusive": sum(x["significant"] for x in rows),
+                           "false_conclusive_first_look": sum(x.get("significant_first_look", False) for x in rows),
                            "false_conclusive_share": sum(x["significant"] for x in rows) / len(rows) if rows else None,
                            "p_below_alpha": sum((x["p_value"] or 1) < 0.05 for x in rows),
                            "paired_t_p_below_alpha": sum((x["p_paired_t"] or 1) < 0.05 for x in rows),
@@ -510,6 +538,27 @@ def sample_key(section: str, pair_source: str = "pie", seed: int = 0) -> str:
     return section + ("" if pair_source == "pie" else f"_{pair_source}") + (f"_s{seed}" if seed else "")
 
 
+RUN_FIELDS = ("when", "loadavg_before", "loadavg_after", "cpu_steadiness_before", "cpu_steadiness_after",
+              "waited_for_steady_cpu", "wall_s", "seconds")
+
+
+def merge_modes(old: dict | None, new: dict) -> dict:
+    """A pairs/identical record re-run for some of its modes keeps the modes it did not re-run, each with
+    the run it came from (``mode_runs``: when, load, CPU steadiness), so a mode's figures are never
+    described by another run's conditions. A different sample (pairs, seed) replaces the record."""
+    per_key = "per_pair" if "per_pair" in new else "per_program"
+    if not old or old.get("sample") != new.get("sample") or not set(old.get("modes", {})) - set(new["modes"]):
+        return new
+    runs = old.get("mode_runs") or {m: {f: old.get(f) for f in RUN_FIELDS} for m in old["modes"]}
+    merged = {**old, **{k: v for k, v in new.items() if k not in ("modes", per_key, "floors")}}
+    merged["modes"] = {**old["modes"], **new["modes"]}
+    merged[per_key] = {**old.get(per_key, {}), **new[per_key]}
+    if "floors" in new:
+        merged["floors"] = {**old.get("floors", {}), **new["floors"]}
+    merged["mode_runs"] = {**runs, **{m: {f: new.get(f) for f in RUN_FIELDS} for m in new["modes"]}}
+    return merged
+
+
 def _save(path: Path, result: dict) -> None:
     """Write results/measure.json, with the work × pairs cross-references recomputed from what it holds."""
     for suffix in [k[len("work"):] for k in result if k == "work" or k.startswith("work_")]:
@@ -585,7 +634,8 @@ def main() -> None:
         data["waited_for_steady_cpu"] = waited
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
-        result[sample_key(section, args.pairs_source, args.seed)] = data
+        key = sample_key(section, args.pairs_source, args.seed)
+        result[key] = merge_modes(result.get(key), data) if section in ("pairs", "identical") else data
         _save(path, result)
         print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "per_program", "rows")},
                          indent=1, default=str), flush=True)

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "hydra_ray" / "sample_data" / "pie_sample.jsonl"
 QUICK = {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4,
                      "remeasure_unsteady": 0,   # these tests are not about timing: never time a set twice
+                     "extra_repeats": 2,        # ... and a second look at an inconclusive pair stays short
                      "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}},
          "ray": {"include_dashboard": False}}
 
@@ -127,6 +128,9 @@ def test_enrich_local_ray_writes_schema_summary_and_resumes(tmp_path):
     rows = _rows(out)
     assert summary["sets_total"] == len({r["pair_id"] for r in rows}) == summary["sets_measured_this_run"]
     assert len(rows) == 2 * summary["sets_total"]
+    longer = {r["pair_id"] for r in rows if (r["timing_rounds"] or 0) > 4}   # second look: 4 + 2 rounds
+    assert summary["pairs_timed_longer"] == len(longer)
+    assert all(r["latency_ms_n"] == 6 for r in rows if r["pair_id"] in longer and r["verdict"] == "passed")
     passed = [r for r in rows if r["verdict"] == "passed"]
     assert passed
     for r in passed:

@@ -15,7 +15,7 @@ ANSWER = f"{(N - 1) * N * (2 * N - 1) // 6}\n"
 
 @pytest.fixture(scope="module")
 def profiler():
-    p = Profiler(from_dict(ProfileConfig, {"warmup": 1, "repeats": 4, "throughput_bursts": 4,
+    p = Profiler(from_dict(ProfileConfig, {"warmup": 1, "repeats": 4, "throughput_bursts": 4, "extra_repeats": 4,
                                            "function_min_sample_ms": 5.0,
                                            "sandbox": {"wall_time_s": 5, "cpu_time_s": 5}}))
     if p.baseline["isolation"] != "bwrap":
@@ -117,6 +117,31 @@ def test_differences_below_the_floor_are_not_significant(profiler):
     slow, fast = with_mode(profiler, "inprocess").profile(pair(slow=FAST))
     assert not slow.significant["latency_ms"]
     assert not slow.significant["peak_memory_kb"]
+
+
+def test_a_pair_inconclusive_at_the_first_look_is_timed_longer_and_a_clear_one_is_not(profiler):
+    """Two looks (profiler docstring): the same program twice is inconclusive after ``repeats`` rounds, so
+    it gets ``extra_repeats`` more and every metric is compared again over all samples; a 5x difference is
+    decided at the first look. Rows and the enrich summary say how many rounds the samples hold."""
+    original = profiler.cfg
+    try:
+        profiler.cfg = original.replace(mode="inprocess")
+        same = pair(slow=FAST)
+        a, b = results = profiler.profile(same)
+        n = original.repeats + original.extra_repeats
+        assert a.significant_first_look["latency_ms"] is False and a.significant["latency_ms"] is False
+        assert a.timing_rounds == b.timing_rounds == n == len(a.metrics["latency_ms"].samples)
+        assert len(b.metrics["peak_memory_kb"].samples) == n
+        assert candidate_rows(same, results, {}, profiler.baseline["floors"])[0]["timing_rounds"] == n
+        assert "timing_rounds" in arrow_schema().names
+        slow, fast = profiler.profile(pair())
+        assert slow.significant_first_look["latency_ms"] and slow.significant["latency_ms"]
+        assert slow.timing_rounds == original.repeats == len(slow.metrics["latency_ms"].samples)
+        profiler.cfg = original.replace(mode="inprocess", extra_repeats=0)
+        a, _ = profiler.profile(same)
+        assert a.timing_rounds == original.repeats and a.significant["latency_ms"] is False
+    finally:
+        profiler.cfg = original
 
 
 def test_the_cpu_speed_probe_is_recorded_and_an_unsteady_cpu_is_timed_again(profiler):

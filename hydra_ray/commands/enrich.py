@@ -45,5 +45,8 @@ def run(args) -> int:
         print(f"[enrich] {summary['sets_timed_on_unsteady_cpu']} of {summary['sets_timed']} timed sets were timed while "
               f"the CPU's speed swung (speed probe CV > {summary['steady_cv_max']:.0%}, after re-timing); their "
               "rows say so (cpu_speed_cv), and their latency spreads are partly the machine's")
+    if summary.get("pairs_timed_longer"):
+        print(f"[enrich] {summary['pairs_timed_longer']} pair(s) inconclusive in latency after profile.repeats rounds "
+              "were timed profile.extra_repeats rounds more and compared again (rows: timing_rounds)")
     print(f"[enrich] outputs: {args.output}/data/*.parquet, {args.output}/summary.json, {args.output}/rejected.jsonl")
     return 0

@@ -349,8 +349,9 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
 
     from hydra_ray.metrics.names import METRICS
 
-    cols = ["pair_id", "verdict", "node_id", "isolation", "cpu_speed_cv"]
+    cols = ["pair_id", "verdict", "node_id", "isolation", "cpu_speed_cv", "timing_rounds"]
     steady_max = float((config.get("profile") or {}).get("steady_cv_max", 0.05))
+    repeats = int((config.get("profile") or {}).get("repeats", 5))
     for m in METRICS:
         cols += [f"{m.column}_source", f"{m.column}_significant", f"{m.column}_estimated"]
     schema = pa.schema([f for f in arrow_schema() if f.name in cols])
@@ -361,7 +362,7 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
     estimated: set[str] = set()
     nodes: set[str] = set()
     isolation: set[str] = set()
-    timed = unsteady = 0
+    timed = unsteady = longer = 0
 
     def counts(table, col: str) -> dict[str, int]:
         return {d["values"]: d["counts"] for d in pc.value_counts(pc.drop_null(table.column(col))).to_pylist()}
@@ -369,12 +370,13 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
     for path in store.part_files():
         table = pq.read_table(path, columns=cols, filesystem=store.fs, schema=schema)
         t = table.append_column("passed", pc.equal(table.column("verdict"), "passed"))
-        aggs = [("pair_id", "count"), ("passed", "all"), ("cpu_speed_cv", "max")] + [
+        aggs = [("pair_id", "count"), ("passed", "all"), ("cpu_speed_cv", "max"), ("timing_rounds", "max")] + [
             (f"{m.column}_significant", "any") for m in METRICS]
         g = t.group_by("pair_id").aggregate(aggs)
         speed_cv = g.column("cpu_speed_cv_max")   # one value a set (its candidates were timed together)
         timed += len(speed_cv) - speed_cv.null_count
         unsteady += int(pc.sum(pc.fill_null(pc.greater(speed_cv, steady_max), False)).as_py() or 0)
+        longer += int(pc.sum(pc.fill_null(pc.greater(g.column("timing_rounds_max"), repeats), False)).as_py() or 0)
         two = pc.equal(g.column("pair_id_count"), 2)
         sets += g.num_rows
         candidates += table.num_rows
@@ -397,6 +399,8 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
         "nodes": sorted(nodes), "isolation": sorted(isolation),
         # Sets whose timing ran while the CPU's speed swung (profiler's speed probe above steady_cv_max).
         "sets_timed": timed, "sets_timed_on_unsteady_cpu": unsteady, "steady_cv_max": steady_max,
+        # Pairs inconclusive in latency after `repeats` rounds, timed extra_repeats more (profiler, "Two looks").
+        "pairs_timed_longer": longer,
         "placement": placement,
         "wall_s_this_run": round(wall_s, 2), "sets_measured_this_run": measured_now,
         "sets_per_s_this_run": round(measured_now / wall_s, 3) if wall_s > 0 else None,

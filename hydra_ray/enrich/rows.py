@@ -10,7 +10,9 @@ Columns (also in the README): ``pair_id``, ``problem_id``, ``candidate``, ``code
 ``tracemalloc_peak_kb``, ``rss_growth_kb``, ``function_calls``, and that mode's calibrated floor on
 the node, ``floor_latency_ms``, ``floor_latency_iqr_ms``, ``floor_memory_kb``; how steady the CPU was
 while the set was timed: ``cpu_speed_cv`` (CV of the CPU speed probe over the timing rounds; null if
-nothing was timed) and ``timing_attempts`` (more than 1: timed again because the CPU swung); and the node's
+nothing was timed) and ``timing_attempts`` (more than 1: timed again because the CPU swung);
+``timing_rounds``, the measured rounds behind the samples (more than ``repeats``: a pair inconclusive at the
+first look was timed longer, see the profiler's "Two looks"); and the node's
 calibration: ``node_id``, ``cpu_model``, ``cpu_id``, ``clock_hz``, ``interpreter_rss_kb``,
 ``interpreter_ms``, ``isolation``.
 """
@@ -26,7 +28,7 @@ from hydra_ray.metrics.stats import summarize
 
 MODE_COLUMNS = ("measure_mode", "measure_mode_reason", "memory_kind", "tracemalloc_peak_kb", "rss_growth_kb",
                 "function_calls", "floor_latency_ms", "floor_latency_iqr_ms", "floor_memory_kb", "cpu_speed_cv",
-                "timing_attempts")
+                "timing_attempts", "timing_rounds")
 
 
 def mode_columns(r: CandidateResult, floors: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
@@ -36,7 +38,8 @@ def mode_columns(r: CandidateResult, floors: dict[str, dict[str, Any]] | None) -
             "tracemalloc_peak_kb": r.tracemalloc_peak_kb, "rss_growth_kb": r.rss_growth_kb,
             "function_calls": r.function_calls, "floor_latency_ms": floor.get("latency_ms"),
             "floor_latency_iqr_ms": floor.get("latency_iqr_ms"), "floor_memory_kb": floor.get("memory_kb"),
-            "cpu_speed_cv": r.cpu_speed_cv, "timing_attempts": r.timing_attempts}
+            "cpu_speed_cv": r.cpu_speed_cv, "timing_attempts": r.timing_attempts,
+            "timing_rounds": r.timing_rounds}
 
 
 def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[str, Any],
@@ -85,7 +88,7 @@ def arrow_schema():
                ("tracemalloc_peak_kb", pa.float64()), ("rss_growth_kb", pa.float64()),
                ("function_calls", pa.int64()), ("floor_latency_ms", pa.float64()),
                ("floor_latency_iqr_ms", pa.float64()), ("floor_memory_kb", pa.float64()),
-               ("cpu_speed_cv", pa.float64()), ("timing_attempts", pa.int64()),
+               ("cpu_speed_cv", pa.float64()), ("timing_attempts", pa.int64()), ("timing_rounds", pa.int64()),
                ("node_id", pa.string()), ("cpu_model", pa.string()),
                ("cpu_id", pa.int64()), ("clock_hz", pa.float64()), ("interpreter_rss_kb", pa.float64()),
                ("interpreter_ms", pa.float64()), ("isolation", pa.string())]

@@ -51,6 +51,16 @@ and evaluations can tell a set timed on a swinging CPU from one timed on a stead
 paper, which in Sec. VIII assumes measurements "reliable and comparable across executions"; README,
 Differences.)
 
+Two looks (sequential testing; not in the paper, README "Differences from the paper"): a 2-candidate
+set is compared after its ``repeats`` rounds at level ``(1 - extra_alpha_share) * significance_alpha``.
+When its latency difference is inconclusive there, ``extra_repeats`` more rounds are timed (ABBA order
+continued, usually on a different stretch of a swinging CPU) and every metric is compared again over
+all the samples at ``extra_alpha_share * significance_alpha``. A metric is significant at either look;
+the two levels add up to ``significance_alpha``, so under "no difference" the chance of a false claim
+stays at most ``significance_alpha`` (a union bound, whatever the dependence between the looks). At 5
+rounds the first level (0.04 of 0.05) decides exactly as 0.05 would: no two-sided Mann-Whitney p of 5
+against 5 lies in between. Rows record ``timing_rounds``.
+
 Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
 through its entry point, ``function``, and an empty program called whole, ``function_program``) is
 measured on the node when the profiler starts; a latency or memory difference is significant only when it is also at
@@ -69,7 +79,7 @@ from hydra_ray.data.schema import ProgramSet
 from hydra_ray.metrics import backends as bk
 from hydra_ray.metrics import energy as en
 from hydra_ray.metrics.names import METRICS
-from hydra_ray.metrics.stats import coefficient_of_variation, compare_samples, summarize
+from hydra_ray.metrics.stats import Look, coefficient_of_variation, compare_samples, decide_two_looks, summarize
 from hydra_ray.sandbox.limits import SandboxLimits
 from hydra_ray.sandbox.modes import MODES, process_only_reason
 from hydra_ray.sandbox.runner import RunSpec, Sandbox
@@ -97,20 +107,16 @@ class ProfileConfig(Config):
     steady_cv_max: float = 0.05           # the CPU speed probe's CV at most this: the set was timed on a steady CPU
     remeasure_unsteady: int | None = None  # time a set again (at most this often) when the probe was above that;
     #                                       None: 1, but 0 in function mode (its many spread loops already ride the swing)
+    extra_repeats: int = 10               # a pair still inconclusive in latency after `repeats` rounds: this many more, once
+    extra_alpha_share: float = 0.2        # of significance_alpha, spent on that second look (the first gets the rest)
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
 
     def _check(self, errors: list[str]) -> None:
         positive(errors, "warmup", self.warmup, allow_zero=True)
         positive(errors, "repeats", self.repeats)
         positive(errors, "throughput_bursts", self.throughput_bursts)
-        for name in ("repeats", "throughput_bursts"):
-            n = getattr(self, name)
-            if isinstance(n, int) and n > 0 and isinstance(self.significance_alpha, float):
-                smallest_p = 2 / math.comb(2 * n, n)  # two-sided Mann-Whitney, n vs n, complete separation
-                if smallest_p >= self.significance_alpha:
-                    errors.append(f"{name}: with {n} samples per candidate a two-sided Mann-Whitney test cannot "
-                                  f"reach p < {self.significance_alpha} (smallest p is {smallest_p:.3g}), so no "
-                                  f"difference could ever be significant; expected >= 4")
+        positive(errors, "extra_repeats", self.extra_repeats, allow_zero=True)
+        in_range(errors, "extra_alpha_share", self.extra_alpha_share, 0.01, 0.99)
         positive(errors, "throughput_burst_runs", self.throughput_burst_runs)
         one_of(errors, "cycles_backend", self.cycles_backend, ("auto", "perf", "valgrind", "estimate"))
         one_of(errors, "energy_backend", self.energy_backend, ("auto", "rapl", "estimate"))
@@ -126,6 +132,31 @@ class ProfileConfig(Config):
         in_range(errors, "steady_cv_max", self.steady_cv_max, 0.0, 1.0)
         if self.remeasure_unsteady is not None:
             positive(errors, "remeasure_unsteady", self.remeasure_unsteady, allow_zero=True)
+        counts = (self.repeats, self.throughput_bursts, self.extra_repeats)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts) or min(counts[:2]) < 1 or counts[2] < 0 or any(
+                e.split(":")[0] in ("significance_alpha", "extra_alpha_share") for e in errors):
+            return   # already reported above; the test below needs valid counts and levels
+        first, second = self.look_alphas()
+        looks = [("repeats", self.repeats, first), ("throughput_bursts", self.throughput_bursts, first)]
+        if self.extra_repeats:
+            looks.append(("extra_repeats", self.repeats + self.extra_repeats, second))
+        for name, n, alpha in looks:
+            smallest_p = 2 / math.comb(2 * n, n)  # two-sided Mann-Whitney, n vs n, complete separation
+            if smallest_p >= alpha:
+                what = "" if name != "extra_repeats" else f"repeats + {name} = "
+                errors.append(f"{name}: with {what}{n} samples per candidate a two-sided Mann-Whitney test cannot "
+                              f"reach p < {alpha:.3g} (smallest p is {smallest_p:.3g}), so no difference could "
+                              f"ever be significant at that look; expected more samples (or a larger "
+                              f"significance_alpha / extra_alpha_share)")
+
+    def look_alphas(self) -> tuple[float, float]:
+        """The significance levels of the two looks at a pair (module doc, "Two looks"): the first after
+        ``repeats`` rounds, the second after ``extra_repeats`` more. They add up to ``significance_alpha``
+        (a union bound), so stopping early never inflates the false-positive rate; no second look, no split."""
+        if not self.extra_repeats:
+            return self.significance_alpha, 0.0
+        second = self.significance_alpha * self.extra_alpha_share
+        return self.significance_alpha - second, second
 
     def retimings(self, mode: str) -> int:
         """How often a set timed on an unsteady CPU is timed again in ``mode`` (``remeasure_unsteady``)."""
@@ -170,6 +201,23 @@ class CandidateResult:
     cpu_speed_cv: float | None = None          # CV of the CPU speed probe over the timing rounds (module doc)
     timing_attempts: int = 0                   # timing phases run (more than 1: the CPU was unsteady)
     cpu_speed_cv_each: list[float | None] = field(default_factory=list)   # the probe's CV in each attempt
+    timing_rounds: int = 0                     # measured rounds in the samples (more than repeats: a second look)
+    significant_first_look: dict[str, bool] = field(default_factory=dict)   # 2-candidate sets: after `repeats`
+
+
+@dataclass
+class _Timing:
+    """What the timing phase of one set ran: runs per candidate and round (warm-up rounds included),
+    the CPU speed probe per measured round, and the throughput bursts and cycle counts beside them."""
+    per: dict[str, dict[int, list[RunResult]]]
+    speed: dict[int, float]
+    rounds: int                       # rounds run so far, warm-up included
+    throughput: dict[str, list[float]] = field(default_factory=dict)
+    cycles: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def speed_cv(self) -> float | None:
+        return coefficient_of_variation(list(self.speed.values()))
 
 
 def resolve_sources(cfg: ProfileConfig, nb: bk.NodeBackends) -> tuple[str, str]:
@@ -259,25 +307,45 @@ class Profiler:
         t1 = time.perf_counter()
         self.phase_seconds["verification"] += t1 - t0
         passing = [r for r in results if r.verdict.ok]
+        timing = None
         if passing and mode == "function":
-            failed = self._measure(ps, programs, passing, mode)
+            failed, timing = self._measure(ps, programs, passing, mode)
             if failed:   # fails as a function call but passed in-process: the whole set in-process
                 mode, reason = "inprocess", failed
                 for r in passing:
                     r.verdict, r.detail, r.metrics = Verdict.PASSED, "", {}
-                self._measure(ps, programs, passing, mode)
+                _, timing = self._measure(ps, programs, passing, mode)
         elif passing:
-            self._measure(ps, programs, passing, mode)
-        if passing:
-            self.phase_seconds["measurement"] += time.perf_counter() - t1
+            _, timing = self._measure(ps, programs, passing, mode)
         floor_key = "function_program" if mode == "function" and not ps.function_call else mode
         for r in results:
             r.mode, r.mode_reason, r.floor_key = mode, reason, floor_key
             r.memory_kind = MEMORY_KIND[mode]
         passing = [r for r in results if r.verdict.ok]
         if len(passing) == 2 and len(results) == 2:
-            self._significance(*passing, floor=self.floor_of(mode, ps))
+            self._two_looks(ps, programs, passing, mode, timing)
+        if timing is not None:
+            self.phase_seconds["measurement"] += time.perf_counter() - t1
         return results
+
+    def _two_looks(self, ps: ProgramSet, programs, pair: list[CandidateResult], mode: str, timing: _Timing) -> None:
+        """Which differences of a 2-candidate set are significant (module doc, "Two looks"): the first look
+        after ``repeats`` rounds; if latency is inconclusive there, ``extra_repeats`` more rounds and a
+        second look at every sample."""
+        first_alpha, second_alpha = self.cfg.look_alphas()
+        floor = self.floor_of(mode, ps)
+        first = self._compare(*pair, floor, first_alpha, first_n=self.cfg.repeats)
+        decided = first
+        if self.cfg.extra_repeats and not first.get("latency_ms", Look(True, 0.0, 0.0)).significant:
+            self._extend(ps, programs, pair, mode, timing)
+            if not all(r.verdict.ok for r in pair):   # one failed in the extra rounds: nothing is compared
+                return
+            second = self._compare(*pair, floor, second_alpha)
+            decided = {c: decide_two_looks(first[c], second.get(c)) for c in first}
+        for r in pair:
+            r.significant_first_look = {c: v.significant for c, v in first.items()}
+            r.significant = {c: v.significant for c, v in decided.items()}
+            r.p_values = {c: v.p_value for c, v in decided.items()}
 
     def floor_of(self, mode: str, ps: ProgramSet) -> dict[str, Any]:
         """The calibrated floor that applies to ``ps`` measured in ``mode``."""
@@ -345,15 +413,15 @@ class Profiler:
                            loop_gap_ms=self.cfg.function_loop_gap_ms, **kw)
         return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
 
-    def _timing_runs(self, ps: ProgramSet, programs, names: list[str], mode: str):
-        """The timing rounds (ABBA): (runs per name and round, CV of the CPU speed probe over the measured
-        rounds). Warm runs carry the probe themselves (``probe_ns``, timed by the child before any program
-        code); a ``process`` round ends with one probe run of its own."""
-        n_rounds = self.cfg.warmup + self.cfg.repeats
+    def _timing_runs(self, ps: ProgramSet, programs, names: list[str], mode: str, rounds: range):
+        """Timing rounds ``rounds`` (ABBA by the round's number; those below ``warmup`` are warm-up):
+        (runs per name and round, the CPU speed probe's median per measured round). Warm runs carry the
+        probe themselves (``probe_ns``, timed by the child before any program code); a ``process`` round
+        ends with one probe run of its own."""
         probe_runs = mode == "process" and SPEED_PROBE not in programs
         specs, owners = [], []
-        for rnd, order in enumerate(self._rounds(names, n_rounds)):
-            for name in order:
+        for rnd in rounds:
+            for name in (names if rnd % 2 == 0 else names[::-1]):
                 for t in ps.tests:
                     specs.append(self._spec(ps, name, t, mode, speed_probe=mode != "process"))
                     owners.append((rnd, name))
@@ -365,42 +433,62 @@ class Profiler:
         for (rnd, name), run in zip(owners, runs):
             per[name].setdefault(rnd, []).append(run)
         probes = per.pop(SPEED_PROBE)
-        speed = []   # one figure a measured round: how fast the CPU was then
-        for rnd in range(self.cfg.warmup, n_rounds):
+        speed: dict[int, float] = {}   # one figure a measured round: how fast the CPU was then
+        for rnd in rounds:
+            if rnd < self.cfg.warmup:
+                continue
             rr = probes.get(rnd, []) if probe_runs else [r for n in names for r in per[n].get(rnd, [])]
             ns = [r.extra.get("probe_ns") for r in rr if r.verdict.ok and r.extra.get("probe_ns")]
             if ns:
-                speed.append(float(sorted(ns)[len(ns) // 2]))
-        return per, coefficient_of_variation(speed)
+                speed[rnd] = float(sorted(ns)[len(ns) // 2])
+        return per, speed
 
-    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> str:
-        """Timing, throughput, cycles and energy of the passing candidates; in function mode, returns why
-        the set must fall back to inprocess ("" when it need not)."""
+    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> tuple[str, _Timing]:
+        """Timing, throughput, cycles and energy of the passing candidates: (in function mode, why the set
+        must fall back to inprocess, "" when it need not; what was timed, for :meth:`_extend`)."""
         cfg, names, tests = self.cfg, [r.name for r in passing], ps.tests
-        n_rounds = cfg.warmup + cfg.repeats
-        per, speed_cv, each = None, None, []
+        rounds = range(cfg.warmup + cfg.repeats)
+        t, each = None, []
         while True:   # again while the CPU's speed swung (module doc); keep the steadiest attempt
-            attempt, cv = self._timing_runs(ps, programs, names, mode)
+            per, speed = self._timing_runs(ps, programs, names, mode, rounds)
+            cv = coefficient_of_variation(list(speed.values()))
             each.append(cv)
-            if per is None or (cv is not None and (speed_cv is None or cv < speed_cv)):
-                per, speed_cv = attempt, cv
-            if speed_cv is None or speed_cv <= cfg.steady_cv_max or len(each) > cfg.retimings(mode):
+            if t is None or (cv is not None and (t.speed_cv is None or cv < t.speed_cv)):
+                t = _Timing(per, speed, len(rounds))
+            if t.speed_cv is None or t.speed_cv <= cfg.steady_cv_max or len(each) > cfg.retimings(mode):
                 break
         for res in passing:
-            res.cpu_speed_cv, res.timing_attempts, res.cpu_speed_cv_each = speed_cv, len(each), list(each)
+            res.timing_attempts, res.cpu_speed_cv_each = len(each), list(each)
         if mode == "function":
             for name in names:
-                bad = next((r for rr in per[name].values() for r in rr if not r.verdict.ok), None)
+                bad = next((r for rr in t.per[name].values() for r in rr if not r.verdict.ok), None)
                 if bad is not None:
                     return (f"candidate {name} fails as a function call ({bad.verdict.value}: {bad.detail[:120]}) "
-                            "but passes in-process: measured in-process")
-            tput: dict[str, list[float]] = {}
+                            "but passes in-process: measured in-process"), t
         else:
-            tput = self._throughput(programs, names, tests, mode)
-        cyc = self._cycles(programs, names, tests)
+            t.throughput = self._throughput(programs, names, tests, mode)
+        t.cycles = self._cycles(programs, names, tests)
+        self._derive(ps, passing, mode, t)
+        return "", t
+
+    def _extend(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str, t: _Timing) -> None:
+        """``extra_repeats`` more timing rounds, continuing the ABBA order, merged into ``t``; the metrics
+        are derived again from every measured round (module doc, "Two looks")."""
+        more = range(t.rounds, t.rounds + self.cfg.extra_repeats)
+        per, speed = self._timing_runs(ps, programs, [r.name for r in passing], mode, more)
+        for name, by_round in per.items():
+            t.per[name].update(by_round)
+        t.speed.update(speed)
+        t.rounds = more.stop
+        self._derive(ps, passing, mode, t)
+
+    def _derive(self, ps: ProgramSet, passing: list[CandidateResult], mode: str, t: _Timing) -> None:
+        """Every metric of every passing candidate from the measured rounds of ``t``."""
+        cfg = self.cfg
         floor = self.floor_of(mode, ps)
         for res in passing:
-            rounds = [per[res.name][r] for r in range(cfg.warmup, n_rounds)]
+            res.cpu_speed_cv, res.timing_rounds = t.speed_cv, t.rounds - cfg.warmup
+            rounds = [t.per[res.name][r] for r in range(cfg.warmup, t.rounds)]
             failed = next((run for rr in rounds for run in rr if not run.verdict.ok), None)
             if failed is not None:  # flaky: passed once, failed while being measured
                 res.verdict, res.detail = failed.verdict, f"failed during repeated runs: {failed.detail}"
@@ -417,13 +505,13 @@ class Profiler:
                 m["throughput_per_s"] = MetricValue(None, "calls/s", bk.SOURCE_FUNCTION_LOOP, False,
                                                     [1e3 / x for x in lat if x > 0])
             else:
-                m["throughput_per_s"] = MetricValue(None, "runs/s", bk.SOURCE_WALL, False, tput[res.name])
+                m["throughput_per_s"] = MetricValue(None, "runs/s", bk.SOURCE_WALL, False, t.throughput[res.name])
             if self.cycles_source == bk.SOURCE_CYCLES_ESTIMATE:
                 cycles = [bk.estimate_cycles(c, self.backends.cpu.clock_hz) for c in cpu_s]
                 m["cpu_cycles"] = MetricValue(None, "cycles", self.cycles_source, True, cycles)
             else:
                 unit = "instructions" if self.cycles_source == bk.SOURCE_VALGRIND else "cycles"
-                m["cpu_cycles"] = MetricValue(None, unit, self.cycles_source, False, cyc[res.name])
+                m["cpu_cycles"] = MetricValue(None, unit, self.cycles_source, False, t.cycles[res.name])
             if self.energy_source == en.SOURCE_RAPL and mode != "function":
                 joules = [sum((r.extra.get("energy_uj") or 0) for r in rr) / 1e6 for rr in rounds]
                 m["energy_j"] = MetricValue(None, "J", en.SOURCE_RAPL, False, joules)
@@ -444,7 +532,6 @@ class Profiler:
                     p is not None for p in peaks) else None
                 calls = [r.extra.get("calls") or 0 for rr in rounds for r in rr]
                 res.function_calls = int(summarize(calls).median) if calls else None
-        return ""
 
     def _throughput(self, programs, names, tests, mode: str = "process") -> dict[str, list[float]]:
         cfg = self.cfg
@@ -499,24 +586,28 @@ class Profiler:
                 out[name].append(v)
         return out
 
-    def _significance(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any]) -> None:
+    def _compare(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any], alpha: float,
+                 first_n: int | None = None) -> dict[str, Look]:
+        """Each metric of ``a`` against ``b`` at level ``alpha``, from their first ``first_n`` samples (all:
+        None); a difference below what this mode's floor resolves is never significant (module doc)."""
         mode = next(m for m, kind in MEMORY_KIND.items() if kind == floor["memory_kind"])
         k = self.cfg.floor_multiple
         # The smallest difference this node resolves in this mode (see the module docstring).
         resolvable = {"latency_ms": k * floor["latency_iqr_ms"],
                       "peak_memory_kb": max(k * floor["memory_iqr_kb"], 0.5 if mode == "function" else 8.0)}
+        out: dict[str, Look] = {}
         for spec in METRICS:
             ma, mb = a.metrics.get(spec.column), b.metrics.get(spec.column)
             if not ma or not mb or not ma.samples or not mb.samples:
                 continue
-            cmp = compare_samples(ma.samples, mb.samples, alpha=self.cfg.significance_alpha,
-                                  min_effect=self.cfg.min_effect)
+            xa, xb = ma.samples[:first_n], mb.samples[:first_n]
+            cmp = compare_samples(xa, xb, alpha=alpha, min_effect=self.cfg.min_effect)
+            diff = summarize(xb).median - summarize(xa).median
             significant = cmp.significant
-            if significant and spec.column in resolvable and abs(ma.value - mb.value) < resolvable[spec.column]:
+            if significant and spec.column in resolvable and abs(diff) < resolvable[spec.column]:
                 significant = False   # below what the floor of this mode lets us resolve
-            for r in (a, b):
-                r.significant[spec.column] = significant
-                r.p_values[spec.column] = cmp.p_value
+            out[spec.column] = Look(significant, cmp.p_value, diff)
+        return out
 
 
 # process mode's CPU speed probe: an empty in-process run, for the probe its child takes (sandbox/_warm.py).

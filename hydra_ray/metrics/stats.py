@@ -7,6 +7,9 @@ Pure numpy/scipy. Two candidates *differ significantly* on a metric when
 2. the relative difference of medians, |m_a − m_b| / min(m_a, m_b), is at least ``min_effect``
    (a "significant" 0.3 % is noise for any practical purpose).
 
+A pair measured in two looks (more rounds when the first is inconclusive) is significant at either
+look, at levels that add up to ``alpha``: :func:`decide_two_looks`.
+
 Deterministic backends (valgrind instruction counts) repeat exactly, so a rank test on n identical
 values says nothing; when both spreads are ~0 the rule is the effect size alone.
 """
@@ -80,6 +83,25 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.
 
     p = float(mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
     return Comparison(p < alpha and rel_effect >= min_effect, p, rel_diff, ratio, "mann-whitney")
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at a pair's metric: the verdict, its p-value, and median(b) - median(a) over the samples seen."""
+    significant: bool
+    p_value: float
+    diff: float
+
+
+def decide_two_looks(first: Look, second: Look | None) -> Look:
+    """A metric's verdict over a sequential test's two looks (the profiler's "Two looks"): significant at
+    either look, each at its own level (the levels add up to alpha). A first-look difference stands only
+    while all the samples still point the same way: more rounds may show it was a swing of the CPU."""
+    if second is None:
+        return first
+    if first.significant and first.diff * second.diff > 0:
+        return first
+    return second
 
 
 def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000,

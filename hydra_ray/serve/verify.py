@@ -110,8 +110,10 @@ def _report(index: int, res: CandidateResult) -> Report:
 
 class VerificationEngine:
     def __init__(self, profile: ProfileConfig, labeler: Labeler):
-        self.profile_cfg = profile
-        self.profiler = Profiler(profile)
+        # One look: a request ranks candidates by its own comparison against the original (ranking.py) on
+        # the samples, which more rounds chosen by a first look would bias; and a reply should not wait on them.
+        self.profile_cfg = profile.replace(extra_repeats=0)
+        self.profiler = Profiler(self.profile_cfg)
         self.labeler = labeler
 
     @property
