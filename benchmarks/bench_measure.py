@@ -20,7 +20,10 @@ after it; the machine is shared, and so is the host it runs on):
   out and counted; ``--pairs-source cn`` samples pie_python_pairs_cn.jsonl instead (every pair passes,
   tests from CodeNet's problem statements; recorded as ``pairs_cn``, likewise ``identical_cn``, ``work_cn``);
   ``--seed N`` (not 0) draws another sample, recorded under ``<section>[_cn]_sN``: the report pools the
-  samples of one file, so more pairs narrow the conclusive share's interval;
+  samples of one file, so more pairs narrow the conclusive share's interval; each pass also records the
+  verdict of the first look alone (after ``repeats`` rounds, before the profiler's second look), so the
+  second look's gain is measured on the same passes; a sample re-run for some of its modes keeps the
+  others, each with the conditions of its own run (``mode_runs``);
 - ``identical``: the false-conclusive rate of the same rule. For each program of the sampled pairs that
   passes its tests, a set of that program against an exact copy of itself, profiled once per mode:
   any "significant" latency difference between the two is a false positive (the share should stay

@@ -332,10 +332,12 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
                 "Share: each pair's conclusive passes ÷ its passes, averaged over the distinct pairs; interval: "
                 "95% Wilson with n = the distinct pairs. Work: among the pairs whose valgrind net instructions differ "
                 "by ≥ 10%.", "",
-                "| mode | distinct passing pairs | conclusive share | 95% interval | pairs differing in work ≥ 10% | "
-                "conclusive among them | agreement (pairs conclusive in both passes) |", "|---|---|---|---|---|---|---|"]
+                "| mode | rule | distinct passing pairs | conclusive share | 95% interval | first look alone | "
+                "pairs differing in work ≥ 10% | conclusive among them | agreement (pairs conclusive in both passes) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for mode, r in pooled.items():
-            out += [f"| {mode} | {r['pairs']} | **{_pct(r['share'])}** | {_interval(r['share'], r['pairs'])} | "
+            out += [f"| {mode} | {r['rule']} | {r['pairs']} | **{_pct(r['share'])}** | {_interval(r['share'], r['pairs'])} | "
+                    f"{_pct(r['first_look_share']) if r['first_look_share'] is not None else '–'} | "
                     f"{r['work_pairs']} | {_pct(r['work_share'])} | {_pct(r['agreement'])} ({r['both']} pairs) |"]
         out += [""]
     return out
@@ -344,6 +346,7 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
 def pooled_conclusive(m: dict, suffixes: list[str]) -> dict:
     """Conclusive share per mode over several samples' ``pairs`` records (see :func:`_file_sections`)."""
     flags: dict[str, dict[str, list[bool]]] = {}
+    first: dict[str, dict[str, list[bool | None]]] = {}   # the first look alone (None: recorded before two looks)
     agree: dict[str, list[bool]] = {}
     work: dict[str, float] = {}
     for suffix in suffixes:
@@ -355,6 +358,7 @@ def pooled_conclusive(m: dict, suffixes: list[str]) -> dict:
                 if any(x is None for x in runs):
                     continue
                 flags.setdefault(mode, {}).setdefault(pid, []).extend(x["significant"] for x in runs)
+                first.setdefault(mode, {}).setdefault(pid, []).extend(x.get("significant_first_look") for x in runs)
                 if len(runs) == 2 and all(x["significant"] for x in runs):
                     agree.setdefault(mode, []).append(runs[0]["winner"] == runs[1]["winner"])
     out = {}
@@ -365,8 +369,38 @@ def pooled_conclusive(m: dict, suffixes: list[str]) -> dict:
                      "work_pairs": len(differ),
                      "work_share": sum(shares[p] for p in differ) / len(differ) if differ else None,
                      "both": len(agree.get(mode, [])),
+                     "rule": _rule(first[mode]),
+                     "first_look_share": (sum(sum(map(bool, f)) / len(f) for f in first[mode].values()) / len(shares)
+                                          if _rule(first[mode]) == "two looks" else None),
                      "agreement": sum(agree[mode]) / len(agree[mode]) if agree.get(mode) else None}
     return out
+
+
+def _two_look_table(p: dict) -> list[str]:
+    """The first look alone (the rule before two looks) beside the verdict after the second, from one run."""
+    rows = {mode: r for mode, r in p["modes"].items() if "first_look_conclusive_share" in r}
+    if not rows:
+        return []
+    one = [mode for mode in p["modes"] if mode not in rows]
+    r0 = next(iter(rows.values()))
+    out = ["", f"Two looks (the profiler's default): the first after {r0['repeats']} rounds at p < "
+               f"{fmt(r0['first_look_alpha'])}, and for a pair inconclusive there {r0['extra_repeats']} rounds more and a "
+               f"second look at all samples at p < {fmt(r0['second_look_alpha'])} (levels adding up to 0.05). Both "
+               "verdicts come from the same passes, so the second look's gain is measured side by side."
+               + (f" {', '.join(one)}: recorded before two looks (one look at 0.05)." if one else ""), "",
+           "| mode | first look alone: conclusive (pass 1, pass 2) | share | with the second look | passes timed longer | "
+           "found at the second look | dropped by it | agreement, first look alone |", "|---|---|---|---|---|---|---|---|"]
+    for mode, r in rows.items():
+        out += [f"| {mode} | {r['first_look_conclusive_pass1']}, {r['first_look_conclusive_pass2']} | "
+                f"{_pct(r['first_look_conclusive_share'])} | **{_pct(r['conclusive_share'])}** | {r['timed_longer']} | "
+                f"{r['found_at_second_look']} | {r['dropped_at_second_look']} | {_pct(r['first_look_winner_agreement'])} |"]
+    return out
+
+
+def _rule(first_looks: dict[str, list[bool | None]]) -> str:
+    """Which significance rule a mode's passes were judged by: "two looks", "one look" or "mixed"."""
+    recorded = {x is not None for f in first_looks.values() for x in f}
+    return "mixed" if len(recorded) > 1 else "two looks" if recorded == {True} else "one look"
 
 
 def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
@@ -397,7 +431,13 @@ def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
             out += ["", f"{len(never)} passing pair(s) differ conclusively in no mode and no pass ({', '.join(never)}): "
                         "the two programs ran alike on these sample inputs in every mode (PIE's speed-up was measured "
                         "on the judge's hidden inputs, not these)."]
-        out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
+        out += _two_look_table(p)
+        if p.get("mode_runs"):   # modes re-run at different times: each with its own conditions
+            out += ["", "Targets: conclusive ≥ 90%, agreement ≥ 99%. " + " ".join(
+                f"{mode} ({run['when']}): {_conditions(run)} {fmt(run['wall_s'])} s." for mode, run in p["mode_runs"].items()
+                if mode in p["modes"]), ""]
+        else:
+            out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {_conditions(p)} {fmt(p['wall_s'])} s.", ""]
     same = m.get("identical" + suffix)
     if same:
         out += [f"### False conclusives: a program against a copy of itself{title}", "",
@@ -408,7 +448,9 @@ def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
                 "paired t-test p < 0.05 (considered, not used) | median apparent ratio | largest |",
                 "|---|---|---|---|---|---|---|"]
         for mode, r in same["modes"].items():
-            out += [f"| {mode} | {r['programs']} | **{r['false_conclusive']}** ({_pct(r['false_conclusive_share'])}) | "
+            looks = (f" (first look alone: {r['false_conclusive_first_look']})"
+                     if "false_conclusive_first_look" in r else "")
+            out += [f"| {mode} | {r['programs']} | **{r['false_conclusive']}** ({_pct(r['false_conclusive_share'])}){looks} | "
                     f"{r['p_below_alpha']} | {r.get('paired_t_p_below_alpha', '–')} | "
                     f"{fmt(r['median_apparent_ratio'])}× | {fmt(r['max_apparent_ratio'])}× |"]
         out += ["", f"{_conditions(same)} {fmt(same['wall_s'])} s.", ""]

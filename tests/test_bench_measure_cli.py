@@ -121,4 +121,41 @@ def test_a_second_seed_is_recorded_apart_and_pooled_with_the_first(tmp_path, mon
     assert pooled["work_pairs"] == 4 and pooled["work_share"] == pytest.approx(0.75)
     text = "\n".join(report.measure_section(m))
     assert "### Conclusive PIE pairs and winner agreement (another sample of the same file, `--seed 1`)" in text
-    assert "| function | 5 | **70%** | " + report._interval(0.7, 5) + " | 4 | 75% |" in text
+    assert "| function | one look | 5 | **70%** | " + report._interval(0.7, 5) + " | – | 4 | 75% |" in text
+
+
+def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_keeps_the_other_mode():
+    """A function-mode re-run with two looks, merged into a sample recorded before them with two modes:
+    inprocess keeps its passes and its run's conditions; function's passes carry the first-look verdict.
+    Passes (first look -> final): a (T, T) -> (T, T); b (F, F) -> (T, T), both timed longer; c (F, F) -> (F, F).
+    First look alone 2/6 = 33%, with the second 4/6 = 67%; pooled the same over 3 pairs."""
+    old = _pairs_record(("inprocess", "function"), {"a": True, "b": True, "c": False})
+    old["when"] = "2026-12-03T10:00:00"
+    first = {"a": True, "b": False, "c": False}
+    final = {"a": True, "b": True, "c": False}
+    new = _pairs_record(("function",), final)
+    new["when"] = "2026-12-04T20:00:00"
+    new["per_pair"]["function"] = {
+        pid: [{"significant": final[pid], "significant_first_look": first[pid], "winner": "fast",
+               "winner_first_look": "fast", "timing_rounds": 5 if first[pid] else 15, "ratio": 2.0, "mode": "function",
+               "reason": "", "cpu_speed_cv": 0.01, "timing_attempts": 1} for _ in range(2)] for pid in first}
+    ok = new["per_pair"]["function"]
+    from hydra_ray.metrics.profiler import ProfileConfig
+
+    new["modes"]["function"].update(bench_measure.first_look_summary(ok, ProfileConfig()))
+    r = new["modes"]["function"]
+    assert (r["first_look_conclusive_pass1"], r["timed_longer"], r["found_at_second_look"]) == (1, 4, 2)
+    assert r["first_look_conclusive_share"] == pytest.approx(2 / 6) and r["dropped_at_second_look"] == 0
+    merged = bench_measure.merge_modes(old, new)
+    assert merged["per_pair"]["inprocess"] == old["per_pair"]["inprocess"]
+    assert merged["mode_runs"]["inprocess"]["when"] == "2026-12-03T10:00:00"
+    assert merged["mode_runs"]["function"]["when"] == "2026-12-04T20:00:00"
+    assert bench_measure.merge_modes({**old, "sample": "another"}, new) is new   # another sample replaces
+    m = {"pairs_cn": merged}
+    text = "\n".join(report.measure_section(m))
+    assert "| function | 1, 1 | 33% | **67%** | 4 | 2 | 0 | 100% |" in text
+    assert "inprocess: recorded before two looks" in text
+    assert "inprocess (2026-12-03T10:00:00): Load average" in text
+    pooled = report.pooled_conclusive(m, ["_cn"])
+    assert pooled["function"]["rule"] == "two looks" and pooled["inprocess"]["rule"] == "one look"
+    assert pooled["function"]["first_look_share"] == pytest.approx(1 / 3)

@@ -107,7 +107,7 @@ class ProfileConfig(Config):
     steady_cv_max: float = 0.05           # the CPU speed probe's CV at most this: the set was timed on a steady CPU
     remeasure_unsteady: int | None = None  # time a set again (at most this often) when the probe was above that;
     #                                       None: 1, but 0 in function mode (its many spread loops already ride the swing)
-    extra_repeats: int = 10               # a pair still inconclusive in latency after `repeats` rounds: this many more, once
+    extra_repeats: int = 10               # a pair inconclusive in latency after `repeats` rounds: this many more, once
     extra_alpha_share: float = 0.2        # of significance_alpha, spent on that second look (the first gets the rest)
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
 
@@ -133,8 +133,9 @@ class ProfileConfig(Config):
         if self.remeasure_unsteady is not None:
             positive(errors, "remeasure_unsteady", self.remeasure_unsteady, allow_zero=True)
         counts = (self.repeats, self.throughput_bursts, self.extra_repeats)
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts) or min(counts[:2]) < 1 or counts[2] < 0 or any(
-                e.split(":")[0] in ("significance_alpha", "extra_alpha_share") for e in errors):
+        valid_counts = all(isinstance(n, int) and not isinstance(n, bool) for n in counts) and (
+            min(counts[:2]) >= 1 and counts[2] >= 0)
+        if not valid_counts or any(e.split(":")[0] in ("significance_alpha", "extra_alpha_share") for e in errors):
             return   # already reported above; the test below needs valid counts and levels
         first, second = self.look_alphas()
         looks = [("repeats", self.repeats, first), ("throughput_bursts", self.throughput_bursts, first)]
