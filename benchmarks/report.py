@@ -408,10 +408,12 @@ def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
     out: list[str] = []
     p = m.get("pairs" + suffix)
     if p:
+        looks = ("; in two looks where the table below says so" if any(
+            "first_look_conclusive_share" in r for r in p["modes"].values()) else "")
         out += [f"### Conclusive PIE pairs and winner agreement{title}", "",
                 f"{p['sample']} (`{p['source']}`), each profiled twice per mode (two passes over the sample; "
                 "modes interleaved pair by pair). Conclusive: the profiler calls the latency difference "
-                "significant (Mann–Whitney p < 0.05, ≥ 2% effect, above the mode's floor). Agreement: same "
+                f"significant (Mann–Whitney p < 0.05{looks}, ≥ 2% effect, above the mode's floor). Agreement: same "
                 "winner in both passes, among pairs conclusive in both. Interval: 95% Wilson interval of the "
                 "conclusive share with n = the passing pairs (the two passes of a pair are not independent, "
                 "so they count once).", "",
