@@ -401,8 +401,13 @@ class Profiler:
                 res.tracemalloc_peak_kb = max(peaks)
         return mode, reason
 
+    @staticmethod
+    def _order(names: list[str], rnd: int) -> list[str]:
+        """Round ``rnd`` of the ABBA interleaving: A B, B A, A B, ..."""
+        return names if rnd % 2 == 0 else names[::-1]
+
     def _rounds(self, names: list[str], n_rounds: int) -> list[list[str]]:
-        return [names if r % 2 == 0 else names[::-1] for r in range(n_rounds)]
+        return [self._order(names, r) for r in range(n_rounds)]
 
     def _spec(self, ps: ProgramSet, name: str, test, mode: str, **kw) -> RunSpec:
         if mode == "function":
@@ -422,7 +427,7 @@ class Profiler:
         probe_runs = mode == "process" and SPEED_PROBE not in programs
         specs, owners = [], []
         for rnd in rounds:
-            for name in (names if rnd % 2 == 0 else names[::-1]):
+            for name in self._order(names, rnd):
                 for t in ps.tests:
                     specs.append(self._spec(ps, name, t, mode, speed_probe=mode != "process"))
                     owners.append((rnd, name))
