@@ -5,6 +5,7 @@
     python benchmarks/bench_measure.py --sections humaneval --wait-steady 900   # a shared host: wait for calm
     python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes inprocess function
     python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes function --seed 1
+    python benchmarks/bench_measure.py --sections work_per_call --pairs-source cn --seed 2
 
 Sections (each records the load average and the CPU's steadiness, :func:`cpu_steadiness`, before and
 after it; the machine is shared, and so is the host it runs on):
@@ -52,7 +53,11 @@ after it; the machine is shared, and so is the host it runs on):
   valgrind instruction counts (deterministic) of each program minus those of an empty program (the
   interpreter's start-up), summed over the tests. Read beside ``pairs`` (same seeded sample), it
   gives the conclusive share among the pairs whose work differs by at least 5/10/20%: a pair whose
-  programs execute the same instructions cannot be told apart by any timer, whatever PIE reports.
+  programs execute the same instructions cannot be told apart by any timer, whatever PIE reports;
+- ``work_per_call``: the same for one call as function mode makes it (valgrind: 2 calls minus 1 call,
+  ``--counter-calls``; metrics/counters.py), which leaves compiling and imports out as a function-mode call
+  does: function mode's conclusive share among the pairs whose work per call differs by >= 2% (the
+  profiler's minimum effect), 5%, 10%.
 """
 from __future__ import annotations
 
@@ -507,16 +512,65 @@ def work(n: int, pair_source: str = "pie", seed: int = 0) -> dict:
             "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
 
 
-def conclusive_by_work(work_per_pair: dict, recorded: dict | None) -> dict:
+def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: int = 1) -> dict:
+    """Valgrind instructions of one call of each program, called as function mode calls it: (1 + N calls
+    - 1 call) / N, as the profiler counts them (hydra_ray/metrics/counters.py; valgrind is exact, so N = 1
+    suffices here, and each extra call costs ~50x its native time). 'work' counts a whole
+    process net of an empty one, so it includes compiling and the imports, which a function-mode call
+    leaves out: this is the denominator that fits function mode's conclusive share."""
+    from hydra_ray.metrics import backends as bk
+    from hydra_ray.metrics import counters
+    from hydra_ray.sandbox.limits import SandboxLimits
+    from hydra_ray.sandbox.runner import RunSpec, Sandbox
+
+    if not bk.probe_valgrind().available:
+        return {"skipped": "valgrind is not available on this machine"}
+    records, speed, source = pie_sample(n, seed, pair_source)
+    sandbox = Sandbox(SandboxLimits(wall_time_s=600, cpu_time_s=600))
+    prefix = bk.valgrind_command_prefix()
+    per_pair, t0 = {}, time.perf_counter()
+    for k, ps in enumerate(records):
+        names = [c.name for c in ps.candidates]
+        programs = {c.name: ps.program(c.code) for c in ps.candidates}
+        counted, parts = counters.counted_programs(programs, names, "function", ps.function_call, extra_calls)
+        specs = [RunSpec(key, t.input, argv_prefix=prefix, want_stdout=False) for key in counted for t in ps.tests]
+        runs = sandbox.run_batch(counted, specs)
+        got: dict[str, list[float | None]] = {}
+        for spec, run in zip(specs, runs):
+            try:
+                count = float(bk.parse_valgrind_instructions(run.stderr_tail)) if run.verdict.ok else None
+            except ValueError:
+                count = None
+            got.setdefault(spec.program, []).append(count)
+        per_call = {}
+        for name in names:
+            runs_of = [(part, c) for part in parts[name] for c in got.get(part.program, [None])]
+            per_call[name] = (None if any(c is None for _, c in runs_of)
+                              else counters.net_count(runs_of, len(ps.tests)))
+        slow, fast = per_call.get("slow"), per_call.get("fast")
+        per_pair[ps.pair_id] = {
+            "reported_speedup": speed.get(ps.pair_id), "tests": len(ps.tests), "extra_calls": extra_calls,
+            "instructions_per_call": per_call,
+            "work_ratio_slow_over_fast": slow / fast if slow is not None and fast else None}
+        print(f"work per call {k + 1}/{len(records)} {ps.pair_id}: {per_pair[ps.pair_id]['work_ratio_slow_over_fast']}",
+              flush=True)
+    return {"source": source, "sample": "the same seeded sample as 'pairs'", "pairs": len(records),
+            "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
+
+
+def conclusive_by_work(work_per_pair: dict, recorded: dict | None, modes=None,
+                       thresholds=(0.05, 0.10, 0.20)) -> dict:
     """Conclusive share of the ``pairs`` section (``recorded``) among pairs whose net work differs by at
     least each threshold; the pairs that pass their tests in every mode only. Recomputed whenever either
     section is (re)measured, so it always reads the two sections as they are in results/measure.json."""
     if not recorded:
         return {"skipped": "no 'pairs' section recorded yet: run --sections pairs"}
     out = {}
-    for threshold in (0.05, 0.10, 0.20):
+    for threshold in thresholds:
         row = {}
         for m, outcome in recorded["per_pair"].items():
+            if modes is not None and m not in modes:
+                continue
             ok = {p: r for p, r in outcome.items() if all(x is not None for x in r)}
             differ = [p for p in ok if (work_per_pair.get(p) or {}).get("work_ratio_slow_over_fast") is not None
                       and abs(work_per_pair[p]["work_ratio_slow_over_fast"] - 1) >= threshold]
@@ -536,7 +590,7 @@ def table3(size: str, repeats: int) -> dict:
 
 def sample_key(section: str, pair_source: str = "pie", seed: int = 0) -> str:
     """Where a section is recorded: pairs/identical/work are keyed by their sample (file and seed)."""
-    if section not in ("pairs", "identical", "work"):
+    if section not in ("pairs", "identical", "work", "work_per_call"):
         return section
     return section + ("" if pair_source == "pie" else f"_{pair_source}") + (f"_s{seed}" if seed else "")
 
@@ -564,10 +618,16 @@ def merge_modes(old: dict | None, new: dict) -> dict:
 
 def _save(path: Path, result: dict) -> None:
     """Write results/measure.json, with the work × pairs cross-references recomputed from what it holds."""
-    for suffix in [k[len("work"):] for k in result if k == "work" or k.startswith("work_")]:
-        work_rec = result.get(f"work{suffix}")
-        if work_rec and "per_pair" in work_rec:
-            work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get(f"pairs{suffix}"))
+    for key in [k for k in result if k == "work" or k.startswith("work_")]:
+        work_rec = result[key]
+        if not (isinstance(work_rec, dict) and "per_pair" in work_rec):
+            continue
+        if key.startswith("work_per_call"):   # per call: the denominator of function mode, from 2% (min_effect)
+            work_rec["conclusive_by_work"] = conclusive_by_work(
+                work_rec["per_pair"], result.get("pairs" + key[len("work_per_call"):]), modes=("function",),
+                thresholds=(0.02, 0.05, 0.10))
+        else:
+            work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get("pairs" + key[len("work"):]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str))
 
@@ -586,6 +646,8 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
                     help="pairs / identical: the modes profiled (default: all three)")
     ap.add_argument("--floor-rounds", type=int, default=3)
+    ap.add_argument("--counter-calls", type=int, default=1,
+                    help="work_per_call: count 1 + N calls against 1 call (valgrind is exact: 1 suffices)")
     ap.add_argument("--humaneval-tasks", type=int, default=None)
     ap.add_argument("--spread-designs", nargs="+", default=None, metavar="LOOPSxGAP_MS",
                     help="loop_spread / loop_spread_wider / retiming: the function-mode designs compared, e.g. "
@@ -621,13 +683,15 @@ def main() -> None:
             data = table3(args.table3_size, args.repeats)
         elif section == "work":
             data = work(args.pairs, args.pairs_source, args.seed)
+        elif section == "work_per_call":
+            data = work_per_call(args.pairs, args.pairs_source, args.seed, args.counter_calls)
         elif section == "estimators":
             data = estimators(args.estimator_tasks)
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
             raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, retiming, "
-                             "table3, work, estimators or crossref")
+                             "table3, work, work_per_call, estimators or crossref")
         if data is None:
             _save(path, result)
             continue

@@ -340,7 +340,50 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
                     f"{_pct(r['first_look_share']) if r['first_look_share'] is not None else '–'} | "
                     f"{r['work_pairs']} | {_pct(r['work_share'])} | {_pct(r['agreement'])} ({r['both']} pairs) |"]
         out += [""]
+    out += _per_call_table(m, recorded)
     return out
+
+
+def per_call_conclusive(m: dict, suffixes: list[str], mode: str = "function") -> dict:
+    """``mode``'s conclusive share among the pooled pairs, by how much the work of one call differs
+    (``work_per_call`` records: valgrind instructions of one call as function mode makes it)."""
+    calls: dict[str, float] = {}
+    flags: dict[str, list[bool]] = {}
+    for suffix in suffixes:
+        for pid, r in ((m.get("work_per_call" + suffix) or {}).get("per_pair") or {}).items():
+            if r.get("work_ratio_slow_over_fast") is not None:
+                calls[pid] = r["work_ratio_slow_over_fast"]
+        for pid, runs in (((m.get("pairs" + suffix) or {}).get("per_pair") or {}).get(mode) or {}).items():
+            if not any(x is None for x in runs):
+                flags.setdefault(pid, []).extend(x["significant"] for x in runs)
+    share = {pid: sum(f) / len(f) for pid, f in flags.items() if pid in calls}
+    bands = {"< 2% (alike per call)": lambda d: d < 0.02, ">= 2% (the minimum effect)": lambda d: d >= 0.02,
+             ">= 5%": lambda d: d >= 0.05, ">= 10%": lambda d: d >= 0.10}
+    out = {}
+    for band, keep in bands.items():
+        ids = [pid for pid in share if keep(abs(calls[pid] - 1))]
+        out[band] = {"pairs": len(ids), "share": sum(share[p] for p in ids) / len(ids) if ids else None}
+    return out
+
+
+def _per_call_table(m: dict, suffixes: list[str]) -> list[str]:
+    if not any(m.get("work_per_call" + s) for s in suffixes):
+        return []
+    rows = per_call_conclusive(m, suffixes)
+    ns = sorted({r.get("extra_calls") for s in suffixes
+                 for r in ((m.get("work_per_call" + s) or {}).get("per_pair") or {}).values()} - {None})
+    counted = " or ".join(f"1 + {n} calls minus 1 call, over {n}" for n in ns) or "1 + N calls minus 1 call, over N"
+    seeds = ", ".join(f"`{s}`" for s in suffixes if m.get("work_per_call" + s))
+    out = ["### Function mode against the work of one call", "",
+           f"The pooled pairs of the samples with a `work_per_call` record ({seeds}), grouped by how much one call "
+           f"of the two programs differs in work: valgrind instructions of one call as function mode makes it "
+           f"({counted}), which leaves compiling and imports out as a function-mode call does. Process-level "
+           "work (above) counts them, and overstates some pairs for this mode.", "",
+           "| work of one call differs by | pairs | conclusive share (function) | 95% interval |", "|---|---|---|---|"]
+    for band, r in rows.items():
+        out += [f"| {band} | {r['pairs']} | {_pct(r['share'])} | "
+                f"{_interval(r['share'], r['pairs']) if r['share'] is not None else '–'} |"]
+    return out + [""]
 
 
 def pooled_conclusive(m: dict, suffixes: list[str]) -> dict:

@@ -159,3 +159,28 @@ def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_
     pooled = report.pooled_conclusive(m, ["_cn"])
     assert pooled["function"]["rule"] == "two looks" and pooled["inprocess"]["rule"] == "one look"
     assert pooled["function"]["first_look_share"] == pytest.approx(1 / 3)
+
+
+def test_function_mode_is_read_against_the_work_of_one_call(tmp_path, monkeypatch):
+    """``work_per_call`` records are keyed by sample, cross-referenced with function mode only, and pooled
+    by how much one call differs: seed 0 {a 3.0x: 2/2, b 1.01x: 0/2}, seed 1 {c 1.03x: 2/2, d 1.015x: 2/2}
+    -> alike (< 2%): b, d -> (0 + 1)/2 = 50%; >= 2%: a, c -> 100%; >= 5%: a alone."""
+    assert bench_measure.sample_key("work_per_call", "cn", 1) == "work_per_call_cn_s1"
+    calls = {"a": 3.0, "b": 1.01, "c": 1.03, "d": 1.015}
+    per_call = lambda ids: {"per_pair": {p: {"work_ratio_slow_over_fast": calls[p], "extra_calls": 1}  # noqa: E731
+                                         for p in ids}, "seconds": 9.0}
+    m = {"pairs_cn": _pairs_record(("inprocess", "function"), {"a": True, "b": False}),
+         "pairs_cn_s1": _pairs_record(("inprocess", "function"), {"c": True, "d": True}),
+         "work_per_call_cn": per_call("ab"), "work_per_call_cn_s1": per_call("cd")}
+    monkeypatch.setattr(bench_measure, "RESULTS", tmp_path)
+    bench_measure._save(tmp_path / "measure.json", m)
+    cross = m["work_per_call_cn_s1"]["conclusive_by_work"]
+    assert set(cross) == {"work_differs_by_2%", "work_differs_by_5%", "work_differs_by_10%"}
+    assert set(cross["work_differs_by_2%"]) == {"function"} and cross["work_differs_by_2%"]["function"]["pairs_differing"] == 1
+    bands = report.per_call_conclusive(m, ["_cn", "_cn_s1"])
+    assert bands["< 2% (alike per call)"] == {"pairs": 2, "share": 0.5}
+    assert bands[">= 2% (the minimum effect)"] == {"pairs": 2, "share": 1.0}
+    assert bands[">= 5%"] == {"pairs": 1, "share": 1.0} and bands[">= 10%"] == {"pairs": 1, "share": 1.0}
+    text = "\n".join(report.measure_section(m))
+    assert "### Function mode against the work of one call" in text
+    assert "| >= 2% (the minimum effect) | 2 | 100% | " + report._interval(1.0, 2) + " |" in text

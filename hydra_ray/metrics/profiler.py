@@ -10,7 +10,10 @@ Phases, each one sandbox session so every candidate of the set runs on the same 
 3. **throughput** – bursts of back-to-back runs per candidate; runs/s = runs ÷ (end of last − start
    of first), so the sandbox's per-run cost is part of what is measured;
 4. **cycles** – ``perf stat`` around each program when counters work; else, when enabled, valgrind
-   instruction counts (deterministic); else CPU time × nominal clock (estimated);
+   instruction counts (deterministic); else CPU time × nominal clock (estimated). The counters wrap a
+   process, so in ``inprocess`` and ``function`` mode they count the difference of two processes that
+   leaves the interpreter's start-up out (an empty program's run; one call against 1 + N calls):
+   :mod:`hydra_ray.metrics.counters`;
 5. **energy** – RAPL package energy around each timing run when readable; else cycles × 2.5e-10 J
    (estimated).
 Instrumented runs (perf, valgrind) are separate from the timing runs so one never distorts another.
@@ -77,6 +80,7 @@ from typing import Any
 from hydra_ray.config import Config, in_range, one_of, positive
 from hydra_ray.data.schema import ProgramSet
 from hydra_ray.metrics import backends as bk
+from hydra_ray.metrics import counters
 from hydra_ray.metrics import energy as en
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.stats import Look, coefficient_of_variation, compare_samples, decide_two_looks, summarize
@@ -109,6 +113,7 @@ class ProfileConfig(Config):
     #                                       None: 1, but 0 in function mode (its many spread loops already ride the swing)
     extra_repeats: int = 10               # a pair inconclusive in latency after `repeats` rounds: this many more, once
     extra_alpha_share: float = 0.2        # of significance_alpha, spent on that second look (the first gets the rest)
+    counter_calls: int = 3                # function mode, perf/valgrind: (count of 1 + this many calls - 1 call) / this
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
 
     def _check(self, errors: list[str]) -> None:
@@ -127,6 +132,7 @@ class ProfileConfig(Config):
         positive(errors, "function_min_calls", self.function_min_calls)
         positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
         positive(errors, "function_loops", self.function_loops)
+        positive(errors, "counter_calls", self.counter_calls)
         positive(errors, "function_loop_gap_ms", self.function_loop_gap_ms, allow_zero=True)
         positive(errors, "floor_multiple", self.floor_multiple, allow_zero=True)
         in_range(errors, "steady_cv_max", self.steady_cv_max, 0.0, 1.0)
@@ -473,7 +479,7 @@ class Profiler:
                             "but passes in-process: measured in-process"), t
         else:
             t.throughput = self._throughput(programs, names, tests, mode)
-        t.cycles = self._cycles(programs, names, tests)
+        t.cycles = self._cycles(ps, programs, names, mode)
         self._derive(ps, passing, mode, t)
         return "", t
 
@@ -560,21 +566,30 @@ class Profiler:
                 out[name].append(len(rr) / ((end - start) / 1e9))
         return out
 
-    def _cycles(self, programs, names, tests) -> dict[str, list[float]]:
+    def _cycles(self, ps: ProgramSet, programs, names: list[str], mode: str) -> dict[str, list[float]]:
+        """perf/valgrind counts of each candidate, one per round, of what ``mode`` measures: the whole
+        process, the program net of an empty one's start-up, or one call (:mod:`~hydra_ray.metrics.counters`)."""
         if self.cycles_source == bk.SOURCE_CYCLES_ESTIMATE:
             return {}
         if self.cycles_source == bk.SOURCE_VALGRIND:
             prefix, limits, n_rounds = bk.valgrind_command_prefix(), self.cfg.sandbox.scaled(self.cfg.valgrind_time_factor), 1
         else:
             prefix, limits, n_rounds = bk.perf_command_prefix("/dev/stderr"), None, self.cfg.repeats
+        counted, parts = counters.counted_programs(programs, names, mode, ps.function_call, self.cfg.counter_calls)
         specs, owners = [], []
         for rnd, order in enumerate(self._rounds(names, n_rounds)):
+            shared: set[str] = set()   # a part run once a round (the empty program) serves every candidate
             for name in order:
-                for t in tests:
-                    specs.append(RunSpec(name, t.input, argv_prefix=prefix, want_stdout=False, limits=limits))
-                    owners.append((rnd, name))
-        runs = self.sandbox.run_batch(programs, specs)
-        totals: dict[tuple[int, str], float] = {}
+                for part in parts[name]:
+                    if not part.per_test and part.program in shared:
+                        continue
+                    shared.add(part.program)
+                    for t in (ps.tests if part.per_test else [None]):
+                        specs.append(RunSpec(part.program, t.input if t else "", argv_prefix=prefix,
+                                             want_stdout=False, limits=limits))
+                        owners.append((rnd, part.program))
+        runs = self.sandbox.run_batch(counted, specs)
+        counts: dict[tuple[int, str], list[float]] = {}
         for key, run in zip(owners, runs):
             try:
                 if not run.verdict.ok:
@@ -585,11 +600,13 @@ class Profiler:
                     count = float(bk.parse_perf_output(run.stderr_tail).cycles or math.nan)
             except ValueError:
                 count = math.nan  # that round yields no sample; n tells how many did
-            totals[key] = totals.get(key, 0.0) + count
+            counts.setdefault(key, []).append(count)
         out: dict[str, list[float]] = {n: [] for n in names}
-        for (_, name), v in sorted(totals.items()):
-            if not math.isnan(v):
-                out[name].append(v)
+        for rnd in range(n_rounds):
+            for name in names:
+                got = [(part, c) for part in parts[name] for c in counts.get((rnd, part.program), [math.nan])]
+                if not any(math.isnan(c) for _, c in got):
+                    out[name].append(counters.net_count(got, len(ps.tests)))
         return out
 
     def _compare(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any], alpha: float,

@@ -1,0 +1,118 @@
+"""What ``perf``/``valgrind`` count in each measurement mode: the program, not the interpreter (issue #13).
+
+Both count a whole process, and a fresh ``python`` spends ~144M instructions starting up before the
+first line of a program runs (cachegrind, Python 3.11, an empty program): more than most PIE sample
+runs do themselves. Counted as it is, a 3× faster program can look 1.05× faster. So each mode counts
+what its latency measures, as the difference of two counted processes:
+
+- ``process``: the whole run, start-up included (like its latency);
+- ``inprocess``: the run minus an empty program's run (one per round), i.e. compiling and running the
+  program (inprocess latency leaves the compile out; a small program compiles in well under 1% of
+  what start-up costs);
+- ``function``: per call, ``(count of 1 + N calls − count of 1 call) / N`` of the entry point, called
+  as function mode calls it (:func:`call_harness`); the first call, which runs the imports of a whole
+  program, is in both, so like the function-mode latency (and ``timeit``) a call leaves them out.
+
+valgrind counts are exact and repeatable (the sandbox fixes ``PYTHONHASHSEED``), so the difference is
+too. perf counts are not; their difference carries both runs' noise, hence ``N`` > 1. A difference
+below zero (noise around a program that does next to nothing) is recorded as 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EMPTY_PROGRAM = "__counter_empty__"
+EMPTY_SOURCE = "pass\n"
+
+# The entry point called `calls` times the way the warm runner's function mode calls it
+# (hydra_ray/sandbox/_warm.py, _run_function), in a process of its own that the counter wraps.
+# Placeholders rather than str.format: the program's source is full of braces.
+_HARNESS = '''\
+# hydra-ray counter harness (hydra_ray/metrics/counters.py): the program below, called __HYDRA_CALLS__
+# time(s) as function mode calls it, so that perf/valgrind count its calls and not the interpreter.
+import builtins as _builtins, io as _io, os as _os, sys as _sys, types as _types
+
+_PATH = __HYDRA_PATH__
+_CALL = __HYDRA_CALL__
+_SOURCE = __HYDRA_SOURCE__
+
+
+def _calls():
+    # Outputs are checked by the correctness phase, not here: every call writes into a dropped buffer.
+    _sys.stdout = _io.TextIOWrapper(_io.BytesIO(), encoding="utf-8")
+    if _CALL is not None:   # setup (defines the function, calls it once), then the entry point
+        main = _types.ModuleType("__main__")
+        main.__file__, main.__builtins__ = _PATH, _builtins
+        _sys.modules["__main__"] = main
+        exec(compile(_SOURCE, _PATH, "exec"), main.__dict__)
+        expr = compile(_CALL, "<entry point>", "eval")
+        return lambda: eval(expr, main.__dict__)
+    code = compile(_SOURCE, _PATH, "exec")
+    stdin_copy = _os.dup(0)   # a program may close fd 0; each call gets it back, rewound
+
+    def call():
+        _os.dup2(stdin_copy, 0)
+        _os.lseek(0, 0, _os.SEEK_SET)
+        _sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+        try:
+            exec(code, {"__name__": "__main__", "__builtins__": _builtins, "__file__": _PATH})
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise
+        _sys.stdout.flush()
+    return call
+
+
+_call = _calls()
+for _ in range(__HYDRA_CALLS__ - (1 if _CALL is not None else 0)):   # with a call, setup made the first
+    _call()
+'''
+
+
+def call_harness(source: str, call: str | None, calls: int, path: str = "prog.py") -> str:
+    """A program that runs ``source`` and calls its entry point ``call`` (an expression; None: the whole
+    program, stdin rewound each call) ``calls`` times in all, as function mode does."""
+    if calls < 1:
+        raise ValueError(f"call_harness: calls must be >= 1, got {calls!r}")
+    # A program built with a call appends that call, so its setup already makes the first one.
+    return (_HARNESS.replace("__HYDRA_CALLS__", str(int(calls))).replace("__HYDRA_PATH__", repr(path))
+            .replace("__HYDRA_CALL__", repr(call)).replace("__HYDRA_SOURCE__", repr(source)))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One counted process of a candidate's figure: ``program`` (a key of the counted programs), its
+    ``weight`` in the figure, and whether it runs once per test (else once per round, with no input)."""
+    program: str
+    weight: float
+    per_test: bool = True
+
+
+def counted_programs(programs: dict[str, str], names: list[str], mode: str, call: str | None,
+                     extra_calls: int) -> tuple[dict[str, str], dict[str, list[Part]]]:
+    """(the programs to run under the counter, each candidate's parts: its figure is Σ weight × count)."""
+    if mode == "process":
+        return dict(programs), {n: [Part(n, 1.0)] for n in names}
+    if mode == "inprocess":
+        return ({**programs, EMPTY_PROGRAM: EMPTY_SOURCE},
+                {n: [Part(n, 1.0), Part(EMPTY_PROGRAM, -1.0, per_test=False)] for n in names})
+    if mode == "function":
+        if extra_calls < 1:
+            raise ValueError(f"counted_programs: extra_calls must be >= 1, got {extra_calls!r}")
+        out, parts = {}, {}
+        for n in names:
+            one, many = f"{n}@calls1", f"{n}@calls{1 + extra_calls}"
+            out[one] = call_harness(programs[n], call, 1)
+            out[many] = call_harness(programs[n], call, 1 + extra_calls)
+            parts[n] = [Part(many, 1.0 / extra_calls), Part(one, -1.0 / extra_calls)]
+        return out, parts
+    raise ValueError(f"counted_programs: unknown mode {mode!r}")
+
+
+def net_count(counts: list[tuple[Part, float]], n_tests: int) -> float:
+    """A candidate's figure for one round from its parts' counts; a part run once per round stands for
+    every test (an empty program's start-up is the same whatever the input). Never below 0."""
+    total = 0.0
+    for part, count in counts:
+        total += part.weight * count * (1 if part.per_test else n_tests)
+    return max(0.0, total)
