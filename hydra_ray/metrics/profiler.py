@@ -571,10 +571,13 @@ class Profiler:
         process, the program net of an empty one's start-up, or one call (:mod:`~hydra_ray.metrics.counters`)."""
         if self.cycles_source == bk.SOURCE_CYCLES_ESTIMATE:
             return {}
+        # A counted function-mode run makes 1 + counter_calls calls where a test run makes one: more time.
+        calls = 1 + self.cfg.counter_calls if mode == "function" else 1
         if self.cycles_source == bk.SOURCE_VALGRIND:
-            prefix, limits, n_rounds = bk.valgrind_command_prefix(), self.cfg.sandbox.scaled(self.cfg.valgrind_time_factor), 1
+            prefix, factor, n_rounds = bk.valgrind_command_prefix(), self.cfg.valgrind_time_factor * calls, 1
         else:
-            prefix, limits, n_rounds = bk.perf_command_prefix("/dev/stderr"), None, self.cfg.repeats
+            prefix, factor, n_rounds = bk.perf_command_prefix("/dev/stderr"), calls, self.cfg.repeats
+        limits = self.cfg.sandbox.scaled(factor) if factor != 1 else None
         counted, parts = counters.counted_programs(programs, names, mode, ps.function_call, self.cfg.counter_calls)
         specs, owners = [], []
         for rnd, order in enumerate(self._rounds(names, n_rounds)):
