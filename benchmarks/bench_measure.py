@@ -57,7 +57,9 @@ after it; the machine is shared, and so is the host it runs on):
 - ``work_per_call``: the same for one call as function mode makes it (valgrind: 2 calls minus 1 call,
   ``--counter-calls``; metrics/counters.py), which leaves compiling and imports out as a function-mode call
   does: function mode's conclusive share among the pairs whose work per call differs by >= 2% (the
-  profiler's minimum effect), 5%, 10%.
+  profiler's minimum effect), 5%, 10%;
+- ``work_per_call_left``: the same for only the pairs that function mode left inconclusive in some pass
+  of the recorded samples of ``--pairs-source`` (all seeds): how much one call of theirs differs in work.
 """
 from __future__ import annotations
 
@@ -153,13 +155,19 @@ def wait_until_steady(max_s: float, cv_max: float = 0.03) -> dict:
         time.sleep(10)
 
 
+def _eligible(source: str) -> list[str]:
+    """The pair file's lines whose PIE-reported speedup is at least 1.2x, in file order."""
+    lines = [l for l in (DATA / PAIR_SOURCES[source]).read_text().splitlines() if l.strip()]
+    return [l for l in lines if json.loads(l)["reported_speedup"] >= 1.2]
+
+
 def pie_sample(n: int, seed: int = 0, source: str = "pie"):
     from hydra_ray.data.loaders import load_program_sets
 
     src = DATA / PAIR_SOURCES[source]
     lines = [l for l in src.read_text().splitlines() if l.strip()]
     speed = {json.loads(l)["pair_id"]: json.loads(l)["reported_speedup"] for l in lines}
-    chosen = random.Random(seed).sample([l for l in lines if json.loads(l)["reported_speedup"] >= 1.2], n)
+    chosen = random.Random(seed).sample(_eligible(source), n) if n else []
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "sample.jsonl"
         f.write_text("\n".join(chosen) + "\n")
@@ -512,7 +520,20 @@ def work(n: int, pair_source: str = "pie", seed: int = 0) -> dict:
             "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
 
 
-def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: int = 1) -> dict:
+def left_inconclusive(result: dict, pair_source: str = "cn", mode: str = "function") -> list[str]:
+    """The pairs of every recorded sample of ``pair_source`` that ``mode`` left inconclusive in some pass."""
+    prefix = "pairs" + ("" if pair_source == "pie" else f"_{pair_source}")
+    ids = []
+    for key, rec in result.items():
+        if key == prefix or (key.startswith(prefix + "_s") and key[len(prefix) + 2:].isdigit()):
+            for pid, runs in ((rec.get("per_pair") or {}).get(mode) or {}).items():
+                if all(x is not None for x in runs) and not all(x["significant"] for x in runs) and pid not in ids:
+                    ids.append(pid)
+    return ids
+
+
+def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: int = 1,
+                  only: list[str] | None = None) -> dict:
     """Valgrind instructions of one call of each program, called as function mode calls it: (1 + N calls
     - 1 call) / N, as the profiler counts them (hydra_ray/metrics/counters.py; valgrind is exact, so N = 1
     suffices here, and each extra call costs ~50x its native time). 'work' counts a whole
@@ -525,7 +546,11 @@ def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: 
 
     if not bk.probe_valgrind().available:
         return {"skipped": "valgrind is not available on this machine"}
-    records, speed, source = pie_sample(n, seed, pair_source)
+    if only is None:
+        records, speed, source = pie_sample(n, seed, pair_source)
+    else:   # these pairs, wherever they were drawn
+        records, speed, source = pie_sample(len(_eligible(pair_source)), 0, pair_source)
+        records = [ps for ps in records if ps.pair_id in set(only)]
     sandbox = Sandbox(SandboxLimits(wall_time_s=600, cpu_time_s=600))
     prefix = bk.valgrind_command_prefix()
     per_pair, t0 = {}, time.perf_counter()
@@ -554,7 +579,9 @@ def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: 
             "work_ratio_slow_over_fast": slow / fast if slow is not None and fast else None}
         print(f"work per call {k + 1}/{len(records)} {ps.pair_id}: {per_pair[ps.pair_id]['work_ratio_slow_over_fast']}",
               flush=True)
-    return {"source": source, "sample": "the same seeded sample as 'pairs'", "pairs": len(records),
+    sample = ("the same seeded sample as 'pairs'" if only is None else
+              "the pairs function mode left inconclusive in some pass of the recorded samples of this file")
+    return {"source": source, "sample": sample, "pairs": len(records),
             "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
 
 
@@ -590,7 +617,7 @@ def table3(size: str, repeats: int) -> dict:
 
 def sample_key(section: str, pair_source: str = "pie", seed: int = 0) -> str:
     """Where a section is recorded: pairs/identical/work are keyed by their sample (file and seed)."""
-    if section not in ("pairs", "identical", "work", "work_per_call"):
+    if section not in ("pairs", "identical", "work", "work_per_call", "work_per_call_left"):
         return section
     return section + ("" if pair_source == "pie" else f"_{pair_source}") + (f"_s{seed}" if seed else "")
 
@@ -622,6 +649,8 @@ def _save(path: Path, result: dict) -> None:
         work_rec = result[key]
         if not (isinstance(work_rec, dict) and "per_pair" in work_rec):
             continue
+        if key.startswith("work_per_call_left"):
+            continue   # a selection of pairs, not a sample: nothing to cross-reference
         if key.startswith("work_per_call"):   # per call: the denominator of function mode, from 2% (min_effect)
             work_rec["conclusive_by_work"] = conclusive_by_work(
                 work_rec["per_pair"], result.get("pairs" + key[len("work_per_call"):]), modes=("function",),
@@ -685,13 +714,16 @@ def main() -> None:
             data = work(args.pairs, args.pairs_source, args.seed)
         elif section == "work_per_call":
             data = work_per_call(args.pairs, args.pairs_source, args.seed, args.counter_calls)
+        elif section == "work_per_call_left":
+            data = work_per_call(0, args.pairs_source, 0, args.counter_calls,
+                                 only=left_inconclusive(result, args.pairs_source))
         elif section == "estimators":
             data = estimators(args.estimator_tasks)
         elif section == "crossref":
             data = None   # nothing to measure: only the work/pairs cross-reference below
         else:
             raise SystemExit(f"unknown section {section!r}; expected floors, pairs, identical, humaneval, loop_spread, loop_spread_wider, retiming, "
-                             "table3, work, work_per_call, estimators or crossref")
+                             "table3, work, work_per_call, work_per_call_left, estimators or crossref")
         if data is None:
             _save(path, result)
             continue

@@ -341,7 +341,27 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
                     f"{r['work_pairs']} | {_pct(r['work_share'])} | {_pct(r['agreement'])} ({r['both']} pairs) |"]
         out += [""]
     out += _per_call_table(m, recorded)
+    out += _left_table(m, file_suffix, recorded)
     return out
+
+
+def _left_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
+    """The pairs function mode left inconclusive in some pass: one call's work beside their timings."""
+    left = (m.get("work_per_call_left" + file_suffix) or {}).get("per_pair") or {}
+    if not left:
+        return []
+    out = ["### The pairs function mode left inconclusive, against the work of one call", "",
+           "Every pair of the samples above that function mode called inconclusive in at least one pass (section "
+           "`work_per_call_left`): valgrind instructions of one call (2 calls minus 1 call) of the slow program over "
+           "the fast one, beside the per-call latency ratios (slow ÷ fast) function mode measured in each pass. "
+           "A difference below the profiler's 2% minimum effect is never called significant, however sure the test.", "",
+           "| pair | work of one call, slow ÷ fast | function mode: latency ratio per pass (conclusive?) |", "|---|---|---|"]
+    for pid, r in sorted(left.items(), key=lambda kv: abs((kv[1]["work_ratio_slow_over_fast"] or 1) - 1)):
+        passes = [x for s in recorded for x in ((((m.get("pairs" + s) or {}).get("per_pair") or {})
+                                                  .get("function") or {}).get(pid) or []) if x]
+        timing = ", ".join(f"{x['ratio']:.3f}{' (yes)' if x['significant'] else ''}" for x in passes)
+        out += [f"| {pid} | {fmt(r['work_ratio_slow_over_fast'])} | {timing} |"]
+    return out + [""]
 
 
 def per_call_conclusive(m: dict, suffixes: list[str], mode: str = "function") -> dict:

@@ -184,3 +184,22 @@ def test_function_mode_is_read_against_the_work_of_one_call(tmp_path, monkeypatc
     text = "\n".join(report.measure_section(m))
     assert "### Function mode against the work of one call" in text
     assert "| >= 2% (the minimum effect) | 2 | 100% | " + report._interval(1.0, 2) + " |" in text
+
+
+def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered(tmp_path, monkeypatch):
+    """``work_per_call_left`` picks the pairs function mode left inconclusive in some pass of any seed of the
+    file (b in seed 0, d in seed 1; not the other file's x), and its table lists them, alike first."""
+    m = {"pairs_cn": _pairs_record(("inprocess", "function"), {"a": True, "b": False}),
+         "pairs_cn_s1": _pairs_record(("inprocess", "function"), {"c": True, "d": False}),
+         "pairs": _pairs_record(("function",), {"x": False})}
+    assert bench_measure.left_inconclusive(m, "cn") == ["b", "d"]
+    assert bench_measure.left_inconclusive(m, "pie") == ["x"]
+    assert bench_measure.sample_key("work_per_call_left", "cn", 0) == "work_per_call_left_cn"
+    m["work_per_call_left_cn"] = {"per_pair": {"b": {"work_ratio_slow_over_fast": 1.04},
+                                               "d": {"work_ratio_slow_over_fast": 0.999}}, "seconds": 3.0}
+    monkeypatch.setattr(bench_measure, "RESULTS", tmp_path)
+    bench_measure._save(tmp_path / "measure.json", m)   # a selection: no cross-reference added
+    assert "conclusive_by_work" not in m["work_per_call_left_cn"]
+    text = "\n".join(report.measure_section(m))
+    assert "### The pairs function mode left inconclusive, against the work of one call" in text
+    assert text.index("| d | 0.999 | 2.000, 2.000 |") < text.index("| b | 1.04 | 2.000, 2.000 |")

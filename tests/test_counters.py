@@ -115,3 +115,18 @@ def test_valgrind_counts_the_program_in_warm_modes_and_the_process_in_process_mo
     # what was left out is the interpreter: two tests' worth of an empty program's start-up (~144M each)
     startup = (counts["process"][0] - counts["inprocess"][0]) / 2
     assert 0.5e8 < startup < 5e8 and not math.isclose(startup, 0)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_table_iii_with_valgrind_counts_one_call_of_each_pattern():
+    """Table III's cycles column, as its authors took it with a counter: ``measure.cycles_backend`` reaches
+    the profiler from the evaluate config, and the counts are per call (far below a process's start-up)."""
+    from hydra_ray.evaluate.table3 import measure_table_iii
+
+    row, = measure_table_iii(size="small", repeats=4, names=["triangular_sum"], cycles_backend="valgrind")
+    assert row["mode"] == "function" and row["verdicts"] == ["passed", "passed"]
+    for side in ("orig", "opt"):
+        assert row[side]["cycles_estimated"] is False and row[side]["energy_estimated"] is True
+    # the loop against the closed form: many more instructions per call, and both far below ~144M of start-up
+    assert row["orig"]["cycles"] > 5 * row["opt"]["cycles"]
+    assert row["opt"]["cycles"] < 1e7

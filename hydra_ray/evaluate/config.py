@@ -69,11 +69,15 @@ class MeasureConfig(Config):
     mode: str = "inprocess"
     function_min_calls: int = ProfileConfig.function_min_calls       # the profiler's defaults: one place to tune
     function_min_sample_ms: float = ProfileConfig.function_min_sample_ms
+    # perf counters when the kernel allows (auto), valgrind instruction counts, or CPU time x clock
+    # (estimated); in function mode the counters count one call (metrics/counters.py), as Table III does
+    cycles_backend: str = ProfileConfig.cycles_backend
 
     def _check(self, errors: list[str]) -> None:
         from hydra_ray.sandbox.modes import MODES
 
         one_of(errors, "mode", self.mode, MODES)
+        one_of(errors, "cycles_backend", self.cycles_backend, ("auto", "perf", "valgrind", "estimate"))
         positive(errors, "function_min_calls", self.function_min_calls)
         positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
         positive(errors, "repeats", self.repeats)

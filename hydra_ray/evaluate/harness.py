@@ -70,12 +70,13 @@ def _profiler(cfg: Any):
     mode = getattr(m, "mode", "inprocess")
     key = (m.repeats, m.timeout_s, m.memory_limit_mb, mode,
            getattr(m, "function_min_calls", ProfileConfig.function_min_calls),
-           getattr(m, "function_min_sample_ms", ProfileConfig.function_min_sample_ms))
+           getattr(m, "function_min_sample_ms", ProfileConfig.function_min_sample_ms),
+           getattr(m, "cycles_backend", ProfileConfig.cycles_backend))
     if key not in _PROFILERS:
         limits = SandboxLimits(wall_time_s=m.timeout_s, cpu_time_s=m.timeout_s, memory_mb=m.memory_limit_mb)
         _PROFILERS[key] = Profiler(ProfileConfig(repeats=max(m.repeats, 4), throughput_bursts=max(m.repeats, 4),
                                                  mode=mode, function_min_calls=key[4], function_min_sample_ms=key[5],
-                                                 sandbox=limits))
+                                                 cycles_backend=key[6], sandbox=limits))
     return _PROFILERS[key]
 
 

@@ -10,7 +10,8 @@ reports per-call figures; its authors write that they produced it "using `perf s
 their ``gen.py``): the original against ``better.py`` (the reference rewrite, not the paper's model's
 output, and not the paper's exact programs, which it does not publish), one program pair per row,
 interleaved in one profiler session, in ``function`` mode: latency per call, ``tracemalloc`` peak,
-cycles (estimated from CPU time unless perf counters work), calls/s and energy (cycles × 2.5e-10 J
+cycles (estimated from CPU time unless perf counters work or ``cycles_backend="valgrind"``; counters
+count one call: ``metrics/counters.py``), calls/s and energy (cycles × 2.5e-10 J
 unless RAPL is readable). Each row says its mode, since a set can fall back (see the profiler).
 
 Used by ``benchmarks/bench_measure.py``; ``hydra-ray reproduce`` can call it the same way::
@@ -53,7 +54,7 @@ PAPER_SUMMARY = {"latency": "46.7% latency reduction", "memory": "9.1% memory re
 
 def measure_table_iii(*, size: str = "large", repeats: int = 5, mode: str = "function", names=None,
                       timeout_s: float = 60.0, min_sample_ms: float | None = None, seed: int = 0,
-                      log=lambda s: None) -> list[dict[str, Any]]:
+                      cycles_backend: str = "auto", log=lambda s: None) -> list[dict[str, Any]]:
     """One row per Table III pattern: our medians for original and better beside the paper's values."""
     import numpy as np
 
@@ -62,7 +63,8 @@ def measure_table_iii(*, size: str = "large", repeats: int = 5, mode: str = "fun
     from hydra_ray.evaluate.config import EvaluateConfig
     from hydra_ray.evaluate.suites.patterns import load_pattern
 
-    overrides = ["suite=patterns", f"measure.repeats={repeats}", f"measure.mode={mode}", f"measure.timeout_s={timeout_s}"]
+    overrides = ["suite=patterns", f"measure.repeats={repeats}", f"measure.mode={mode}", f"measure.timeout_s={timeout_s}",
+                 f"measure.cycles_backend={cycles_backend}"]
     if min_sample_ms is not None:   # else the profiler's default
         overrides.append(f"measure.function_min_sample_ms={min_sample_ms}")
     cfg = load_config(EvaluateConfig, None, overrides)
