@@ -360,7 +360,7 @@ def _left_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
         passes = [x for s in recorded for x in ((((m.get("pairs" + s) or {}).get("per_pair") or {})
                                                   .get("function") or {}).get(pid) or []) if x]
         timing = ", ".join(f"{x['ratio']:.3f}{' (yes)' if x['significant'] else ''}" for x in passes)
-        out += [f"| {pid} | {fmt(r['work_ratio_slow_over_fast'])} | {timing} |"]
+        out += [f"| {pid} | {r['work_ratio_slow_over_fast']:.3f} | {timing} |"]
     return out + [""]
 
 

@@ -202,4 +202,4 @@ def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered
     assert "conclusive_by_work" not in m["work_per_call_left_cn"]
     text = "\n".join(report.measure_section(m))
     assert "### The pairs function mode left inconclusive, against the work of one call" in text
-    assert text.index("| d | 0.999 | 2.000, 2.000 |") < text.index("| b | 1.04 | 2.000, 2.000 |")
+    assert text.index("| d | 0.999 | 2.000, 2.000 |") < text.index("| b | 1.040 | 2.000, 2.000 |")
