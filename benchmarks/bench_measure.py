@@ -41,6 +41,7 @@ after it; the machine is shared, and so is the host it runs on):
 - ``retiming``: the same, with the default design timed once against timed again when the CPU speed
   probe swung (``remeasure_unsteady`` 1): does the second timing buy measurable tasks in function mode?
 - ``table3``: the Table III patterns in function mode beside the paper's printed values;
+  ``--table3-cycles valgrind`` counts one call's instructions for the cycles column (``table3_valgrind``);
 - ``estimators``: can an estimator inside the VM cancel the host's CPU speed swings? For a seeded
   sample of HumanEval canonical solutions (called directly, no sandbox), 5 runs of 10 loops each
   (~2 ms of calls per loop, a fixed reference loop before and after each), and per estimator the CV
@@ -608,11 +609,13 @@ def conclusive_by_work(work_per_pair: dict, recorded: dict | None, modes=None,
     return out
 
 
-def table3(size: str, repeats: int) -> dict:
+def table3(size: str, repeats: int, cycles_backend: str = "auto") -> dict:
     from hydra_ray.evaluate.table3 import PAPER_SUMMARY, measure_table_iii
 
-    rows = measure_table_iii(size=size, repeats=repeats, log=lambda s: print(s, flush=True))
-    return {"size": size, "repeats": repeats, "rows": rows, "paper_summary": PAPER_SUMMARY}
+    rows = measure_table_iii(size=size, repeats=repeats, cycles_backend=cycles_backend,
+                             log=lambda s: print(s, flush=True))
+    return {"size": size, "repeats": repeats, "cycles_backend": cycles_backend, "rows": rows,
+            "paper_summary": PAPER_SUMMARY}
 
 
 def sample_key(section: str, pair_source: str = "pie", seed: int = 0) -> str:
@@ -685,6 +688,8 @@ def main() -> None:
     ap.add_argument("--estimator-tasks", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table3-size", default="large")
+    ap.add_argument("--table3-cycles", choices=["auto", "perf", "valgrind", "estimate"], default="auto",
+                    help="table3: the cycles source (measure.cycles_backend); not auto: recorded as table3_<source>")
     ap.add_argument("--wait-steady", type=float, default=0.0, metavar="SECONDS",
                     help="before each section, wait up to this long for a steady CPU (loop CV <= 3%%)")
     args = ap.parse_args()
@@ -709,7 +714,7 @@ def main() -> None:
         elif section == "retiming":
             data = loop_spread(args.humaneval_tasks, args.repeats, args.spread_designs or RETIMING_DESIGNS)
         elif section == "table3":
-            data = table3(args.table3_size, args.repeats)
+            data = table3(args.table3_size, args.repeats, args.table3_cycles)
         elif section == "work":
             data = work(args.pairs, args.pairs_source, args.seed)
         elif section == "work_per_call":
@@ -734,6 +739,8 @@ def main() -> None:
         data["wall_s"] = round(time.perf_counter() - t0, 1)
         data["machine"] = machine()
         key = sample_key(section, args.pairs_source, args.seed)
+        if section == "table3" and args.table3_cycles != "auto":
+            key = f"table3_{args.table3_cycles}"
         result[key] = merge_modes(result.get(key), data) if section in ("pairs", "identical") else data
         _save(path, result)
         print(json.dumps({k: v for k, v in data.items() if k not in ("per_pair", "per_task", "per_program", "rows")},

@@ -281,35 +281,52 @@ def measure_section(m: dict | None) -> list[str]:
             spread = key.split("_")[1]
             out += [f"| {'back to back' if spread == '0ms' else spread + ' apart'} | " + " | ".join(cells) + " |"]
         out += ["", _conditions(e), ""]
-    t = m.get("table3")
-    if t:
-        out += ["### Table III: the patterns suite in function mode, beside the paper", "",
-                f"Our Table III patterns (size `{t['size']}`, one input each), original vs our reference rewrite "
-                f"(`better.py`, not the paper's model output or programs), {t['repeats']} interleaved samples each; "
-                "paper values as printed in its Table III (orig → opt). Cycles and energy here are estimates "
-                "(CPU time × clock; cycles × 2.5e-10 J); memory is the `tracemalloc` peak of one call.", "",
-                "| sample | mode | latency ms (ours) | paper | speed-up (ours) | memory KB (ours) | paper | cycles (ours, est.) | paper | "
-                "throughput calls/s (ours) | paper | energy mJ (ours, est.) | paper |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in t["rows"]:
-            o, n, pp = r["orig"], r["opt"], r.get("paper") or {}
-
-            def pair(key, scale=1.0):
-                a, b = o.get(key), n.get(key)
-                return "–" if a is None or b is None else f"{fmt(a * scale)} → {fmt(b * scale)}"
-
-            def paper(key):
-                v = pp.get(key)
-                return f"{v[0]} → {v[1]}" if v else "–"
-            sig = "significant" if r.get("latency_significant") else "not significant"
-            speed = f"{fmt(r['latency_ratio'])}× ({sig})" if r.get("latency_ratio") else "–"
-            out += [f"| {r['sample']} | {r['mode']} | {pair('latency_ms')} | {paper('latency_ms')} | {speed} | "
-                    f"{pair('memory_kb')} | {paper('memory_kb')} | {pair('cycles')} | {paper('cycles')} | "
-                    f"{pair('throughput_per_s')} | {paper('throughput')} | {pair('energy_mj')} | {paper('energy_mj')} |"]
-        out += ["", "Paper's summary row: " + "; ".join(t["paper_summary"].values()) + ".",
-                _conditions(t), ""]
+    for key in [k for k in ("table3", "table3_valgrind", "table3_perf") if m.get(k)]:
+        out += _table3(m[key], key)
     return out
 
+
+
+def _table3(t: dict, key: str) -> list[str]:
+    """One Table III record; its cycles column says what was counted (an estimate, or a counter per call)."""
+    sources = {r[side].get("cycles_source") for r in t["rows"] for side in ("orig", "opt")} - {None}
+    estimated = any(r[side].get("cycles_estimated") for r in t["rows"] for side in ("orig", "opt"))
+    if estimated or not sources:
+        cycles_head, note = "cycles (ours, est.)", ("Cycles and energy here are estimates (CPU time × clock; cycles × "
+                                                     "2.5e-10 J)")
+    else:
+        unit = "instructions" if sources == {"valgrind_instructions"} else "cycles"
+        cycles_head = f"{unit} per call (ours, {', '.join(sorted(sources))})"
+        note = (f"The cycles column is counted, not estimated: {unit} of one call (1 + 3 calls minus 1 call under "
+                f"{'valgrind' if unit == 'instructions' else 'perf'}; metrics/counters.py); energy is still that count × "
+                "2.5e-10 J (estimated)")
+    return ["### Table III: the patterns suite in function mode, beside the paper" + (
+                    "" if key == "table3" else f" (cycles counted: `{key}`)"), "",
+            f"Our Table III patterns (size `{t['size']}`, one input each), original vs our reference rewrite "
+            f"(`better.py`, not the paper's model output or programs), {t['repeats']} interleaved samples each; "
+            "paper values as printed in its Table III (orig → opt). " + note + "; memory is the `tracemalloc` peak "
+            "of one call." + (f" Section `{key}`." if key != "table3" else ""), "",
+            f"| sample | mode | latency ms (ours) | paper | speed-up (ours) | memory KB (ours) | paper | {cycles_head} | paper | "
+            "throughput calls/s (ours) | paper | energy mJ (ours, est.) | paper |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"] + [_table3_row(r) for r in t["rows"]] + [
+        "", "Paper's summary row: " + "; ".join(t["paper_summary"].values()) + ".", _conditions(t), ""]
+
+
+def _table3_row(r: dict) -> str:
+    o, n, pp = r["orig"], r["opt"], r.get("paper") or {}
+
+    def pair(key, scale=1.0):
+        a, b = o.get(key), n.get(key)
+        return "–" if a is None or b is None else f"{fmt(a * scale)} → {fmt(b * scale)}"
+
+    def paper(key):
+        v = pp.get(key)
+        return f"{v[0]} → {v[1]}" if v else "–"
+    sig = "significant" if r.get("latency_significant") else "not significant"
+    speed = f"{fmt(r['latency_ratio'])}× ({sig})" if r.get("latency_ratio") else "–"
+    return (f"| {r['sample']} | {r['mode']} | {pair('latency_ms')} | {paper('latency_ms')} | {speed} | "
+            f"{pair('memory_kb')} | {paper('memory_kb')} | {pair('cycles')} | {paper('cycles')} | "
+            f"{pair('throughput_per_s')} | {paper('throughput')} | {pair('energy_mj')} | {paper('energy_mj')} |")
 
 
 def sample_suffixes(m: dict, file_suffix: str) -> list[str]:

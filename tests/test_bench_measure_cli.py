@@ -203,3 +203,21 @@ def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered
     text = "\n".join(report.measure_section(m))
     assert "### The pairs function mode left inconclusive, against the work of one call" in text
     assert text.index("| d | 0.999 | 2.000, 2.000 |") < text.index("| b | 1.040 | 2.000, 2.000 |")
+
+
+def test_table_iii_names_its_cycles_source_estimated_or_counted():
+    """A Table III record says what its cycles column is: an estimate, or one call's instructions counted
+    with valgrind (``--table3-cycles valgrind``, recorded as ``table3_valgrind``) beside the estimated one."""
+    def record(source, estimated):
+        side = lambda c: {"latency_ms": 1.0, "memory_kb": 1.0, "cycles": c, "cycles_estimated": estimated,  # noqa: E731
+                          "cycles_source": source, "throughput_per_s": 1e3, "energy_mj": 0.1}
+        return {"size": "small", "repeats": 4, "rows": [{"sample": "Triangular Sum", "mode": "function",
+                                                         "orig": side(4e6), "opt": side(2e3), "latency_ratio": 2.0,
+                                                         "latency_significant": True, "paper": None}],
+                "paper_summary": {"cycles": "36.0% cycles reduction"}, "loadavg_before": [0.1], "loadavg_after": [0.1]}
+    m = {"table3": record("estimate_cpu_time_x_clock", True), "table3_valgrind": record("valgrind_instructions", False)}
+    text = "\n".join(report.measure_section(m))
+    assert "| cycles (ours, est.) |" in text and "Cycles and energy here are estimates" in text
+    assert "### Table III: the patterns suite in function mode, beside the paper (cycles counted: `table3_valgrind`)" in text
+    assert "| instructions per call (ours, valgrind_instructions) |" in text
+    assert "| Triangular Sum | function | 1 → 1 | – | 2× (significant) |" in text

@@ -81,7 +81,7 @@ def measure_table_iii(*, size: str = "large", repeats: int = 5, mode: str = "fun
             med = {k: (float(np.median(v)) if v else None) for k, v in m.samples.items()}
             row[label] = {"latency_ms": med.get("latency"), "memory_kb": med.get("memory"),
                           "memory_source": m.sources.get("memory"), "cycles": med.get("cycles"),
-                          "cycles_estimated": m.estimated.get("cycles"),
+                          "cycles_estimated": m.estimated.get("cycles"), "cycles_source": m.sources.get("cycles"),
                           "throughput_per_s": med.get("throughput"), "throughput_unit": m.units.get("throughput"),
                           "energy_mj": med["energy"] * 1e3 if med.get("energy") is not None else None,
                           "energy_estimated": m.estimated.get("energy"), "n": len(m.samples.get("latency") or [])}
