@@ -409,8 +409,10 @@ def _per_call_table(m: dict, suffixes: list[str]) -> list[str]:
     rows = per_call_conclusive(m, suffixes)
     ns = sorted({r.get("extra_calls") for s in suffixes
                  for r in ((m.get("work_per_call" + s) or {}).get("per_pair") or {}).values()} - {None})
-    counted = " or ".join(f"1 + {n} calls minus 1 call, over {n}" for n in ns) or "1 + N calls minus 1 call, over N"
-    seeds = ", ".join(f"`{s}`" for s in suffixes if m.get("work_per_call" + s))
+    counted = " or ".join("2 calls minus 1 call" if n == 1 else f"1 + {n} calls minus 1 call, over {n}"
+                          for n in ns) or "1 + N calls minus 1 call, over N"
+    seeds = ", ".join("seed " + (s.rsplit("_s", 1)[1] if "_s" in s else "0")
+                      for s in suffixes if m.get("work_per_call" + s))
     out = ["### Function mode against the work of one call", "",
            f"The pooled pairs of the samples with a `work_per_call` record ({seeds}), grouped by how much one call "
            f"of the two programs differs in work: valgrind instructions of one call as function mode makes it "
