@@ -1,14 +1,14 @@
 """What ``perf``/``valgrind`` count in each measurement mode: the program, not the interpreter (issue #13).
 
 Both count a whole process, and a fresh ``python`` spends ~144M instructions starting up before the
-first line of a program runs (cachegrind, Python 3.11, an empty program): more than most PIE sample
-runs do themselves. Counted as it is, a 3× faster program can look 1.05× faster. So each mode counts
+first line of a program runs (cachegrind, Python 3.11, an empty program): more than 63% of the PIE
+sample runs in ``bench_measure.py``'s ``work_cn`` records do themselves (median ~10M). Counted as it is, a pair whose loops are 3× apart counts 1.2× apart
+(``tests/test_counters.py``: 3.0× in the two warm modes). So each mode counts
 what its latency measures, as the difference of two counted processes:
 
 - ``process``: the whole run, start-up included (like its latency);
 - ``inprocess``: the run minus an empty program's run (one per round), i.e. compiling and running the
-  program (inprocess latency leaves the compile out; a small program compiles in well under 1% of
-  what start-up costs);
+  program (inprocess latency leaves the compile out, which this count keeps);
 - ``function``: per call, ``(count of 1 + N calls − count of 1 call) / N`` of the entry point, called
   as function mode calls it (:func:`call_harness`); the first call, which runs the imports of a whole
   program, is in both, so like the function-mode latency (and ``timeit``) a call leaves them out.
