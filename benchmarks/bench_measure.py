@@ -162,13 +162,17 @@ def _eligible(source: str) -> list[str]:
     return [l for l in lines if json.loads(l)["reported_speedup"] >= 1.2]
 
 
-def pie_sample(n: int, seed: int = 0, source: str = "pie"):
+def pie_sample(n: int, seed: int = 0, source: str = "pie", only: list[str] | None = None):
+    """A seeded sample of ``n`` eligible pairs, or (``only``) the eligible pairs with these ids."""
     from hydra_ray.data.loaders import load_program_sets
 
     src = DATA / PAIR_SOURCES[source]
     lines = [l for l in src.read_text().splitlines() if l.strip()]
     speed = {json.loads(l)["pair_id"]: json.loads(l)["reported_speedup"] for l in lines}
-    chosen = random.Random(seed).sample(_eligible(source), n) if n else []
+    if only is not None:
+        chosen = [l for l in _eligible(source) if json.loads(l)["pair_id"] in set(only)]
+    else:
+        chosen = random.Random(seed).sample(_eligible(source), n)
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "sample.jsonl"
         f.write_text("\n".join(chosen) + "\n")
@@ -543,36 +547,20 @@ def work_per_call(n: int, pair_source: str = "pie", seed: int = 0, extra_calls: 
     from hydra_ray.metrics import backends as bk
     from hydra_ray.metrics import counters
     from hydra_ray.sandbox.limits import SandboxLimits
-    from hydra_ray.sandbox.runner import RunSpec, Sandbox
+    from hydra_ray.sandbox.runner import Sandbox
 
     if not bk.probe_valgrind().available:
         return {"skipped": "valgrind is not available on this machine"}
-    if only is None:
-        records, speed, source = pie_sample(n, seed, pair_source)
-    else:   # these pairs, wherever they were drawn
-        records, speed, source = pie_sample(len(_eligible(pair_source)), 0, pair_source)
-        records = [ps for ps in records if ps.pair_id in set(only)]
+    records, speed, source = pie_sample(n, seed, pair_source, only)
     sandbox = Sandbox(SandboxLimits(wall_time_s=600, cpu_time_s=600))
     prefix = bk.valgrind_command_prefix()
     per_pair, t0 = {}, time.perf_counter()
     for k, ps in enumerate(records):
         names = [c.name for c in ps.candidates]
         programs = {c.name: ps.program(c.code) for c in ps.candidates}
-        counted, parts = counters.counted_programs(programs, names, "function", ps.function_call, extra_calls)
-        specs = [RunSpec(key, t.input, argv_prefix=prefix, want_stdout=False) for key in counted for t in ps.tests]
-        runs = sandbox.run_batch(counted, specs)
-        got: dict[str, list[float | None]] = {}
-        for spec, run in zip(specs, runs):
-            try:
-                count = float(bk.parse_valgrind_instructions(run.stderr_tail)) if run.verdict.ok else None
-            except ValueError:
-                count = None
-            got.setdefault(spec.program, []).append(count)
-        per_call = {}
-        for name in names:
-            runs_of = [(part, c) for part in parts[name] for c in got.get(part.program, [None])]
-            per_call[name] = (None if any(c is None for _, c in runs_of)
-                              else counters.net_count(runs_of, len(ps.tests)))
+        counts = counters.count_rounds(sandbox, ps, programs, [names], "function", extra_calls, prefix, None,
+                                       lambda text: float(bk.parse_valgrind_instructions(text)))
+        per_call = {name: (counts[name][0] if counts[name] else None) for name in names}
         slow, fast = per_call.get("slow"), per_call.get("fast")
         per_pair[ps.pair_id] = {
             "reported_speedup": speed.get(ps.pair_id), "tests": len(ps.tests), "extra_calls": extra_calls,

@@ -19,7 +19,9 @@ below zero (noise around a program that does next to nothing) is recorded as 0.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 EMPTY_PROGRAM = "__counter_empty__"
 EMPTY_SOURCE = "pass\n"
@@ -116,3 +118,42 @@ def net_count(counts: list[tuple[Part, float]], n_tests: int) -> float:
     for part, count in counts:
         total += part.weight * count * (1 if part.per_test else n_tests)
     return max(0.0, total)
+
+
+def count_rounds(sandbox, ps, programs: dict[str, str], rounds: Sequence[Sequence[str]], mode: str, extra_calls: int,
+                 prefix: Sequence[str], limits, parse: Callable[[str], float]) -> dict[str, list[float]]:
+    """Each candidate's count per round (``rounds``: the candidates' order in each round) of what ``mode``
+    measures, run under the counter ``prefix`` in ``sandbox``; ``parse`` reads a count from a run's stderr
+    (ValueError: none). A round in which one of a candidate's runs failed yields no sample for it."""
+    from hydra_ray.sandbox.runner import RunSpec
+
+    names = list(rounds[0]) if rounds else []
+    counted, parts = counted_programs(programs, names, mode, ps.function_call, extra_calls)
+    specs, owners = [], []
+    for rnd, order in enumerate(rounds):
+        shared: set[str] = set()   # a part run once a round (the empty program) serves every candidate
+        for name in order:
+            for part in parts[name]:
+                if not part.per_test and part.program in shared:
+                    continue
+                shared.add(part.program)
+                for t in (ps.tests if part.per_test else [None]):
+                    specs.append(RunSpec(part.program, t.input if t else "", argv_prefix=prefix,
+                                         want_stdout=False, limits=limits))
+                    owners.append((rnd, part.program))
+    counts: dict[tuple[int, str], list[float]] = {}
+    for key, run in zip(owners, sandbox.run_batch(counted, specs)):
+        try:
+            if not run.verdict.ok:
+                raise ValueError(run.detail)
+            count = parse(run.stderr_tail)
+        except ValueError:
+            count = math.nan  # that round yields no sample; n tells how many did
+        counts.setdefault(key, []).append(count)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for rnd in range(len(rounds)):
+        for name in names:
+            got = [(part, c) for part in parts[name] for c in counts.get((rnd, part.program), [math.nan])]
+            if not any(math.isnan(c) for _, c in got):
+                out[name].append(net_count(got, len(ps.tests)))
+    return out

@@ -575,42 +575,13 @@ class Profiler:
         calls = 1 + self.cfg.counter_calls if mode == "function" else 1
         if self.cycles_source == bk.SOURCE_VALGRIND:
             prefix, factor, n_rounds = bk.valgrind_command_prefix(), self.cfg.valgrind_time_factor * calls, 1
+            parse = lambda text: float(bk.parse_valgrind_instructions(text))  # noqa: E731
         else:
             prefix, factor, n_rounds = bk.perf_command_prefix("/dev/stderr"), calls, self.cfg.repeats
+            parse = lambda text: float(bk.parse_perf_output(text).cycles or math.nan)  # noqa: E731
         limits = self.cfg.sandbox.scaled(factor) if factor != 1 else None
-        counted, parts = counters.counted_programs(programs, names, mode, ps.function_call, self.cfg.counter_calls)
-        specs, owners = [], []
-        for rnd, order in enumerate(self._rounds(names, n_rounds)):
-            shared: set[str] = set()   # a part run once a round (the empty program) serves every candidate
-            for name in order:
-                for part in parts[name]:
-                    if not part.per_test and part.program in shared:
-                        continue
-                    shared.add(part.program)
-                    for t in (ps.tests if part.per_test else [None]):
-                        specs.append(RunSpec(part.program, t.input if t else "", argv_prefix=prefix,
-                                             want_stdout=False, limits=limits))
-                        owners.append((rnd, part.program))
-        runs = self.sandbox.run_batch(counted, specs)
-        counts: dict[tuple[int, str], list[float]] = {}
-        for key, run in zip(owners, runs):
-            try:
-                if not run.verdict.ok:
-                    raise ValueError(run.detail)
-                if self.cycles_source == bk.SOURCE_VALGRIND:
-                    count = float(bk.parse_valgrind_instructions(run.stderr_tail))
-                else:
-                    count = float(bk.parse_perf_output(run.stderr_tail).cycles or math.nan)
-            except ValueError:
-                count = math.nan  # that round yields no sample; n tells how many did
-            counts.setdefault(key, []).append(count)
-        out: dict[str, list[float]] = {n: [] for n in names}
-        for rnd in range(n_rounds):
-            for name in names:
-                got = [(part, c) for part in parts[name] for c in counts.get((rnd, part.program), [math.nan])]
-                if not any(math.isnan(c) for _, c in got):
-                    out[name].append(counters.net_count(got, len(ps.tests)))
-        return out
+        return counters.count_rounds(self.sandbox, ps, programs, self._rounds(names, n_rounds), mode,
+                                     self.cfg.counter_calls, prefix, limits, parse)
 
     def _compare(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any], alpha: float,
                  first_n: int | None = None) -> dict[str, Look]:
