@@ -48,8 +48,9 @@ after it; the machine is shared, and so is the host it runs on):
   over the 5 runs: fastest loop (what the profiler uses), fastest loop over fastest reference loop,
   and the median of the per-loop ratios; run twice, with loops back to back and spread 30 ms apart.
   All estimators see the same loops, so they are compared side by side in one run;
-- ``crossref``: measures nothing; recomputes the ``work`` × ``pairs`` figures from what is recorded
-  (done after every section anyway);
+- ``crossref``: measures nothing; recomputes the ``work`` × ``pairs`` figures from what is recorded,
+  and copies PIE's second runtime figure (the judge's ``cpu_time_ms``) for every recorded pair
+  (``judge[_cn]``; done after every section anyway);
 - ``work``: how much the two programs of each sampled pair really differ in work on the sample tests:
   valgrind instruction counts (deterministic) of each program minus those of an empty program (the
   interpreter's start-up), summed over the tests. Read beside ``pairs`` (same seeded sample), it
@@ -597,6 +598,35 @@ def conclusive_by_work(work_per_pair: dict, recorded: dict | None, modes=None,
     return out
 
 
+def judge_figures(result: dict, data: Path | None = None) -> None:
+    """PIE's other runtime figure beside ``reported_speedup``, for every pair of the recorded ``pairs``
+    samples of each file: the judge's CPU time of each program (``cpu_time_ms``; PIE's
+    ``improvement_frac`` is 1 - fast/slow of it, in %). ``reported_speedup`` is the PIE authors' own
+    re-measurement (``measured_runtime_s``). Where the two disagree, "PIE reports >= 1.2x" depends on
+    which figure is read: recorded as ``judge[_cn]`` so the report can split the conclusive share by it.
+    Nothing is measured here; skipped when the pair file is not beside the repo."""
+    data = data or DATA
+    for source, name in PAIR_SOURCES.items():
+        suffix = "" if source == "pie" else f"_{source}"
+        ids = {pid for key, rec in result.items()
+               if key == "pairs" + suffix or (key.startswith(f"pairs{suffix}_s") and key.rsplit("_s", 1)[1].isdigit())
+               for per in ((rec or {}).get("per_pair") or {}).values() for pid in per}
+        if not ids or not (data / name).exists():
+            continue
+        per_pair = {}
+        for line in (data / name).read_text().splitlines():
+            row = json.loads(line) if line.strip() else None
+            if row and row["pair_id"] in ids:
+                slow, fast = row["slow"].get("cpu_time_ms"), row["fast"].get("cpu_time_ms")
+                per_pair[row["pair_id"]] = {
+                    "reported_speedup": row["reported_speedup"], "cpu_time_ms": {"slow": slow, "fast": fast},
+                    "judge_speedup": slow / fast if slow and fast else None}
+        if per_pair:
+            result["judge" + suffix] = {
+                "source": name, "measured": "nothing: figures copied from the pair file",
+                "field": "cpu_time_ms of each program, as CodeNet records the judge's report", "per_pair": per_pair}
+
+
 def table3(size: str, repeats: int, cycles_backend: str = "auto") -> dict:
     from hydra_ray.evaluate.table3 import PAPER_SUMMARY, measure_table_iii
 
@@ -648,6 +678,7 @@ def _save(path: Path, result: dict) -> None:
                 thresholds=(0.02, 0.05, 0.10))
         else:
             work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get("pairs" + key[len("work"):]))
+    judge_figures(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str))
 

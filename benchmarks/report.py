@@ -357,9 +357,54 @@ def _file_sections(m: dict, file_suffix: str) -> list[str]:
                     f"{_pct(r['first_look_share']) if r['first_look_share'] is not None else '–'} | "
                     f"{r['work_pairs']} | {_pct(r['work_share'])} | {_pct(r['agreement'])} ({r['both']} pairs) |"]
         out += [""]
+    out += _judge_table(m, file_suffix, recorded)
     out += _per_call_table(m, recorded)
     out += _left_table(m, file_suffix, recorded)
     return out
+
+
+def judge_conclusive(m: dict, suffixes: list[str], judge: dict, threshold: float = 1.2) -> dict:
+    """Each mode's pooled conclusive share split by PIE's other runtime figure, the judge's CPU time
+    (``judge`` record, bench_measure.judge_figures): the pairs where it too says >= ``threshold`` apart
+    (both of PIE's figures agree with the sample's criterion), and the pairs where only ``reported_speedup`` does."""
+    ratio = {pid: r["judge_speedup"] for pid, r in (judge.get("per_pair") or {}).items()
+             if r.get("judge_speedup") is not None}
+    flags: dict[str, dict[str, list[bool]]] = {}
+    for suffix in suffixes:
+        for mode, per in (((m.get("pairs" + suffix) or {}).get("per_pair")) or {}).items():
+            for pid, runs in per.items():
+                if pid in ratio and not any(x is None for x in runs):
+                    flags.setdefault(mode, {}).setdefault(pid, []).extend(x["significant"] for x in runs)
+    out = {}
+    for mode, per in flags.items():
+        share = {pid: sum(f) / len(f) for pid, f in per.items()}
+        row = {}
+        for group, keep in (("both", lambda r: r >= threshold), ("reported_only", lambda r: r < threshold)):
+            ids = [pid for pid in share if keep(ratio[pid])]
+            row[group] = {"pairs": len(ids), "share": sum(share[p] for p in ids) / len(ids) if ids else None}
+        out[mode] = row
+    return out
+
+
+def _judge_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
+    judge = m.get("judge" + file_suffix)
+    rows = judge_conclusive(m, recorded, judge) if judge and recorded else {}
+    if not rows:
+        return []
+    out = ["### Conclusive pairs by PIE's two runtime figures", "",
+           "PIE gives two runtime figures for each pair: `reported_speedup` (the PIE authors' re-measurement, "
+           "`measured_runtime_s`, slow ÷ fast), by which the samples above are drawn (≥ 1.2×), and the judge's CPU "
+           "time of each program (`cpu_time_ms`; PIE's `improvement_frac` is 1 − fast ÷ slow of it). Here the "
+           f"pooled pairs of the samples above ({len(recorded)} sample{'s' if len(recorded) > 1 else ''}) are "
+           "split by whether the judge's CPU times are ≥ 1.2× apart too. Share and interval as in the pooled table "
+           "(interval: 95% Wilson, n = the pairs). Nothing is re-measured: the same passes, grouped.", "",
+           "| mode | both figures ≥ 1.2× : pairs | conclusive | 95% interval | only `reported_speedup` ≥ 1.2× : pairs | conclusive |",
+           "|---|---|---|---|---|---|"]
+    for mode, r in rows.items():
+        b, o = r["both"], r["reported_only"]
+        out += [f"| {mode} | {b['pairs']} | **{_pct(b['share'])}** | "
+                f"{_interval(b['share'], b['pairs']) if b['share'] is not None else '–'} | {o['pairs']} | {_pct(o['share'])} |"]
+    return out + [""]
 
 
 def _left_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:

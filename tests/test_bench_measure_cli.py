@@ -1,6 +1,7 @@
 """The measurement benchmark's design specs and report tables (no measuring: pure parsing/rendering)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -221,3 +222,30 @@ def test_table_iii_names_its_cycles_source_estimated_or_counted():
     assert "### Table III: the patterns suite in function mode, beside the paper (cycles counted: `table3_valgrind`)" in text
     assert "| instructions per call (ours, valgrind_instructions) |" in text
     assert "| Triangular Sum | function | 1 → 1 | – | 2× (significant) |" in text
+
+
+def test_pies_second_runtime_figure_is_copied_from_the_pair_file_and_splits_the_conclusive_share(tmp_path,
+                                                                                                 monkeypatch):
+    """``judge[_cn]`` copies the judge's CPU times of every recorded pair of that file (not of pairs no sample
+    drew, not of the other file), and the report splits the pooled share by them: judge speedups
+    a 300/100 = 3.0x, b 120/110 = 1.09x, c 60/50 = 1.2x -> both figures >= 1.2x: a, c (conclusive 2/2 each)
+    -> 100%; only reported_speedup: b (0/2) -> 0%."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [("a", 300, 100), ("b", 120, 110), ("c", 60, 50), ("never_drawn", 9, 1)]
+    (data / bench_measure.PAIR_SOURCES["cn"]).write_text("".join(
+        json.dumps({"pair_id": p, "reported_speedup": 1.5, "slow": {"cpu_time_ms": s}, "fast": {"cpu_time_ms": f}}) + "\n"
+        for p, s, f in rows))
+    m = {"pairs_cn": _pairs_record(("function",), {"a": True, "b": False}),
+         "pairs_cn_s1": _pairs_record(("function",), {"c": True}),
+         "pairs": _pairs_record(("function",), {"x": False})}
+    bench_measure.judge_figures(m, data)
+    assert "judge" not in m   # that file is not in this data folder
+    assert set(m["judge_cn"]["per_pair"]) == {"a", "b", "c"}
+    assert m["judge_cn"]["per_pair"]["a"] == {"reported_speedup": 1.5, "cpu_time_ms": {"slow": 300, "fast": 100},
+                                              "judge_speedup": 3.0}
+    split = report.judge_conclusive(m, ["_cn", "_cn_s1"], m["judge_cn"])
+    assert split == {"function": {"both": {"pairs": 2, "share": 1.0}, "reported_only": {"pairs": 1, "share": 0.0}}}
+    text = "\n".join(report.measure_section(m))
+    assert "### Conclusive pairs by PIE's two runtime figures" in text
+    assert "| function | 2 | **100%** | " + report._interval(1.0, 2) + " | 1 | 0% |" in text
