@@ -13,6 +13,7 @@ import pytest
 
 from hydra_ray.config import from_dict
 from hydra_ray.data.loaders import load_program_sets
+from hydra_ray.data.programs import program_key
 from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
 from hydra_ray.enrich.config import EnrichConfig
 from hydra_ray.enrich.pipeline import run_enrich
@@ -139,6 +140,7 @@ def test_enrich_local_ray_writes_schema_summary_and_resumes(tmp_path):
             floor = 0 if (col == "peak_memory_kb" and r["memory_kind"] == "rss_growth") else 1e-12
             assert r[col] >= floor and r[f"{col}_source"] and r[f"{col}_n"] == len(r[f"{col}_samples"]) > 0
         assert r["node_id"] and r["isolation"] == "bwrap"
+        assert r["program_key"] == program_key(r["code"]) is not None   # the syntax tree's hash, for label
         assert r["measure_mode"] in ("inprocess", "process") and r["floor_latency_ms"] > 0
     assert set(summary["verdicts"]) <= {"passed", "wrong_answer", "runtime_error", "timeout", "memory_limit",
                                         "output_limit", "sandbox_error"}

@@ -27,12 +27,13 @@ SPREAD = [0.98, 0.99, 1.0, 1.01, 1.02]   # the same relative spread on both side
 
 
 def marked_measure(calls: list):
-    """Stand-in profiler. Code carrying ``#m speed=S mem=M`` runs S× faster and uses M× the memory of
-    the original; ``#m fail=SIZE`` fails at that size; ``#m fail`` always fails."""
+    """Stand-in profiler. Code carrying ``_m = "speed=S mem=M"`` runs S× faster and uses M× the memory of
+    the original; ``_m = "fail=SIZE"`` fails at that size; ``_m = "fail"`` always fails. (A statement, not
+    a comment: candidates that differ only in comments are one program, measured once.)"""
     def measure(task: Task, code: str, cfg) -> Measurement:
         calls.append((task.id, task.sizes, code))
         size = task.sizes[0] if task.sizes else 100
-        m = re.search(r"#m (.*)", code)
+        m = re.search(r'_m = "(.*)"', code)
         opts = dict(kv.split("=") if "=" in kv else (kv, "all") for kv in m.group(1).split()) if m else {}
         if opts.get("fail") in ("all", str(size)):
             return Measurement("wrong_answer", "line 1 differs", 0, len(task.tests))
@@ -49,7 +50,7 @@ def make_tasks(n: int = 4, broken_original: bool = False) -> list[Task]:
     tasks = []
     for i in range(n):
         tests = [TestCase(f"{s}\n", f"{s}\n", s) for s in (10, 100, 1000)]
-        orig = f"print(input())  # task {i}\n" + ("#m fail\n" if broken_original and i == n - 1 else "")
+        orig = f"print(input())  # task {i}\n" + ('_m = "fail"\n' if broken_original and i == n - 1 else "")
         tasks.append(Task(f"t{i}", orig, None, tests, sizes=[10, 100, 1000], suite="unit",
                           meta={"size_labels": {"10": "small", "100": "medium", "1000": "large"}}))
     return tasks
@@ -73,9 +74,9 @@ RUNTIME, MEMORY = (1.0, 0, 0, 0, 0), (0, 1.0, 0, 0, 0)
 def script_a(task):
     k = int(task.id[1:])
     return [
-        ("runtime/minimal", 0, "#m speed=1.5 mem=1.1\n", RUNTIME),
-        ("runtime/minimal", 1, "#m speed=3 mem=1.2\n", RUNTIME),            # the better sample
-        ("memory/minimal", 0, "#m speed=1.0 mem=0.5\n" if k != 1 else "#m fail=10\n", MEMORY),
+        ("runtime/minimal", 0, '_m = "speed=1.5 mem=1.1"\n', RUNTIME),
+        ("runtime/minimal", 1, '_m = "speed=3 mem=1.2"\n', RUNTIME),            # the better sample
+        ("memory/minimal", 0, '_m = "speed=1.0 mem=0.5"\n' if k != 1 else '_m = "fail=10"\n', MEMORY),
         ("memory/minimal", 1, None, MEMORY),                                   # no code came back
     ]
 
@@ -130,7 +131,7 @@ def test_steerability_from_weight_vectors(cfg):
     """Hydra-style candidates at weights (1,0,…) and (0,1,…): the latency-weighted one is faster, the
     memory-weighted one leaner, on every task → ρ(w_latency, log speedup) = +1 over the observations."""
     def script(task):
-        return [("w=1,0,0,0,0", 0, "#m speed=2 mem=1\n", RUNTIME), ("w=0,1,0,0,0", 0, "#m speed=1 mem=0.5\n", MEMORY)]
+        return [("w=1,0,0,0,0", 0, '_m = "speed=2 mem=1"\n', RUNTIME), ("w=0,1,0,0,0", 0, '_m = "speed=1 mem=0.5"\n', MEMORY)]
     df = rows_to_frame(evaluate(make_tasks(6), Scripted(script), cfg, measure=marked_measure([])))
     steer = {s["metric"]: s for s in aggregate.steer(df, cfg.stats)}
     assert steer["latency"]["spearman"] == pytest.approx(1.0) and steer["memory"]["spearman"] == pytest.approx(1.0)

@@ -77,17 +77,20 @@ def test_enriched_significance_is_used_for_two_candidate_groups():
 
 
 def test_ineligible_pairs_are_counted_by_reason():
+    """s:1's two sources differ only in parentheses and a comment: the same syntax tree, so whatever was
+    measured between them is noise (same_program); d:1 is the same text."""
     rows = [row("a:1", "slow", 100.0), row("a:1", "fast", 50.0, verdict="wrong_answer"),
             row("b:1", "slow", 100.0, verdict="timeout"), row("b:1", "fast", 50.0, verdict="runtime_error"),
             row("c:1", "slow", 100.0), row("c:1", "fast", 50.0, passed=2),
             row("d:1", "slow", 100.0, code="same"), row("d:1", "fast", 50.0, code="same"),
+            row("s:1", "slow", 100.0, code="print((1 + 2))\n"), row("s:1", "fast", 50.0, code="print(1+2)  # tidied\n"),
             row("e:1", "slow", 100.0, passed=0, total=0), row("e:1", "fast", 50.0, passed=0, total=0),
             row("f:1", "0", 100.0),
             row("g:1", "slow", 100.0), row("g:1", "fast", 50.0)]
     p = pairing_of(rows)
     assert [x.pair_id for x in p.pairs] == ["g:1"]
     assert dict(p.skipped) == {"wrong_answer": 1, "runtime_error+timeout": 1, "incomplete_tests": 1,
-                               "identical_code": 1, "no_tests": 1, "single_candidate": 1}
+                               "identical_code": 1, "same_program": 1, "no_tests": 1, "single_candidate": 1}
 
 
 def test_pairs_timed_on_an_unsteady_cpu_are_skipped_only_when_asked():
@@ -133,3 +136,15 @@ def test_read_enriched_explains_what_is_expected(tmp_path):
     pd.DataFrame([{"pair_id": "x"}]).to_parquet(tmp_path / "data" / "part.parquet")
     with pytest.raises(EnrichedInputError, match="lacks columns"):
         read_enriched(tmp_path)
+
+
+def test_same_program_uses_the_enriched_key_and_computes_it_for_rows_enriched_before_it():
+    """With a ``program_key`` column the enriched key decides (here two different texts given one key);
+    a null key (a row from an older file in the same read) is computed from the code."""
+    a, b = row("k:1", "slow", 100.0, code="x = 1\n"), row("k:1", "fast", 50.0, code="x = 2\n")
+    p = pairing_of([{**a, "program_key": "k"}, {**b, "program_key": "k"}])
+    assert dict(p.skipped) == {"same_program": 1}
+    c, d = row("m:1", "slow", 100.0, code="x = (1)\n"), row("m:1", "fast", 50.0, code="x = 1\n")
+    p = pairing_of([{**c, "program_key": None}, {**d, "program_key": None}])
+    assert dict(p.skipped) == {"same_program": 1}
+    assert [x.pair_id for x in pairing_of([a, b]).pairs] == ["k:1"]

@@ -59,7 +59,9 @@ def test_given_tests_are_kept_and_checked_on_the_original(engine):
 
 def test_faster_candidate_wins_and_failing_ones_never_do(engine):
     p = engine.prepare(ORIGINAL, inputs=INPUTS)
-    codes = [WRONG_FAST, FAST, None, "def f(:\n", ORIGINAL, FAST + "\n"]
+    reformatted_original = "import time  # the same program\nn=int(input())\ntime.sleep((0.25))\nprint(sum(range(n)))\n"
+    reformatted_fast = "n = int(input())\n\nprint((n * (n - 1)) // 2)  # closed form\n"
+    codes = [WRONG_FAST, FAST, None, "def f(:\n", ORIGINAL, FAST + "\n", reformatted_original, reformatted_fast]
     ev = engine.evaluate(p, codes, RUNTIME)
     by = {r.index: r for r in ev.candidates}
     assert ev.original.verdict == "passed"
@@ -71,7 +73,10 @@ def test_faster_candidate_wins_and_failing_ones_never_do(engine):
     assert by[3].verdict == "rejected" and "does not parse" in by[3].detail and "line 1" in by[3].detail
     assert by[4].verdict == "unchanged"
     assert by[5].duplicate_of == 1 and by[5].verdict == "passed"
-    assert ev.order[0] == 1 and ev.order[1] == 5
+    # Formatting, comments and redundant parentheses leave the syntax tree, and so the program, as it was.
+    assert by[6].verdict == "unchanged" and "reformatted" in by[6].detail and by[6].score is None
+    assert by[7].duplicate_of == 1 and "same syntax tree" in by[7].detail
+    assert ev.order[0] == 1 and set(ev.order[1:3]) == {5, 7}
     assert set(ev.order) == set(range(len(codes)))
     assert by[1].metrics["latency_ms"]["unit"] == "ms" and by[1].metrics["latency_ms"]["n"] == 5
 
@@ -123,7 +128,7 @@ def test_reports_say_how_they_were_measured(engine):
     assert info["mode"] == "inprocess" and set(info["floors"]) == {"process", "inprocess", "function", "function_program"}
     p = engine.prepare(FAST, inputs=INPUTS)
     uses_fork = "import os\nn = int(input())\nprint(n * (n - 1) // 2 if os.fork else 0)\n"
-    ev = engine.evaluate(p, [FAST.replace("//", "//") + "# same\n", uses_fork], RUNTIME)
+    ev = engine.evaluate(p, ["n = int(input())\nprint((n - 1) * n // 2)\n", uses_fork], RUNTIME)
     assert ev.original.mode == "process"          # the set falls back as a whole: one mode per comparison
     assert all(c.mode == "process" and "os.fork" in c.mode_reason for c in ev.candidates)
     from hydra_ray.serve.views import program_view

@@ -1,6 +1,7 @@
 """Flatten profiler results into the enriched output schema (one row per candidate).
 
-Columns (also in the README): ``pair_id``, ``problem_id``, ``candidate``, ``code``, ``verdict``,
+Columns (also in the README): ``pair_id``, ``problem_id``, ``candidate``, ``code``, ``program_key``
+(a hash of the code's syntax tree, :mod:`hydra_ray.data.programs`; null if it does not parse), ``verdict``,
 ``verdict_detail``, ``stderr_tail``, ``tests_passed``, ``tests_total``; for each metric column C of
 ``hydra_ray.metrics.names``: ``C`` (median), ``C_unit``, ``C_source``, ``C_estimated``, ``C_n``,
 ``C_spread`` (IQR), ``C_samples``, ``C_significant`` and ``C_p_value`` (vs the other candidate of a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hydra_ray.data.programs import program_key
 from hydra_ray.data.schema import ProgramSet
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.profiler import CandidateResult
@@ -48,7 +50,8 @@ def candidate_rows(ps: ProgramSet, results: list[CandidateResult], node: dict[st
     for r in results:
         row: dict[str, Any] = {
             "pair_id": ps.pair_id, "problem_id": ps.problem_id, "candidate": r.name, "code": r.code,
-            "verdict": r.verdict.value, "verdict_detail": r.detail, "stderr_tail": r.stderr_tail,
+            "program_key": program_key(r.code), "verdict": r.verdict.value, "verdict_detail": r.detail,
+            "stderr_tail": r.stderr_tail,
             "tests_passed": r.tests_passed, "tests_total": r.tests_total,
         }
         for spec in METRICS:
@@ -75,7 +78,8 @@ def arrow_schema():
     import pyarrow as pa
 
     fields = [("pair_id", pa.string()), ("problem_id", pa.string()), ("candidate", pa.string()),
-              ("code", pa.string()), ("verdict", pa.string()), ("verdict_detail", pa.string()),
+              ("code", pa.string()), ("program_key", pa.string()), ("verdict", pa.string()),
+              ("verdict_detail", pa.string()),
               ("stderr_tail", pa.string()), ("tests_passed", pa.int64()), ("tests_total", pa.int64())]
     for spec in METRICS:
         c = spec.column

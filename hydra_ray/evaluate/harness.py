@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from hydra_ray.data.programs import program_key
 from hydra_ray.evaluate.optimizers import Candidate, Optimizer
 from hydra_ray.evaluate.stats import improvement
 from hydra_ray.evaluate.tasks import Task
@@ -142,7 +143,8 @@ MeasureFn = Callable[[Task, str, Any], Measurement]
 
 
 def _code_key(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+    """Candidates with the same syntax tree are one program (formatting, comments): measured once."""
+    return program_key(code) or hashlib.sha256(code.encode()).hexdigest()
 
 
 def measurement_units(task: Task) -> list[Task]:
@@ -203,7 +205,8 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
             # With the real profiler the original is measured inside each interleaved pair below, so
             # here it is only verified; rows without a candidate then carry no original medians.
             orig = (verify_task if interleaved else measure)(unit, task.original_code, cfg)
-            # identical code is measured once per unit; with the real profiler, interleaved with the original
+            # the same program (syntax tree) is measured once per unit; with the real profiler, interleaved
+            # with the original
             measured: dict[str, tuple[Measurement, Measurement]] = {}
             for cand in candidates:
                 row = _base_row(task, unit, cand)

@@ -11,7 +11,10 @@ Input: the enriched Parquet files under ``ENRICHED_DIR/data/`` (one row per cand
   otherwise the candidate with the worst (highest) median latency; with no latency at all, the first.
 * **Eligibility.** Only pairs whose two candidates both have verdict ``passed`` with every test
   passed (``tests_passed == tests_total > 0``) are labelled; the rest are counted by reason
-  (the failing verdicts, ``incomplete_tests``, ``no_tests``, ``identical_code``, ``single_candidate``).
+  (the failing verdicts, ``incomplete_tests``, ``no_tests``, ``identical_code``, ``same_program``,
+  ``single_candidate``). ``same_program``: the two sources differ only in formatting or comments (the
+  same syntax tree, the enriched ``program_key``; computed from ``code`` for rows enriched before the
+  column existed), so any difference measured between them is noise (:mod:`hydra_ray.data.programs`).
 * **Significance** per metric: the enriched ``C_significant`` for 2-candidate groups when not null,
   else ``compare_samples(C_samples of a, C_samples of b)``; None (unknown, scored as a tie) when either
   side has no samples or no value.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from hydra_ray.data.programs import program_key
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.stats import compare_samples
 from hydra_ray.prefs.dirichlet import rng_for
@@ -62,6 +66,7 @@ class Candidate:
     source: dict[str, str | None] = field(default_factory=dict)
     estimated: dict[str, bool | None] = field(default_factory=dict)
     cpu_speed_cv: float | None = None                # the profiler's CPU speed probe while timing
+    program_key: str | None = None                   # hash of the syntax tree (None: does not parse)
 
     @property
     def fully_passed(self) -> bool:
@@ -140,6 +145,11 @@ def _count(v: Any) -> int:
     return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
 
 
+def _program_key(enriched: Any, code: Any) -> str | None:
+    """The enriched ``program_key``, or (rows enriched before the column, or null) computed from the code."""
+    return enriched if isinstance(enriched, str) else program_key(str(code or ""))
+
+
 def candidates_from_frame(df) -> list[Candidate]:
     cols = set(df.columns)
     out = []
@@ -157,6 +167,7 @@ def candidates_from_frame(df) -> list[Candidate]:
                     for m in METRICS},
             estimated={m.name: _opt_bool(get(f"{m.column}_estimated")) for m in METRICS},
             cpu_speed_cv=valid_value(get("cpu_speed_cv")),
+            program_key=_program_key(get("program_key"), rec["code"]),
         ))
     return out
 
@@ -223,6 +234,8 @@ def skip_reason(a: Candidate, b: Candidate, max_cpu_speed_cv: float | None = Non
         return "incomplete_tests"
     if a.code.strip() == b.code.strip():
         return "identical_code"
+    if a.program_key is not None and a.program_key == b.program_key:
+        return "same_program"
     if max_cpu_speed_cv is not None and any(c.cpu_speed_cv is not None and c.cpu_speed_cv > max_cpu_speed_cv
                                             for c in (a, b)):
         return "unsteady_cpu"

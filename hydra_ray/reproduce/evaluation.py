@@ -1,6 +1,7 @@
 """Table III and Table II layouts from one measured ``evaluate`` run on the ``patterns`` suite.
 
-Candidates of one run (identical code is measured once per task and size, interleaved with the original):
+Candidates of one run (the same program, by syntax tree, is measured once per task and size, interleaved
+with the original):
 
 * ``reference``: each pattern's known better version (the paper's Table III shows its model's outputs;
   we have no 7B model here, so the known better versions stand in for "Opt.");

@@ -69,7 +69,8 @@ class MetricOut(BaseModel):
 class ProgramOut(BaseModel):
     verdict: str = Field(..., description="passed, wrong_answer, runtime_error, timeout, memory_limit, "
                          "output_limit, sandbox_error; for candidates also rejected (no code / does not "
-                         "parse), unchanged (the original returned), duplicate")
+                         "parse), unchanged (the original returned, possibly reformatted: the same syntax tree), "
+                         "duplicate (the same syntax tree as an earlier candidate)")
     detail: str
     tests_passed: int
     tests_total: int

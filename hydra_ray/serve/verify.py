@@ -7,7 +7,8 @@ The verification deployment holds one :class:`VerificationEngine`; tests use it 
    (differential testing: the original's stdout *becomes* the expected output). With neither, the
    program's behaviour on empty stdin is what must be preserved.
 2. :meth:`VerificationEngine.evaluate` settles what needs no sandbox (no code block in the completion,
-   code that does not parse, the original returned unchanged, a duplicate of an earlier candidate),
+   code that does not parse, the original returned unchanged, a duplicate of an earlier candidate; the
+   last two by syntax tree, so a reformatted copy is one too: :mod:`hydra_ray.data.programs`),
    then profiles the original and the remaining candidates as one program set — one sandbox session
    per phase, timings interleaved — and scores each survivor against the original
    (:mod:`hydra_ray.serve.ranking`).
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from hydra_ray.data.programs import program_key
 from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
 from hydra_ray.metrics.names import BY_COLUMN
 from hydra_ray.metrics.profiler import CandidateResult, MetricValue, ProfileConfig, Profiler
@@ -156,7 +158,8 @@ class VerificationEngine:
         reports: list[Report | None] = [None] * len(codes)
         first_of: dict[str, int] = {}
         to_run: list[int] = []
-        original_key = prepared.original.strip()
+        # The same syntax tree is the same program: formatting and comments change nothing to measure.
+        original_key = program_key(prepared.original) or prepared.original.strip()
         for i, code in enumerate(codes):
             if code is None or not code.strip():
                 reports[i] = Report(i, code, REJECTED, "no complete ```python code block in the completion")
@@ -165,12 +168,17 @@ class VerificationEngine:
             if problem:
                 reports[i] = Report(i, code, REJECTED, f"does not parse as Python 3: {problem}")
                 continue
-            key = code.strip()
+            key = program_key(code) or code.strip()
             if key == original_key:
-                reports[i] = Report(i, code, "unchanged", "identical to the original program")
+                reports[i] = Report(i, code, "unchanged", "identical to the original program"
+                                    if code.strip() == prepared.original.strip() else
+                                    "the original program reformatted: the same syntax tree, only formatting "
+                                    "or comments differ")
                 continue
             if key in first_of:
-                reports[i] = Report(i, code, "duplicate", f"same program as candidate {first_of[key]}",
+                reports[i] = Report(i, code, "duplicate", f"same program as candidate {first_of[key]}"
+                                    + ("" if code.strip() == codes[first_of[key]].strip() else
+                                       " (the same syntax tree; only formatting or comments differ)"),
                                     duplicate_of=first_of[key])
                 continue
             first_of[key] = i
