@@ -123,9 +123,14 @@ def _rows(out: Path) -> list[dict]:
 
 def test_enrich_local_ray_writes_schema_summary_and_resumes(tmp_path):
     inp = tmp_path / "in.jsonl"
-    inp.write_text("\n".join(sample_lines(3) + sample_lines(1, 45)) + "\n")
+    # One more set whose fast program is its slow one reformatted (a comment, spacing): the same program.
+    first = json.loads(sample_lines(1)[0])
+    same = dict(first, pair_id=first["pair_id"] + "-reformatted",
+                fast=dict(first["slow"], code="# reformatted\n" + first["slow"]["code"].replace("\n", "\n\n")))
+    inp.write_text("\n".join(sample_lines(3) + sample_lines(1, 45) + [json.dumps(same)]) + "\n")
     out = tmp_path / "out"
     summary = run_enrich(inp, out, _enrich_cfg(ray={"num_cpus": 2, "include_dashboard": False}), emit=lambda s: None)
+    assert summary["sets_with_same_program"] == 1
     rows = _rows(out)
     assert summary["sets_total"] == len({r["pair_id"] for r in rows}) == summary["sets_measured_this_run"]
     assert len(rows) == 2 * summary["sets_total"]

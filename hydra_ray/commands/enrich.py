@@ -48,5 +48,8 @@ def run(args) -> int:
     if summary.get("pairs_timed_longer"):
         print(f"[enrich] {summary['pairs_timed_longer']} pair(s) inconclusive in latency after profile.repeats rounds "
               "were timed profile.extra_repeats rounds more and compared again (rows: timing_rounds)")
+    if summary.get("sets_with_same_program"):
+        print(f"[enrich] {summary['sets_with_same_program']} set(s) hold the same program twice (the same syntax "
+              "tree: only formatting or comments differ; rows: program_key); label skips those pairs (same_program)")
     print(f"[enrich] outputs: {args.output}/data/*.parquet, {args.output}/summary.json, {args.output}/rejected.jsonl")
     return 0

@@ -349,7 +349,7 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
 
     from hydra_ray.metrics.names import METRICS
 
-    cols = ["pair_id", "verdict", "node_id", "isolation", "cpu_speed_cv", "timing_rounds"]
+    cols = ["pair_id", "verdict", "node_id", "isolation", "cpu_speed_cv", "timing_rounds", "program_key"]
     steady_max = float((config.get("profile") or {}).get("steady_cv_max", 0.05))
     repeats = int((config.get("profile") or {}).get("repeats", 5))
     for m in METRICS:
@@ -362,7 +362,7 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
     estimated: set[str] = set()
     nodes: set[str] = set()
     isolation: set[str] = set()
-    timed = unsteady = longer = 0
+    timed = unsteady = longer = same_program = 0
 
     def counts(table, col: str) -> dict[str, int]:
         return {d["values"]: d["counts"] for d in pc.value_counts(pc.drop_null(table.column(col))).to_pylist()}
@@ -370,13 +370,17 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
     for path in store.part_files():
         table = pq.read_table(path, columns=cols, filesystem=store.fs, schema=schema)
         t = table.append_column("passed", pc.equal(table.column("verdict"), "passed"))
-        aggs = [("pair_id", "count"), ("passed", "all"), ("cpu_speed_cv", "max"), ("timing_rounds", "max")] + [
+        aggs = [("pair_id", "count"), ("passed", "all"), ("cpu_speed_cv", "max"), ("timing_rounds", "max"),
+                ("program_key", "count"), ("program_key", "count_distinct")] + [
             (f"{m.column}_significant", "any") for m in METRICS]
         g = t.group_by("pair_id").aggregate(aggs)
         speed_cv = g.column("cpu_speed_cv_max")   # one value a set (its candidates were timed together)
         timed += len(speed_cv) - speed_cv.null_count
         unsteady += int(pc.sum(pc.fill_null(pc.greater(speed_cv, steady_max), False)).as_py() or 0)
         longer += int(pc.sum(pc.fill_null(pc.greater(g.column("timing_rounds_max"), repeats), False)).as_py() or 0)
+        # A set holding one syntax tree twice (files written before program_key: nulls, never counted).
+        same_program += int(pc.sum(pc.greater(g.column("program_key_count"),
+                                              g.column("program_key_count_distinct"))).as_py() or 0)
         two = pc.equal(g.column("pair_id_count"), 2)
         sets += g.num_rows
         candidates += table.num_rows
@@ -401,6 +405,8 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
         "sets_timed": timed, "sets_timed_on_unsteady_cpu": unsteady, "steady_cv_max": steady_max,
         # Pairs inconclusive in latency after `repeats` rounds, timed extra_repeats more (profiler, "Two looks").
         "pairs_timed_longer": longer,
+        # Sets with two candidates of the same syntax tree (formatting or comments apart): label skips those pairs.
+        "sets_with_same_program": same_program,
         "placement": placement,
         "wall_s_this_run": round(wall_s, 2), "sets_measured_this_run": measured_now,
         "sets_per_s_this_run": round(measured_now / wall_s, 3) if wall_s > 0 else None,
