@@ -603,8 +603,11 @@ def judge_figures(result: dict, data: Path | None = None) -> None:
     samples of each file: the judge's CPU time of each program (``cpu_time_ms``; PIE's
     ``improvement_frac`` is 1 - fast/slow of it, in %). ``reported_speedup`` is the PIE authors' own
     re-measurement (``measured_runtime_s``). Where the two disagree, "PIE reports >= 1.2x" depends on
-    which figure is read: recorded as ``judge[_cn]`` so the report can split the conclusive share by it.
+    which figure is read: recorded as ``judge[_cn]`` so the report can split the conclusive share by it,
+    with whether the two programs have the same syntax tree (hydra_ray/data/programs.py).
     Nothing is measured here; skipped when the pair file is not beside the repo."""
+    from hydra_ray.data.programs import same_program
+
     data = data or DATA
     for source, name in PAIR_SOURCES.items():
         suffix = "" if source == "pie" else f"_{source}"
@@ -620,7 +623,9 @@ def judge_figures(result: dict, data: Path | None = None) -> None:
                 slow, fast = row["slow"].get("cpu_time_ms"), row["fast"].get("cpu_time_ms")
                 per_pair[row["pair_id"]] = {
                     "reported_speedup": row["reported_speedup"], "cpu_time_ms": {"slow": slow, "fast": fast},
-                    "judge_speedup": slow / fast if slow and fast else None}
+                    "judge_speedup": slow / fast if slow and fast else None,
+                    # formatting or comments apart, one program: no measurement can separate them
+                    "same_syntax_tree": same_program(row["slow"]["code"], row["fast"]["code"])}
         if per_pair:
             result["judge" + suffix] = {
                 "source": name, "measured": "nothing: figures copied from the pair file",

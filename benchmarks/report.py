@@ -386,6 +386,16 @@ def judge_conclusive(m: dict, suffixes: list[str], judge: dict, threshold: float
     return out
 
 
+def _same_tree_note(judge: dict) -> str:
+    same = sorted((pid, r["reported_speedup"]) for pid, r in (judge.get("per_pair") or {}).items()
+                  if r.get("same_syntax_tree"))
+    if not same:
+        return "No pair here has two programs of the same syntax tree."
+    listed = ", ".join(f"{pid} ({x:.1f}×)" for pid, x in same)
+    return (f"{len(same)} pair{'s' if len(same) > 1 else ''} here {'have' if len(same) > 1 else 'has'} two programs "
+            f"of the same syntax tree (formatting or comments apart; `reported_speedup` in brackets): {listed}.")
+
+
 def _judge_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
     judge = m.get("judge" + file_suffix)
     rows = judge_conclusive(m, recorded, judge) if judge and recorded else {}
@@ -397,7 +407,8 @@ def _judge_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
            "time of each program (`cpu_time_ms`; PIE's `improvement_frac` is 1 − fast ÷ slow of it). Here the "
            f"pooled pairs of the samples above ({len(recorded)} sample{'s' if len(recorded) > 1 else ''}) are "
            "split by whether the judge's CPU times are ≥ 1.2× apart too. Share and interval as in the pooled table "
-           "(interval: 95% Wilson, n = the pairs). Nothing is re-measured: the same passes, grouped.", "",
+           "(interval: 95% Wilson, n = the pairs). Nothing is re-measured: the same passes, grouped. "
+           f"{_same_tree_note(judge)}", "",
            "| mode | both figures ≥ 1.2× : pairs | conclusive | 95% interval | only `reported_speedup` ≥ 1.2× : pairs | conclusive |",
            "|---|---|---|---|---|---|"]
     for mode, r in rows.items():
@@ -418,11 +429,14 @@ def _left_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
            "the fast one, beside the per-call latency ratios (slow ÷ fast) function mode measured in each pass. "
            "A difference below the profiler's 2% minimum effect is never called significant, however sure the test.", "",
            "| pair | work of one call, slow ÷ fast | function mode: latency ratio per pass (conclusive?) |", "|---|---|---|"]
+    same = {pid for pid, r in ((m.get("judge" + file_suffix) or {}).get("per_pair") or {}).items()
+            if r.get("same_syntax_tree")}
     for pid, r in sorted(left.items(), key=lambda kv: abs((kv[1]["work_ratio_slow_over_fast"] or 1) - 1)):
         passes = [x for s in recorded for x in ((((m.get("pairs" + s) or {}).get("per_pair") or {})
                                                   .get("function") or {}).get(pid) or []) if x]
         timing = ", ".join(f"{x['ratio']:.3f}{' (yes)' if x['significant'] else ''}" for x in passes)
-        out += [f"| {pid} | {r['work_ratio_slow_over_fast']:.3f} | {timing} |"]
+        label = pid + (" (the same syntax tree)" if pid in same else "")
+        out += [f"| {label} | {r['work_ratio_slow_over_fast']:.3f} | {timing} |"]
     return out + [""]
 
 

@@ -234,7 +234,8 @@ def test_pies_second_runtime_figure_is_copied_from_the_pair_file_and_splits_the_
     data.mkdir()
     rows = [("a", 300, 100), ("b", 120, 110), ("c", 60, 50), ("never_drawn", 9, 1)]
     (data / bench_measure.PAIR_SOURCES["cn"]).write_text("".join(
-        json.dumps({"pair_id": p, "reported_speedup": 1.5, "slow": {"cpu_time_ms": s}, "fast": {"cpu_time_ms": f}}) + "\n"
+        json.dumps({"pair_id": p, "reported_speedup": 1.5, "slow": {"cpu_time_ms": s, "code": "print((1))\n"},
+                    "fast": {"cpu_time_ms": f, "code": "print(1)  # same tree\n" if p == "b" else "print(2)\n"}}) + "\n"
         for p, s, f in rows))
     m = {"pairs_cn": _pairs_record(("function",), {"a": True, "b": False}),
          "pairs_cn_s1": _pairs_record(("function",), {"c": True}),
@@ -243,9 +244,11 @@ def test_pies_second_runtime_figure_is_copied_from_the_pair_file_and_splits_the_
     assert "judge" not in m   # that file is not in this data folder
     assert set(m["judge_cn"]["per_pair"]) == {"a", "b", "c"}
     assert m["judge_cn"]["per_pair"]["a"] == {"reported_speedup": 1.5, "cpu_time_ms": {"slow": 300, "fast": 100},
-                                              "judge_speedup": 3.0}
+                                              "judge_speedup": 3.0, "same_syntax_tree": False}
+    assert m["judge_cn"]["per_pair"]["b"]["same_syntax_tree"] is True
     split = report.judge_conclusive(m, ["_cn", "_cn_s1"], m["judge_cn"])
     assert split == {"function": {"both": {"pairs": 2, "share": 1.0}, "reported_only": {"pairs": 1, "share": 0.0}}}
     text = "\n".join(report.measure_section(m))
     assert "### Conclusive pairs by PIE's two runtime figures" in text
     assert "| function | 2 | **100%** | " + report._interval(1.0, 2) + " | 1 | 0% |" in text
+    assert "1 pair here has two programs of the same syntax tree" in text and "b (1.5×)" in text
