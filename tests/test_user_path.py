@@ -241,3 +241,44 @@ def test_label_and_evaluate_with_relative_paths(project):
     saved = (project / "runs" / "eval" / "config.yaml").read_text()
     assert f"suite: {project / 'suite.jsonl'}" in saved and f"output: {project / 'runs' / 'eval'}" in saved
     assert len(pd.read_parquet(project / "runs" / "eval" / "results.parquet")) >= 1
+
+
+def test_evaluate_stopped_with_sigterm_keeps_finished_tasks_and_resumes(project):
+    """A stopped `evaluate` says finished work is kept: each measured task's rows are on disk at once
+    (partial_rows.jsonl), the same command resumes with them and measures only the rest, and the report
+    then holds every task, the kept ones exactly as they were measured."""
+    import pandas as pd
+
+    names = ["bubble_sort", "fib_no_memo", "string_concat", "list_membership", "pop_front", "tuple_concat"]
+    cmd = ("evaluate", "--suite", "patterns", "--optimizer", "reference", "--output", "runs/eval",
+           f"patterns.names=[{','.join(names)}]", "patterns.sizes=[small]", "stats.n_boot=100")
+    proc = start(*cmd, cwd=project)
+    read_until(proc, r"^\[3/6\]", timeout=300)        # two tasks measured, the third under way
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, rest
+    assert "terminated (SIGTERM); finished work is kept and a rerun resumes" in rest
+    partial = project / "runs" / "eval" / "partial_rows.jsonl"
+    kept = [json.loads(line) for line in partial.read_text().splitlines()[1:]]
+    assert 2 <= len(kept) < len(names) and not (project / "runs" / "eval" / "results.parquet").exists()
+    first = kept[0]["task_id"]
+
+    r = hydra(*cmd, cwd=project, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resuming: {len(kept)} task(s) measured by an earlier run are kept" in r.stderr
+    assert f"[1/6] {first}: measured by the earlier run, kept" in r.stderr
+    assert r.stderr.count(" candidate(s)\n") == len(names) - len(kept), r.stderr   # only the rest measured
+    df = pd.read_parquet(project / "runs" / "eval" / "results.parquet")
+    assert sorted(set(df["task_id"])) == sorted(f"patterns/{n}" for n in names)
+    was = {(row["config"], row["candidate"]): row["cand_latency"] for row in kept[0]["rows"]}
+    now = df[df["task_id"] == first]
+    assert {(c, k): v for c, k, v in zip(now["config"], now["candidate"], now["cand_latency"])} == was
+    assert not partial.exists()   # the report holds every row now
+    # A changed configuration does not reuse rows measured under another one.
+    proc = start(*cmd, "measure.repeats=7", cwd=project)
+    read_until(proc, r"^\[2/6\]", timeout=300)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    r = hydra(*cmd, cwd=project, timeout=600)
+    assert "from a run with another configuration or other candidates; starting over" in r.stderr, r.stderr
+    assert "measured by the earlier run" not in r.stderr

@@ -9,7 +9,8 @@ from pathlib import Path
 HELP = "evaluate an optimiser (reference, identity, openai, hydra) on a benchmark suite"
 DESCRIPTION = """\
 Evaluate an optimiser on a suite and write OUTPUT/{table.md,table.csv,table2.csv,summary.json,
-pareto.png,sizes.png,results.parquet,candidates.jsonl,config.yaml}.
+pareto.png,sizes.png,results.parquet,candidates.jsonl,config.yaml}. Each task's results are kept as
+soon as it is measured (OUTPUT/partial_rows.jsonl), so a stopped run resumes: rerun the same command.
 
 Suites: patterns (built-in inefficiency patterns at three input sizes), pie-heldout (PIE pairs of
 the held-out problems; the split's hash is recorded), humaneval, or PATH to a JSONL suite
@@ -119,14 +120,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"{optimizer.name}: {n} candidate(s) -> {out / 'candidates.jsonl'}", file=sys.stderr)
     if args.dry_run:
         return 0
+    from hydra_ray.evaluate.checkpoint import Checkpoint, fingerprint
+
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    # Each measured task is kept at once, so a stopped run (Ctrl-C, SIGTERM) resumes where it stopped.
+    # What decides the rows: the configuration and each candidate's code (not whether it came from a cache).
+    programs = json.dumps([[task_id, c.config, c.index, c.code, c.weights] for task_id, cands in proposals.items()
+                           for c in cands], default=list)
+    checkpoint = Checkpoint(out, fingerprint(dump_config(cfg), programs), log)
     try:
-        rows = evaluate(suite.tasks, _Frozen(optimizer.name, proposals), cfg,
-                        log=lambda s: print(s, file=sys.stderr))
+        rows = evaluate(suite.tasks, _Frozen(optimizer.name, proposals), cfg, log=log,
+                        done=checkpoint.load(), on_task=checkpoint.add)
     except RuntimeError as e:  # the sandbox or profiler cannot run on this node
         print(f"hydra-ray evaluate: cannot measure: {e}", file=sys.stderr)
         return 3
     summary = write_report(rows_to_frame(rows), out, suite=suite.name, optimizer=optimizer.name,
                            stats_cfg=cfg.stats, config=cfg.to_dict(), split=suite.split)
+    checkpoint.finish()
     for c in summary["configs"]:
         print(f"{c['config']}: correct {c['n_correct']}/{c['n_tasks']}, %Opt {c['pct_optimized']}, "
               f"gmean speedup {c['gmean_speedup']}", file=sys.stderr)

@@ -191,8 +191,11 @@ def _metric_columns(row: dict[str, Any], orig: Measurement, cand: Measurement | 
 
 
 def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: MeasureFn | None = None,
-             log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
-    """Results rows (see ``_base_row`` and ``_metric_columns`` for the columns)."""
+             log: Callable[[str], None] = lambda s: None, done: dict[str, list[dict[str, Any]]] | None = None,
+             on_task: Callable[[str, list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """Results rows (see ``_base_row`` and ``_metric_columns`` for the columns). ``done``: rows of tasks
+    finished by an earlier, stopped run (:mod:`~hydra_ray.evaluate.checkpoint`), taken as they are;
+    ``on_task`` is called with each task's rows as soon as the task is measured."""
     interleaved = measure is None
     measure = measure or measure_task
     tasks = list(tasks)
@@ -200,7 +203,12 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
     rows: list[dict[str, Any]] = []
     for n, task in enumerate(tasks, 1):
         candidates = proposals.get(task.id, [])
+        if done and task.id in done:
+            log(f"[{n}/{len(tasks)}] {task.id}: measured by the earlier run, kept")
+            rows.extend(done[task.id])
+            continue
         log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
+        first_row = len(rows)
         for unit in measurement_units(task):
             # With the real profiler the original is measured inside each interleaved pair below, so
             # here it is only verified; rows without a candidate then carry no original medians.
@@ -241,6 +249,8 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                 row["cand_tracemalloc_peak_kb"] = result.tracemalloc_peak_kb if result is not None else None
                 _metric_columns(row, baseline, result if row["correct"] else None, cfg)
                 rows.append(row)
+        if on_task is not None:
+            on_task(task.id, rows[first_row:])
     return rows
 
 

@@ -113,7 +113,7 @@ def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], *, n_boot: int = 
     ib = rng.integers(0, xb.size, size=(n_boot, xb.size))
     num = np.median(xa[ia], axis=1)
     den = np.median(xb[ib], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):   # 0/0 (two zero medians) and inf - inf: nan, said as "–"
         ratios = np.where(den > 0, num / den, np.inf)
-    lo, hi = np.percentile(ratios, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+        lo, hi = np.percentile(ratios, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(lo), float(hi)
