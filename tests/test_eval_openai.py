@@ -210,3 +210,23 @@ def test_hydra_optimizer_uses_the_training_template(tmp_path):
     assert [c.weights for c in cands] == [tuple(w) for w in weights]
     assert all(c.code.strip() == FAST_PROGRAM.strip() for c in cands)
     assert [r["messages"] for r in srv.requests] == [prompt.render_messages(task.original_code, w) for w in weights]
+
+
+def test_evaluate_stops_before_measuring_when_no_request_is_answered(tmp_path):
+    """`hydra-ray evaluate --optimizer openai` without the key: the reason is on the terminal (not only in
+    candidates.jsonl), nothing is measured or tabulated, and the exit status says it failed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "HYDRA_TEST_ABSENT_KEY")}
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "evaluate", "--suite", "patterns", "--optimizer",
+                        "openai", "--output", "out", "patterns.names=[bubble_sort]", "patterns.sizes=[small]",
+                        "openai.api_key_env=HYDRA_TEST_ABSENT_KEY", f"openai.cache_dir={tmp_path / 'cache'}"],
+                       cwd=tmp_path, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "6 of 6 candidate(s) have no code: request failed: environment variable HYDRA_TEST_ABSENT_KEY" in r.stderr
+    assert "nothing to measure" in r.stderr and "[1/1]" not in r.stderr
+    assert (tmp_path / "out" / "candidates.jsonl").is_file() and not (tmp_path / "out" / "table.md").exists()

@@ -66,6 +66,21 @@ def _write_candidates(path: Path, proposals: dict) -> int:
     return n
 
 
+def _no_code_report(name: str, proposals: dict) -> bool:
+    """Say on the terminal why candidates came back without code (the reasons are otherwise only in
+    candidates.jsonl); True when every request of the optimiser failed (a key, an address: a setup
+    problem, not a result worth measuring and tabulating)."""
+    from collections import Counter
+
+    mine = [c for cands in proposals.values() for c in cands if c.config != "identity"]
+    reasons = Counter(c.detail or "no code" for c in mine if c.code is None)
+    if not reasons:
+        return False
+    top = "; ".join(f"{why} ({k}x)" for why, k in reasons.most_common(3))
+    print(f"{name}: {sum(reasons.values())} of {len(mine)} candidate(s) have no code: {top}", file=sys.stderr)
+    return bool(mine) and all(c.code is None and c.detail.startswith("request failed") for c in mine)
+
+
 class _Frozen:
     """An optimiser that returns proposals collected earlier (so they are also written to disk)."""
 
@@ -118,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
             proposals.setdefault(task_id, []).extend(cands)
     n = _write_candidates(out / "candidates.jsonl", proposals)
     print(f"{optimizer.name}: {n} candidate(s) -> {out / 'candidates.jsonl'}", file=sys.stderr)
+    if _no_code_report(optimizer.name, proposals) and not args.dry_run:
+        print(f"hydra-ray evaluate: no request of the {optimizer.name} optimiser was answered, so there is nothing "
+              "to measure; fix the cause above and run again (answers that did come back are cached)",
+              file=sys.stderr)
+        return 2
     if args.dry_run:
         return 0
     from hydra_ray.evaluate.checkpoint import Checkpoint, fingerprint
