@@ -91,6 +91,23 @@ def test_a_program_failing_in_process_but_passing_as_a_process_falls_back(profil
     assert "fails in-process" in fast.mode_reason and "passes as a process" in fast.mode_reason
 
 
+def test_a_timeout_in_process_is_not_run_again_as_a_process(profiler):
+    """A program out of time in-process (no interpreter start-up) is out of time as a process too: running
+    it again would only double the wait. A crash is tried again (the warm interpreter may be the cause)."""
+    checked = []
+    run = profiler._correctness_runs
+    profiler._correctness_runs = lambda ps, programs, names, mode: checked.append((tuple(names), mode)) or run(
+        ps, programs, names, mode)
+    try:
+        slow, fast = with_mode(profiler, "inprocess").profile(pair(slow="while True:\n    pass\n",
+                                                                   fast="raise SystemExit(3)\n"))
+    finally:
+        del profiler._correctness_runs
+    assert slow.verdict.value == "timeout" and fast.verdict.value == "runtime_error"
+    assert checked == [(("slow", "fast"), "inprocess"), (("fast",), "process")]
+    assert slow.mode == "inprocess"
+
+
 def test_a_program_failing_when_called_again_falls_back_to_inprocess(profiler):
     once = "import builtins\nassert not hasattr(builtins, 'ran_before')\nbuiltins.ran_before = 1\n" + FAST
     slow, fast = with_mode(profiler, "function").profile(pair(fast=once))

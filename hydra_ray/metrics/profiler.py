@@ -382,7 +382,11 @@ class Profiler:
         check = "process" if mode == "process" else "inprocess"
         names = [r.name for r in results]
         by_name = self._correctness_runs(ps, programs, names, check)
-        failing = [n for n in names if not all(r.verdict.ok for r in by_name[n])]
+        # Tried again as a process: a failure the warm interpreter may cause. Not a timeout or an output
+        # flood alone: without the interpreter's start-up a program is faster, so it would time out again,
+        # and each retry costs the whole limit once more.
+        failing = [n for n in names
+                   if any(r.verdict not in _PROCESS_CANNOT_HELP for r in by_name[n] if not r.verdict.ok)]
         if check == "inprocess" and failing:
             as_process = self._correctness_runs(ps, programs, failing, "process")
             for name in failing:
@@ -606,6 +610,9 @@ class Profiler:
             out[spec.column] = Look(significant, cmp.p_value, diff)
         return out
 
+
+# In-process failures that a run as a process would only repeat, at the cost of the limit (_check_correctness).
+_PROCESS_CANNOT_HELP = (Verdict.TIMEOUT, Verdict.OUTPUT_LIMIT)
 
 # process mode's CPU speed probe: an empty in-process run, for the probe its child takes (sandbox/_warm.py).
 SPEED_PROBE = "__cpu_speed_probe__"
