@@ -45,6 +45,7 @@ PATH_ARGS = ("input", "output", "config", "program", "tests", "expected", "metri
 def resolve_path_args(args: argparse.Namespace) -> None:
     from hydra_ray.paths import resolve_path
 
+    args.typed_paths = {name: getattr(args, name, None) for name in PATH_ARGS}   # as typed, for messages
     for name in PATH_ARGS:
         value = getattr(args, name, None)
         if isinstance(value, list):

@@ -293,5 +293,26 @@ def test_the_profile_command_in_function_mode_as_a_user_runs_it(tmp_path):
                         "--expected", "out.txt", "profile.mode=function", "profile.steady_cv_max=0"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert r.stdout.startswith("prog.py: passed")   # named as typed
     assert "passed" in r.stdout and "mode: function" in r.stdout
     assert "CPU UNSTEADY before timing" in r.stdout and "timed 2 times" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["prog.py", "--input", "nope.txt"], "--input {d}/nope.txt does not exist"),
+    (["prog.py", "--input", "in.txt", "--expected", "nope.txt"], "--expected {d}/nope.txt does not exist"),
+    ([".", "--input", "in.txt"], "program {d} is a directory; expected a file"),
+    (["binary.py"], "program {d}/binary.py is not UTF-8 text"),
+])
+def test_the_profile_command_names_a_bad_file_and_exits_2_not_1(tmp_path, args, says):
+    """Exit status 1 means "the program did not pass"; a file that cannot be read is a usage error (2)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "prog.py").write_text("print(input())\n")
+    (tmp_path / "in.txt").write_text("7\n")
+    (tmp_path / "binary.py").write_bytes(b"\xe5\xff\x00print(1)\n")
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", *args], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert says.format(d=tmp_path) in r.stderr and "Traceback" not in r.stderr and "rerun with -v" not in r.stderr

@@ -27,6 +27,24 @@ def add_arguments(p) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. profile.repeats=9")
 
 
+class _Unreadable(Exception):
+    pass
+
+
+def _read(path, what: str) -> str:
+    """A file's text, or an error that says what is wrong with it (exit status 2, not "did not pass")."""
+    if path.is_dir():
+        raise _Unreadable(f"{what} {path} is a directory; expected a file")
+    if not path.is_file():
+        raise _Unreadable(f"{what} {path} does not exist")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise _Unreadable(f"{what} {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise _Unreadable(f"{what} {path} cannot be read: {e.strerror}") from None
+
+
 def run(args) -> int:
     import json
     import sys
@@ -41,22 +59,25 @@ def run(args) -> int:
 
     from hydra_ray.paths import resolve_path
 
-    given = args.program   # as the user typed it: what the report names
+    given = (getattr(args, "typed_paths", None) or {}).get("program") or args.program   # what the report names
     args.program, args.config = resolve_path(args.program), resolve_path(args.config)
     args.input = [resolve_path(i) for i in args.input]
     args.expected = [resolve_path(e) for e in args.expected]
     cfg = load_config(EnrichConfig, args.config, args.overrides).profile
     src = Path(args.program)
-    if not src.is_file():
-        print(f"hydra-ray profile: {src} does not exist", file=sys.stderr)
-        return 2
-    if args.expected and len(args.expected) != len(args.input):
+    # One --expected and no --input: the expected output on empty stdin (the default input).
+    if args.expected and len(args.expected) != max(len(args.input), 1):
         print(f"hydra-ray profile: {len(args.expected)} --expected for {len(args.input)} --input; give one "
               "expected file per input, in the same order", file=sys.stderr)
         return 2
-    inputs = [Path(i).read_text() for i in args.input] or [""]
-    expected = [Path(e).read_text() for e in args.expected] or [None] * len(inputs)
-    ps = ProgramSet(src.stem, src.stem, [Candidate(src.name, src.read_text())],
+    try:
+        code = _read(src, "program")
+        inputs = [_read(Path(i), "--input") for i in args.input] or [""]
+        expected = [_read(Path(e), "--expected") for e in args.expected] or [None] * len(inputs)
+    except _Unreadable as e:
+        print(f"hydra-ray profile: {e}", file=sys.stderr)
+        return 2
+    ps = ProgramSet(src.stem, src.stem, [Candidate(src.name, code)],
                     [TestCase(i, e) for i, e in zip(inputs, expected)], args.float_tol, str(src))
     profiler = Profiler(cfg)
     row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]},
