@@ -198,3 +198,16 @@ def test_evaluate_config_reports_every_problem():
     cfg = load_config(EvaluateConfig, REPO / "configs" / "evaluate" / "hydra_steer.yaml")
     assert len(cfg.weight_vectors()) == 7 and cfg.openai.api_key_env == ""
     assert len(EvaluateConfig().weight_vectors()) == 6   # each metric alone, plus uniform
+
+
+def test_a_misspelt_pattern_or_suite_is_a_config_error_with_a_suggestion(tmp_path):
+    """A ValueError (the command's "bad input", exit 2) naming the field and the closest known name."""
+    from hydra_ray.config import from_dict
+    from hydra_ray.evaluate.config import EvaluateConfig
+    from hydra_ray.evaluate.suites import load_tasks
+
+    cfg = from_dict(EvaluateConfig, {"suite": "patterns", "patterns": {"names": ["bubblesort"]}})
+    with pytest.raises(ValueError, match=r"patterns.names: unknown pattern 'bubblesort' \(did you mean 'bubble_sort'\?\)"):
+        load_tasks(cfg)
+    with pytest.raises(ValueError, match=r"got '.*pattern' \(did you mean 'patterns'\?\)"):
+        load_tasks(from_dict(EvaluateConfig, {"suite": str(tmp_path / "pattern")}))

@@ -27,6 +27,7 @@ def load_tasks(cfg: Any) -> LoadedSuite:
         from hydra_ray.evaluate.suites.patterns import load_suite
 
         p = cfg.patterns
+        _check_pattern_names(p.names or [])
         tasks = list(load_suite(names=p.names or None, tests_per_size=p.tests_per_size, sizes=p.sizes,
                                 base_seed=p.seed))
         return LoadedSuite(suite, tasks)
@@ -49,4 +50,22 @@ def load_tasks(cfg: Any) -> LoadedSuite:
         from hydra_ray.evaluate.suites.jsonl import load_jsonl_suite
 
         return LoadedSuite(path.stem, load_jsonl_suite(path))
-    raise ValueError(f"suite: expected one of {list(NAMED)} or a path to a JSONL suite file, got {suite!r}")
+    raise ValueError(f"suite: expected one of {list(NAMED)} or a path to a JSONL suite file, got {suite!r}"
+                     f"{_did_you_mean(path.name, NAMED)}")
+
+
+def _did_you_mean(name: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_pattern_names(names) -> None:
+    from hydra_ray.evaluate.suites.patterns import pattern_names
+
+    known = pattern_names()
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError("; ".join(f"patterns.names: unknown pattern {n!r}{_did_you_mean(n, known)}" for n in bad)
+                         + f"; known: {', '.join(known)}")
