@@ -277,3 +277,13 @@ def test_missing_input_says_what_was_expected(tmp_path, capsys):
     assert main(["label", "--input", str(tmp_path / "enriched"), "--output", str(tmp_path / "out"),
                  "epsilon=-1"]) == 2
     assert "LabelConfig.epsilon" in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_labelling(tmp_path):
+    from hydra_ray.prefs.config import LabelConfig
+    from hydra_ray.prefs.run import OutputExistsError, label_directory
+
+    (tmp_path / "afile").write_text("not a folder\n")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "labelled"):
+        with pytest.raises(OutputExistsError, match=r"afile is a file, not a folder"):
+            label_directory(tmp_path / "no-enriched-data-needed", out, LabelConfig())

@@ -282,3 +282,15 @@ def test_evaluate_stopped_with_sigterm_keeps_finished_tasks_and_resumes(project)
     r = hydra(*cmd, cwd=project, timeout=600)
     assert "from a run with another configuration or other candidates; starting over" in r.stderr, r.stderr
     assert "measured by the earlier run" not in r.stderr
+
+
+def test_enrich_with_nothing_valid_to_measure_says_why_and_fails(project):
+    """Every record rejected (or an empty file): no data is written, so the run must not end as a success
+    that lists outputs which `label` then cannot find."""
+    (project / "bad.jsonl").write_text('{"foo": 1}\n{"pair_id": "p:1", "slow": {"code": "print(1)"}}\n')
+    r = hydra("enrich", "--input", "bad.jsonl", "--output", "runs/bad", "--config", "configs/enrich/quick.yaml",
+              cwd=project, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "nothing to measure: 2 record(s) read" in r.stdout and "2 rejected" in r.stdout
+    assert "rejected.jsonl" in r.stdout and "[enrich] done" not in r.stdout
+    assert len((project / "runs" / "bad" / "rejected.jsonl").read_text().splitlines()) == 2

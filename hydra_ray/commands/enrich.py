@@ -38,6 +38,14 @@ def run(args) -> int:
     except (InputError, StorageError) as e:
         print(f"hydra-ray enrich: {e}")
         return 2
+    if not summary["sets_total"]:
+        reasons = ", ".join(f"{why} {k}" for why, k in (summary.get("rejected_by_reason") or {}).items())
+        where = (f"; each rejected record and why is in {args.output}/rejected.jsonl" if summary["rejected_rows"]
+                 else "; the input holds no record")
+        print(f"hydra-ray enrich: nothing to measure: {summary.get('records_read', 0)} record(s) read from "
+              f"{args.input}, {summary['rejected_rows']} rejected" + (f" ({reasons})" if reasons else "")
+              + where + " (input formats: README, Input formats)")
+        return 2
     print(f"[enrich] done: {summary['sets_total']} sets, verdicts {summary['verdicts']}, "
           f"{summary['rejected_rows']} rejected rows; {summary['wall_s_this_run']} s this run "
           f"({summary['sets_per_s_this_run']} sets/s). Estimated metrics: {summary['estimated_metrics']}")

@@ -87,6 +87,9 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     inp, out = Path(input_dir), Path(output_dir)
     if out.resolve() == inp.resolve():
         raise OutputExistsError(f"--output {out} is the enriched input folder; choose a separate folder")
+    blocker = next((q for q in (out, *out.parents) if q.exists()), None)
+    if blocker is not None and not blocker.is_dir():   # found before any labelling is done, not after
+        raise OutputExistsError(f"--output {out}: {blocker} is a file, not a folder; choose another --output")
     df = read_enriched(inp)
     run_info = {"input": str(inp), "input_fingerprint": input_fingerprint(inp), "config": config.to_dict()}
     rewritten = _check_output(out, run_info, overwrite)
