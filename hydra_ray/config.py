@@ -64,16 +64,27 @@ class Config:
 
 # ---- small validators used by the component configs -------------------------------------------
 
+def _as_text_hint(value: Any) -> str:
+    """YAML reads ``1e9`` as text (its exponent notation needs a decimal point), so say so."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (YAML read it as text: write the number in full)"
+
+
 def positive(errors: list[str], name: str, value: float, *, allow_zero: bool = False) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        errors.append(f"{name}: expected a number, got {value!r}")
+        errors.append(f"{name}: expected a number, got {value!r}{_as_text_hint(value)}")
     elif value < 0 or (value == 0 and not allow_zero):
         errors.append(f"{name}: expected {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
 def in_range(errors: list[str], name: str, value: float, lo: float, hi: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        errors.append(f"{name}: expected a number in [{lo}, {hi}], got {value!r}")
+        errors.append(f"{name}: expected a number in [{lo}, {hi}], got {value!r}{_as_text_hint(value)}")
 
 
 def one_of(errors: list[str], name: str, value: Any, choices: Iterable[Any]) -> None:
@@ -194,7 +205,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     out = _deep_copy(data)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError([f"override {item!r}: expected key=value, e.g. sandbox.wall_time_s=5"])
+            raise ConfigError([f"override {item!r}: expected key=value, a dotted field of the configuration "
+                               "and its value (e.g. section.field=7); a stray argument?"])
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         if not all(parts):

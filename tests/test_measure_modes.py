@@ -316,3 +316,16 @@ def test_the_profile_command_names_a_bad_file_and_exits_2_not_1(tmp_path, args, 
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert says.format(d=tmp_path) in r.stderr and "Traceback" not in r.stderr and "rerun with -v" not in r.stderr
+
+
+def test_the_profile_command_reports_a_program_that_does_not_parse_without_running_it(tmp_path):
+    """The verdict enrich gives such a program (syntax_error), where, and that it is Python 2: exit 1."""
+    import subprocess
+    import sys
+
+    (tmp_path / "old.py").write_text("n = int(input())\nprint n * 2\n")
+    r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "old.py"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.startswith("old.py: syntax_error — does not parse as Python 3:")
+    assert "line 2" in r.stdout and "(Python 2 syntax?)" in r.stdout

@@ -46,3 +46,13 @@ def test_overrides_and_all_errors_at_once():
         load_config(EnrichConfig, None, ["profile.sandbx.x=1"])
     with pytest.raises(ConfigError, match="expected key=value"):
         load_config(EnrichConfig, None, ["profile.repeats"])
+
+
+def test_a_number_yaml_reads_as_text_is_explained_and_a_stray_argument_is_named():
+    from hydra_ray.config import ConfigError, load_config
+    from hydra_ray.enrich.config import EnrichConfig
+
+    with pytest.raises(ConfigError, match=r"memory_mb: expected a number, got '1e9' \(YAML read it as text"):
+        load_config(EnrichConfig, None, ["profile.sandbox.memory_mb=1e9"])
+    with pytest.raises(ConfigError, match=r"override 'wrong.py': expected key=value.*a stray argument\?"):
+        load_config(EnrichConfig, None, ["wrong.py"])

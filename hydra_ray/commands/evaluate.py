@@ -66,6 +66,10 @@ def _write_candidates(path: Path, proposals: dict) -> int:
     return n
 
 
+def _num(x, digits: int) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else str(x)
+
+
 def _no_code_report(name: str, proposals: dict) -> bool:
     """Say on the terminal why candidates came back without code (the reasons are otherwise only in
     candidates.jsonl); True when every request of the optimiser failed (a key, an address: a setup
@@ -158,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                            stats_cfg=cfg.stats, config=cfg.to_dict(), split=suite.split)
     checkpoint.finish()
     for c in summary["configs"]:
-        print(f"{c['config']}: correct {c['n_correct']}/{c['n_tasks']}, %Opt {c['pct_optimized']}, "
-              f"gmean speedup {c['gmean_speedup']}", file=sys.stderr)
+        print(f"{c['config']}: correct {c['n_correct']}/{c['n_tasks']}, %Opt {_num(c['pct_optimized'], 1)}, "
+              f"gmean speedup {_num(c['gmean_speedup'], 3)}", file=sys.stderr)
     print(f"report: {out / 'table.md'}", file=sys.stderr)
     return 0

@@ -51,6 +51,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from hydra_ray.config import load_config
+    from hydra_ray.data.programs import syntax_problem
     from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
     from hydra_ray.enrich.config import EnrichConfig
     from hydra_ray.enrich.rows import candidate_rows
@@ -77,6 +78,13 @@ def run(args) -> int:
     except _Unreadable as e:
         print(f"hydra-ray profile: {e}", file=sys.stderr)
         return 2
+    problem = syntax_problem(code)
+    if problem:   # nothing to run: say why, as enrich's rejections do (syntax_error)
+        if args.json:
+            print(json.dumps({"program": given, "verdict": "syntax_error", "verdict_detail": problem}, indent=2))
+        else:
+            print(f"{given}: syntax_error — does not parse as Python 3: {problem}")
+        return 1
     ps = ProgramSet(src.stem, src.stem, [Candidate(src.name, code)],
                     [TestCase(i, e) for i, e in zip(inputs, expected)], args.float_tol, str(src))
     profiler = Profiler(cfg)

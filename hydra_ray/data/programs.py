@@ -7,6 +7,9 @@ p03759:s246152829-s501080791 31.5x apart, and its two programs differ in one pai
 A model that returns the original reformatted has not optimised it either. So labelling skips such
 pairs (``same_program``) and serving reports such a candidate as ``unchanged``.
 
+``syntax_problem`` says why a source is not Python 3 (serving rejects such a candidate, ``profile``
+reports such a program), where and, for Python 2, that it is Python 2.
+
 Docstrings are part of the tree (a changed docstring is a different program here): the key errs on
 the side of "different", which at worst measures a pair that could have been skipped.
 """
@@ -37,3 +40,19 @@ def same_program(a: str, b: str) -> bool:
         return True
     key = program_key(a)
     return key is not None and key == program_key(b)
+
+
+def syntax_problem(code: str) -> str | None:
+    """None when ``code`` parses as Python 3, else a one-line description with line and column."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code)
+    except SyntaxError as e:
+        where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
+        text = (e.text or "").strip()
+        hint = " (Python 2 syntax?)" if "Missing parentheses" in str(e.msg) or text.startswith("print ") else ""
+        return f"{e.msg} at {where}" + (f": {text[:120]!r}" if text else "") + hint
+    except (ValueError, RecursionError) as e:   # null bytes; absurdly deep nesting
+        return f"cannot be parsed: {e}"
+    return None

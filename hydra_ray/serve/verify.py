@@ -18,12 +18,11 @@ end as verdicts from the sandbox's limits; nothing here runs candidate code outs
 """
 from __future__ import annotations
 
-import ast
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from hydra_ray.data.programs import program_key
+from hydra_ray.data.programs import program_key, syntax_problem
 from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
 from hydra_ray.metrics.names import BY_COLUMN
 from hydra_ray.metrics.profiler import CandidateResult, MetricValue, ProfileConfig, Profiler
@@ -37,20 +36,6 @@ PASSED = "passed"
 
 class OriginalFailed(ValueError):
     """The original program does not pass its own tests or crashes on an input."""
-
-
-def syntax_problem(code: str) -> str | None:
-    """None when ``code`` parses as Python 3, else a one-line description with line and column."""
-    try:
-        ast.parse(code)
-    except SyntaxError as e:
-        where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
-        text = (e.text or "").strip()
-        hint = " (Python 2 syntax?)" if "Missing parentheses" in str(e.msg) or text.startswith("print ") else ""
-        return f"{e.msg} at {where}" + (f": {text[:120]!r}" if text else "") + hint
-    except (ValueError, RecursionError) as e:   # null bytes; absurdly deep nesting
-        return f"cannot be parsed: {e}"
-    return None
 
 
 @dataclass
