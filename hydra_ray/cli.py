@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Sequence
@@ -107,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hydra-ray {args.command}: interrupted; finished work is kept and a rerun resumes.",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `hydra-ray … | head`: the reader has what it wanted; not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's flush at exit would fail again
+        return 141
     except Exception as e:  # noqa: BLE001 - the CLI's last line of defence: one readable message
         _report_error(args.command, e)
         return 1

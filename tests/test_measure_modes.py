@@ -329,3 +329,20 @@ def test_the_profile_command_reports_a_program_that_does_not_parse_without_runni
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stdout.startswith("old.py: syntax_error — does not parse as Python 3:")
     assert "line 2" in r.stdout and "(Python 2 syntax?)" in r.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`hydra-ray profile prog.py | head -1`: once the reader is gone, nothing more to say (no traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "prog.py").write_text("print(1)\n")
+    read, write = os.pipe()
+    os.close(read)   # the reader is gone before the first line
+    try:
+        r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "profile", "prog.py"], cwd=tmp_path,
+                           stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and r.stderr == "", r.stderr
