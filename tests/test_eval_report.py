@@ -185,7 +185,8 @@ def test_compare_runs_and_cli(tmp_path, cfg):
     assert rows["memory/minimal"]["paired_b_over_a"] == pytest.approx(1.0)
     assert result.warnings == []
     assert cli_main(["evaluate", "compare", str(a), str(b), "--output", str(tmp_path / "cmp")]) == 0
-    assert "runtime/minimal" in (tmp_path / "cmp" / "compare.md").read_text()
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| runtime/minimal | 100.0% | 100.0% |" in table, table   # rates as the summary shows them
     assert cli_main(["evaluate", "compare", str(a)]) == 2
 
 
