@@ -275,6 +275,19 @@ def test_doctor_json_lists_all_five_metrics(node):
     assert cycles["source"] == be.cycles_source(node)[0]
 
 
+def test_sources_follow_the_mode_as_the_profiler_records_them(node):
+    """What `doctor` shows is what rows record: peak memory is RSS, RSS growth over the fork point or the
+    tracemalloc peak of one call; function mode times the call loop and cannot read RAPL for one call."""
+    from hydra_ray.metrics.profiler import MEMORY_SOURCE
+
+    for mode in ("process", "inprocess", "function"):
+        got = {m.metric: m.source for m in be.default_sources(_with(node, False, False, True), False, mode)}
+        assert got["memory"] == MEMORY_SOURCE[mode]
+        assert got["latency"] == got["throughput"] == (be.SOURCE_FUNCTION_LOOP if mode == "function" else be.SOURCE_WALL)
+        assert got["energy"] == ("rapl" if mode != "function" else "estimate_cycles_x_2.5e-10")
+    assert "metric sources (profile.mode=function;" in doctor.render_text(doctor.collect(mode="function"))
+
+
 def test_doctor_text_one_line_per_capability(node):
     report = doctor.collect()
     text = doctor.render_text(report)

@@ -42,15 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--valgrind", action="store_true",
                         help="show the metric sources as if valgrind were enabled in the enrich config")
+    parser.add_argument("--mode", choices=["process", "inprocess", "function"], default="inprocess",
+                        help="show the metric sources of this profile.mode (default: inprocess, the default mode)")
 
 
-def collect(use_valgrind: bool = False) -> dict:
+def collect(use_valgrind: bool = False, mode: str = "inprocess") -> dict:
     from hydra_ray.metrics.backends import default_sources, detect_backends
 
     backends = detect_backends()
     return {
         "sections": [s for s in (_run_section(t, f) for t, f in SECTIONS) if s is not None],
-        "metrics": [asdict(m) for m in default_sources(backends, use_valgrind)],
+        "mode": mode,
+        "metrics": [asdict(m) for m in default_sources(backends, use_valgrind, mode)],
         "cpu": asdict(backends.cpu),
     }
 
@@ -62,7 +65,7 @@ def render_text(report: dict) -> str:
         for cap in section["capabilities"]:
             mark = "✓" if cap["available"] else "✗"
             lines.append(f"  {mark} {cap['name']:<12} {cap['detail']}")
-    lines.append("metric sources:")
+    lines.append(f"metric sources (profile.mode={report.get('mode', 'inprocess')}; --mode for the others):")
     for m in report["metrics"]:
         flag = "  (estimated)" if m["estimated"] else ""
         lines.append(f"  {m['metric']:<11} {m['column']:<17} {m['source']}{flag}")
@@ -70,6 +73,6 @@ def render_text(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = collect(use_valgrind=args.valgrind)
+    report = collect(use_valgrind=args.valgrind, mode=args.mode)
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else render_text(report))
     return 0

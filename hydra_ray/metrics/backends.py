@@ -308,13 +308,23 @@ def energy_source(backends: NodeBackends) -> tuple[str, bool]:
     return energy.SOURCE_ESTIMATE, True
 
 
-def default_sources(backends: NodeBackends, use_valgrind: bool = False) -> list[MetricSource]:
-    """The source each of the five metrics uses on this node, in METRICS order."""
+# What peak memory is in each profile.mode (metrics/profiler.py MEMORY_SOURCE says the same for rows).
+MEMORY_SOURCE_BY_MODE = {"process": SOURCE_RUSAGE, "inprocess": SOURCE_RSS_GROWTH, "function": SOURCE_TRACEMALLOC}
+
+
+def default_sources(backends: NodeBackends, use_valgrind: bool = False,
+                    mode: str = "inprocess") -> list[MetricSource]:
+    """The source each of the five metrics uses on this node in ``mode`` (profile.mode; its default
+    is inprocess), in METRICS order."""
+    timed = SOURCE_FUNCTION_LOOP if mode == "function" else SOURCE_WALL
+    energy_src = energy_source(backends)
+    if mode == "function" and energy_src[0] == energy.SOURCE_RAPL:   # RAPL cannot isolate one call
+        energy_src = (energy.SOURCE_ESTIMATE, True)
     chosen = {
-        "latency": (SOURCE_WALL, False),
-        "memory": (SOURCE_RUSAGE, False),       # ru_maxrss from the in-sandbox runner's os.wait4
+        "latency": (timed, False),
+        "memory": (MEMORY_SOURCE_BY_MODE[mode], False),
         "cycles": cycles_source(backends, use_valgrind),
-        "throughput": (SOURCE_WALL, False),
-        "energy": energy_source(backends),
+        "throughput": (timed, False),
+        "energy": energy_src,
     }
     return [MetricSource(m.name, m.column, *chosen[m.name]) for m in METRICS]

@@ -619,7 +619,7 @@ SPEED_PROBE = "__cpu_speed_probe__"
 SPEED_PROBE_SOURCE = "pass\n"
 
 MEMORY_KIND = {"process": "rss", "inprocess": "rss_growth", "function": "tracemalloc_peak"}
-MEMORY_SOURCE = {"process": bk.SOURCE_RUSAGE, "inprocess": bk.SOURCE_RSS_GROWTH, "function": bk.SOURCE_TRACEMALLOC}
+MEMORY_SOURCE = bk.MEMORY_SOURCE_BY_MODE
 
 
 def _latency_ms(r: RunResult, mode: str) -> float:
