@@ -50,8 +50,9 @@ class Checkpoint:
                 self.log(f"{self.path}: from a run with another configuration or other candidates; starting over")
         if done:
             self.log(f"resuming: {len(done)} task(s) measured by an earlier run are kept ({self.path})")
-        else:
-            self.path.write_text(json.dumps({"fingerprint": self.fp}) + "\n")
+        # Written afresh with only whole lines, so what this run appends never follows a line cut short.
+        self.path.write_text("".join(json.dumps(rec, default=_plain) + "\n" for rec in (
+            {"fingerprint": self.fp}, *({"task_id": t, "rows": rows} for t, rows in done.items()))))
         return done
 
     def add(self, task_id: str, rows: list[dict[str, Any]]) -> None:
