@@ -14,7 +14,8 @@ from hydra_ray.metrics.profiler import ProfileConfig
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.sandbox.limits import SandboxLimits
-from hydra_ray.serve.verify import OriginalFailed, VerificationEngine, syntax_problem
+from hydra_ray.data.programs import syntax_problem
+from hydra_ray.serve.verify import OriginalFailed, VerificationEngine
 
 ORIGINAL = "import time\nn = int(input())\ntime.sleep(0.25)\nprint(sum(range(n)))\n"
 FAST = "n = int(input())\nprint(n * (n - 1) // 2)\n"

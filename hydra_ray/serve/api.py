@@ -32,6 +32,7 @@ from ray.exceptions import RayError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hydra_ray import __version__
+from hydra_ray.data.programs import syntax_problem
 from hydra_ray.data.schema import TestCase
 from hydra_ray.prefs.prompt import extract_code, render_messages
 from hydra_ray.serve import schemas as S
@@ -40,7 +41,6 @@ from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.deployments import Failure
 from hydra_ray.serve.streaming import chat_events
 from hydra_ray.serve.telemetry import metrics
-from hydra_ray.serve.verify import syntax_problem
 from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, check_io, message_text, optimize_view,
                                    program_view)
 from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weights

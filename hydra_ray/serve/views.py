@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from hydra_ray.data.programs import syntax_problem
 from hydra_ray.data.schema import TestCase
 from hydra_ray.serve.backends import GenResult
 from hydra_ray.serve.config import LimitsSection
-from hydra_ray.serve.verify import Evaluation, Report, syntax_problem
+from hydra_ray.serve.verify import Evaluation, Report
 from hydra_ray.serve.weights import Weights
 
 
