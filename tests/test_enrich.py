@@ -45,6 +45,7 @@ def test_bad_records_become_rejected_rows_with_reasons(tmp_path):
         b'{"pair_id": "bad-utf8", "code": "\xff\xfe"}',                 # invalid UTF-8
         b'{"pair_id": "truncated", ',                                  # invalid JSON
         json.dumps({"id": "one", "candidates": ["print(1)"], "tests": [{"input": "", "expected": "1"}]}).encode(),
+        json.dumps(dict(good, pair_id=123)).encode(),                  # an id that is not a string
     ]
     f = tmp_path / "messy.jsonl"
     f.write_bytes(b"\n".join(lines) + b"\n")
@@ -52,7 +53,8 @@ def test_bad_records_become_rejected_rows_with_reasons(tmp_path):
     assert [r.pair_id for r in res.records] == [good["pair_id"]]
     counts = res.reject_counts()
     assert counts == {"duplicate_id": 1, "missing_field": 1, "no_tests": 1, "syntax_error": 2,
-                      "invalid_utf8": 1, "invalid_json": 1, "too_few_candidates": 1}
+                      "invalid_utf8": 1, "invalid_json": 1, "too_few_candidates": 1, "bad_field": 1}
+    assert [r.detail for r in res.rejected if r.reason.value == "bad_field"] == ["'pair_id' must be a string, got int 123"]
     py2_rejects = [r for r in res.rejected if r.reason.value == "syntax_error"]
     assert all("Python 2" in r.detail for r in py2_rejects)
     assert all(":" in r.source for r in res.rejected)  # file:line, so a user can find it

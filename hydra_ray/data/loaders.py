@@ -138,6 +138,11 @@ def parse_record(obj: Any, src: str) -> tuple[ProgramSet | None, list[Rejected]]
         return None, [Rejected(src, src, RejectReason.BAD_FIELD, "record is not a JSON object")]
     rid = obj.get("pair_id") or obj.get("id") or obj.get("problem_id")
     if not isinstance(rid, str) or not rid:
+        # The first id field present (and not a string) is the one to fix: say which, and what it holds.
+        given = next(((k, obj[k]) for k in ("pair_id", "id", "problem_id") if obj.get(k) not in (None, "")), None)
+        if given is not None:
+            return None, [Rejected(src, src, RejectReason.BAD_FIELD,
+                                   f"{given[0]!r} must be a string, got {type(given[1]).__name__} {given[1]!r:.60}")]
         return None, [Rejected(src, src, RejectReason.MISSING_FIELD, "needs a string 'pair_id', 'id' or 'problem_id'")]
     problem = obj.get("problem_id") if isinstance(obj.get("problem_id"), str) else rid
     cands = _candidates(obj, rid, src)
