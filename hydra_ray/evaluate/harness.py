@@ -209,7 +209,9 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
             continue
         log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
         first_row = len(rows)
-        for unit in measurement_units(task):
+        units = measurement_units(task)
+        for unit in units:
+            t_unit = time.perf_counter()
             # With the real profiler the original is measured inside each interleaved pair below, so
             # here it is only verified; rows without a candidate then carry no original medians.
             orig = (verify_task if interleaved else measure)(unit, task.original_code, cfg)
@@ -249,6 +251,10 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                 row["cand_tracemalloc_peak_kb"] = result.tracemalloc_peak_kb if result is not None else None
                 _metric_columns(row, baseline, result if row["correct"] else None, cfg)
                 rows.append(row)
+            if len(units) > 1:   # a task's sizes take minutes together: show each as it ends
+                size = unit.sizes[0] if unit.sizes else None
+                log(f"    size {task.size_label(size) if size is not None else '-'}: original {orig.verdict}, "
+                    f"{len(measured)} program(s) measured beside it, {time.perf_counter() - t_unit:.1f} s")
         if on_task is not None:
             on_task(task.id, rows[first_row:])
     return rows
