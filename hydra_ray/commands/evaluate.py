@@ -85,16 +85,6 @@ def _no_code_report(name: str, proposals: dict) -> bool:
     return bool(mine) and all(c.code is None and c.detail.startswith("request failed") for c in mine)
 
 
-class _Frozen:
-    """An optimiser that returns proposals collected earlier (so they are also written to disk)."""
-
-    def __init__(self, name: str, proposals: dict):
-        self.name, self._p = name, proposals
-
-    def propose(self, tasks):
-        return self._p
-
-
 def run(args: argparse.Namespace) -> int:
     if args.rest and args.rest[0] == "compare":
         return _run_compare(args)
@@ -144,16 +134,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return 0
-    from hydra_ray.evaluate.checkpoint import Checkpoint, fingerprint
+    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed, run_fingerprint
 
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     # Each measured task is kept at once, so a stopped run (Ctrl-C, SIGTERM) resumes where it stopped.
-    # What decides the rows: the configuration and each candidate's code (not whether it came from a cache).
-    programs = json.dumps([[task_id, c.config, c.index, c.code, c.weights] for task_id, cands in proposals.items()
-                           for c in cands], default=list)
-    checkpoint = Checkpoint(out, fingerprint(dump_config(cfg), programs), log)
+    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log)
     try:
-        rows = evaluate(suite.tasks, _Frozen(optimizer.name, proposals), cfg, log=log,
+        rows = evaluate(suite.tasks, Proposed(optimizer.name, proposals), cfg, log=log,
                         done=checkpoint.load(), on_task=checkpoint.add)
     except RuntimeError as e:  # the sandbox or profiler cannot run on this node
         print(f"hydra-ray evaluate: cannot measure: {e}", file=sys.stderr)

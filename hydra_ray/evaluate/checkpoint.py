@@ -22,6 +22,24 @@ def fingerprint(config_text: str, candidates_text: str) -> str:
     return hashlib.sha256(config_text.encode() + b"\0" + candidates_text.encode()).hexdigest()
 
 
+def run_fingerprint(config_text: str, proposals: dict[str, list[Any]]) -> str:
+    """What decides a run's rows: the configuration and each candidate's code (not whether it came
+    from a cache)."""
+    programs = json.dumps([[task_id, c.config, c.index, c.code, c.weights] for task_id, cands in proposals.items()
+                           for c in cands], default=list)
+    return fingerprint(config_text, programs)
+
+
+class Proposed:
+    """An optimiser that returns proposals collected earlier (so they are fingerprinted and written first)."""
+
+    def __init__(self, name: str, proposals: dict[str, list[Any]]):
+        self.name, self._p = name, proposals
+
+    def propose(self, tasks):
+        return self._p
+
+
 def _plain(x: Any) -> Any:
     """numpy scalars and arrays as Python values (rows hold medians and samples from numpy)."""
     if hasattr(x, "tolist"):
