@@ -526,15 +526,20 @@ def work(n: int, pair_source: str = "pie", seed: int = 0) -> dict:
             "seconds": round(time.perf_counter() - t0, 1), "per_pair": per_pair}
 
 
+def pairs_records(result: dict, pair_source: str) -> list[dict]:
+    """The recorded ``pairs`` samples of one pair file: ``pairs[_cn]`` and its ``_sN`` seeds."""
+    prefix = "pairs" + ("" if pair_source == "pie" else f"_{pair_source}")
+    return [rec or {} for key, rec in result.items()
+            if key == prefix or (key.startswith(prefix + "_s") and key[len(prefix) + 2:].isdigit())]
+
+
 def left_inconclusive(result: dict, pair_source: str = "cn", mode: str = "function") -> list[str]:
     """The pairs of every recorded sample of ``pair_source`` that ``mode`` left inconclusive in some pass."""
-    prefix = "pairs" + ("" if pair_source == "pie" else f"_{pair_source}")
     ids = []
-    for key, rec in result.items():
-        if key == prefix or (key.startswith(prefix + "_s") and key[len(prefix) + 2:].isdigit()):
-            for pid, runs in ((rec.get("per_pair") or {}).get(mode) or {}).items():
-                if all(x is not None for x in runs) and not all(x["significant"] for x in runs) and pid not in ids:
-                    ids.append(pid)
+    for rec in pairs_records(result, pair_source):
+        for pid, runs in ((rec.get("per_pair") or {}).get(mode) or {}).items():
+            if all(x is not None for x in runs) and not all(x["significant"] for x in runs) and pid not in ids:
+                ids.append(pid)
     return ids
 
 
@@ -611,9 +616,8 @@ def judge_figures(result: dict, data: Path | None = None) -> None:
     data = data or DATA
     for source, name in PAIR_SOURCES.items():
         suffix = "" if source == "pie" else f"_{source}"
-        ids = {pid for key, rec in result.items()
-               if key == "pairs" + suffix or (key.startswith(f"pairs{suffix}_s") and key.rsplit("_s", 1)[1].isdigit())
-               for per in ((rec or {}).get("per_pair") or {}).values() for pid in per}
+        ids = {pid for rec in pairs_records(result, source) for per in (rec.get("per_pair") or {}).values()
+               for pid in per}
         if not ids or not (data / name).exists():
             continue
         per_pair = {}

@@ -369,15 +369,9 @@ def judge_conclusive(m: dict, suffixes: list[str], judge: dict, threshold: float
     (both of PIE's figures agree with the sample's criterion), and the pairs where only ``reported_speedup`` does."""
     ratio = {pid: r["judge_speedup"] for pid, r in (judge.get("per_pair") or {}).items()
              if r.get("judge_speedup") is not None}
-    flags: dict[str, dict[str, list[bool]]] = {}
-    for suffix in suffixes:
-        for mode, per in (((m.get("pairs" + suffix) or {}).get("per_pair")) or {}).items():
-            for pid, runs in per.items():
-                if pid in ratio and not any(x is None for x in runs):
-                    flags.setdefault(mode, {}).setdefault(pid, []).extend(x["significant"] for x in runs)
     out = {}
-    for mode, per in flags.items():
-        share = {pid: sum(f) / len(f) for pid, f in per.items()}
+    for mode, per in pooled_flags(m, suffixes).items():
+        share = {pid: sum(f) / len(f) for pid, f in per.items() if pid in ratio}
         row = {}
         for group, keep in (("both", lambda r: r >= threshold), ("reported_only", lambda r: r < threshold)):
             ids = [pid for pid in share if keep(ratio[pid])]
@@ -440,18 +434,27 @@ def _left_table(m: dict, file_suffix: str, recorded: list[str]) -> list[str]:
     return out + [""]
 
 
+def pooled_flags(m: dict, suffixes: list[str]) -> dict[str, dict[str, list[bool]]]:
+    """mode -> pair -> the conclusive flag of each pass, over the samples ``suffixes`` (pairs failing their
+    tests in some pass are left out)."""
+    flags: dict[str, dict[str, list[bool]]] = {}
+    for suffix in suffixes:
+        for mode, per in (((m.get("pairs" + suffix) or {}).get("per_pair")) or {}).items():
+            for pid, runs in per.items():
+                if not any(x is None for x in runs):
+                    flags.setdefault(mode, {}).setdefault(pid, []).extend(x["significant"] for x in runs)
+    return flags
+
+
 def per_call_conclusive(m: dict, suffixes: list[str], mode: str = "function") -> dict:
     """``mode``'s conclusive share among the pooled pairs, by how much the work of one call differs
     (``work_per_call`` records: valgrind instructions of one call as function mode makes it)."""
     calls: dict[str, float] = {}
-    flags: dict[str, list[bool]] = {}
     for suffix in suffixes:
         for pid, r in ((m.get("work_per_call" + suffix) or {}).get("per_pair") or {}).items():
             if r.get("work_ratio_slow_over_fast") is not None:
                 calls[pid] = r["work_ratio_slow_over_fast"]
-        for pid, runs in (((m.get("pairs" + suffix) or {}).get("per_pair") or {}).get(mode) or {}).items():
-            if not any(x is None for x in runs):
-                flags.setdefault(pid, []).extend(x["significant"] for x in runs)
+    flags = pooled_flags(m, suffixes).get(mode, {})
     share = {pid: sum(f) / len(f) for pid, f in flags.items() if pid in calls}
     bands = {"< 2% (alike per call)": lambda d: d < 0.02, ">= 2% (the minimum effect)": lambda d: d >= 0.02,
              ">= 5%": lambda d: d >= 0.05, ">= 10%": lambda d: d >= 0.10}

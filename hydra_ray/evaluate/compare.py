@@ -17,12 +17,7 @@ import pandas as pd
 
 from hydra_ray.evaluate import aggregate
 from hydra_ray.evaluate import stats as st
-from hydra_ray.evaluate.report import fmt, md_table
-
-
-def _pct(rate: Any) -> str:
-    """A correctness rate as the summary table shows it (84.6%), not as a fraction."""
-    return f"{100 * rate:.1f}%" if isinstance(rate, (int, float)) and np.isfinite(rate) else "–"
+from hydra_ray.evaluate.report import fmt, md_table, pct
 
 
 @dataclass
@@ -76,7 +71,7 @@ def compare(dir_a: str | Path, dir_b: str | Path, *, n_boot: int = 2000, level: 
     md.append(md_table(
         ["config", "correct A", "correct B", "%Opt A", "%Opt B", "speedup A", "speedup B", "N both correct",
          "B/A paired [95% CI]"],
-        [[r["config"], _pct(r["correct_a"]), _pct(r["correct_b"]), fmt(r["pct_opt_a"], 3),
+        [[r["config"], pct(r["correct_a"]), pct(r["correct_b"]), fmt(r["pct_opt_a"], 3),
           fmt(r["pct_opt_b"], 3), fmt(r["speedup_a"], 3), fmt(r["speedup_b"], 3), r["n_common_correct"],
           f"{fmt(r['paired_b_over_a'], 3)} [{fmt(r['paired_lo'], 3)}, {fmt(r['paired_hi'], 3)}]"] for r in rows]))
     return Comparison(rows, warnings, "\n".join(md) + "\n")

@@ -26,6 +26,11 @@ from hydra_ray.evaluate.plots import plot_pareto, plot_pareto_by_detail, plot_si
 from hydra_ray.metrics.names import BY_NAME, METRIC_NAMES
 
 
+def pct(rate: Any) -> str:
+    """A rate (0.846) as tables show it (84.6%); "–" when there is none."""
+    return f"{100 * rate:.1f}%" if isinstance(rate, (int, float)) and np.isfinite(rate) else "–"
+
+
 def fmt(x: Any, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
@@ -83,7 +88,7 @@ def render_markdown(summary: dict[str, Any], t3: pd.DataFrame, t2: pd.DataFrame,
             "%Opt = correct, ≥10 % faster and significant.", ""]
     out.append(md_table(
         ["config", "tasks", "correct", "%Opt", "gmean speedup [95% CI]", "gmean speedup (correct only)"],
-        [[s["config"], s["n_tasks"], f"{100 * s['correctness_rate']:.1f}%" if s["n_tasks"] else "–",
+        [[s["config"], s["n_tasks"], pct(s["correctness_rate"]) if s["n_tasks"] else "–",
           fmt(s["pct_optimized"], 3), f"{fmt(s['gmean_speedup'], 3)} [{fmt(s['gmean_speedup_lo'], 3)}, "
           f"{fmt(s['gmean_speedup_hi'], 3)}]", fmt(s["gmean_speedup_correct"], 3)] for s in summary["configs"]]))
     out += ["", "## Per program (Table III layout)", "",
