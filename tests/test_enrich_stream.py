@@ -340,6 +340,8 @@ def test_auto_batch_size_is_one_for_small_inputs_and_sixteen_for_large():
     for bad in (0, -1, 2.5, "big"):
         with pytest.raises(ConfigError, match="batch_size"):
             from_dict(EnrichConfig, {"batch_size": bad})
+    with pytest.raises(ConfigError, match="whole number or 'auto', got 'big'"):
+        from_dict(EnrichConfig, {"batch_size": "big"})
 
 
 def test_progress_line_says_reading_before_any_input_and_lists_verdicts_only_once_there_are_some():

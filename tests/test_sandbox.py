@@ -182,6 +182,12 @@ def test_stderr_tail_and_exit_code(sandbox, mode):
     assert r.verdict is Verdict.RUNTIME_ERROR and r.exit_code == 3 and "exit status 3" in r.detail
 
 
+def test_traceback_names_the_program_not_the_sandbox_copy(sandbox, mode):
+    r = sandbox.run_batch({"div.py": "x = int(input())\nprint(1 / x)\n"}, [spec("div.py", "0\n", mode=mode)])[0]
+    assert r.verdict is Verdict.RUNTIME_ERROR and "ZeroDivisionError" in r.stderr_tail
+    assert 'File "div.py", line 2' in r.stderr_tail and "prog_" not in r.stderr_tail, r.stderr_tail
+
+
 def test_wrong_answer_names_the_line(sandbox, mode):
     r = run1(sandbox, mode, "print(1)\nprint(2)\n", expected="1\n3\n")
     assert r.verdict is Verdict.WRONG_ANSWER and "line 2" in r.detail

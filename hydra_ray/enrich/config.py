@@ -67,7 +67,9 @@ class EnrichConfig(Config):
     limit: int | None = None          # only the first N valid records of the input, in file order
 
     def _check(self, errors: list[str]) -> None:
-        if self.batch_size != "auto":
+        if isinstance(self.batch_size, str) and self.batch_size != "auto":
+            errors.append(f"batch_size: expected a whole number or 'auto', got {self.batch_size!r}")
+        elif self.batch_size != "auto":
             positive(errors, "batch_size", self.batch_size)
             if isinstance(self.batch_size, float):
                 errors.append(f"batch_size: expected a whole number or 'auto', got {self.batch_size!r}")

@@ -179,6 +179,10 @@ class Sandbox:
             elif "result" in msg:
                 raw = msg["result"]
                 i = raw["id"]
+                if raw.get("stderr_tail"):
+                    # A traceback names the program as the caller knows it, not by its copy in here.
+                    raw["stderr_tail"] = raw["stderr_tail"].replace(
+                        f"{job_root}/prog_{_safe(specs[i].program)}.py", specs[i].program)
                 results[i] = classify(raw, specs[i], specs[i].limits or self.limits)
                 finished.add(i)
                 in_flight = None
