@@ -141,7 +141,7 @@ def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_
                "winner_first_look": "fast", "timing_rounds": 5 if first[pid] else 15, "ratio": 2.0, "mode": "function",
                "reason": "", "cpu_speed_cv": 0.01, "timing_attempts": 1} for _ in range(2)] for pid in first}
     ok = new["per_pair"]["function"]
-    from hydra_ray.metrics.profiler import ProfileConfig
+    from hydra_ray.metrics.profile_config import ProfileConfig
 
     new["modes"]["function"].update(bench_measure.first_look_summary(ok, ProfileConfig()))
     r = new["modes"]["function"]

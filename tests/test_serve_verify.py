@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hydra_ray.data.schema import TestCase as Case
-from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.sandbox.limits import SandboxLimits

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from hydra_ray.config import ConfigError
-from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.metrics.stats import Look, compare_samples, decide_two_looks
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hydra_ray.config import Config, positive
-from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.placement import ProfilerPlacement
 
 

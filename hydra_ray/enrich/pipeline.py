@@ -403,7 +403,8 @@ def summarize_output(store: OutputStore, *, wall_s: float, measured_now: int, pl
         "nodes": sorted(nodes), "isolation": sorted(isolation),
         # Sets whose timing ran while the CPU's speed swung (profiler's speed probe above steady_cv_max).
         "sets_timed": timed, "sets_timed_on_unsteady_cpu": unsteady, "steady_cv_max": steady_max,
-        # Pairs inconclusive in latency after `repeats` rounds, timed extra_repeats more (profiler, "Two looks").
+        # Pairs inconclusive in latency after `repeats` rounds, timed extra_repeats more
+        # (metrics/profile_config.py, "Two looks").
         "pairs_timed_longer": longer,
         # Sets with two candidates of the same syntax tree (formatting or comments apart): label skips those pairs.
         "sets_with_same_program": same_program,

@@ -13,7 +13,7 @@ the node, ``floor_latency_ms``, ``floor_latency_iqr_ms``, ``floor_memory_kb``; h
 while the set was timed: ``cpu_speed_cv`` (CV of the CPU speed probe over the timing rounds; null if
 nothing was timed) and ``timing_attempts`` (more than 1: timed again because the CPU swung);
 ``timing_rounds``, the measured rounds behind the samples (more than ``repeats``: a pair inconclusive at the
-first look was timed longer, see the profiler's "Two looks"); and the node's
+first look was timed longer, see metrics/profile_config.py, "Two looks"); and the node's
 calibration: ``node_id``, ``cpu_model``, ``cpu_id``, ``clock_hz``, ``interpreter_rss_kb``,
 ``interpreter_ms``, ``isolation``.
 """

@@ -7,7 +7,7 @@ from hydra_ray.config import Config, in_range, one_of, path_field, positive
 from hydra_ray.evaluate.openai_client import OpenAIConfig
 from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
 from hydra_ray.metrics.names import METRIC_NAMES
-from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.metrics.profile_config import ProfileConfig
 
 SUITES = ("patterns", "pie-heldout", "humaneval")
 OPTIMIZERS = ("reference", "identity", "openai", "hydra")

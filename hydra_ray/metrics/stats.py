@@ -94,7 +94,7 @@ class Look:
 
 
 def decide_two_looks(first: Look, second: Look | None) -> Look:
-    """A metric's verdict over a sequential test's two looks (the profiler's "Two looks"): significant at
+    """A metric's verdict over a sequential test's two looks (metrics/profile_config.py, "Two looks"): significant at
     either look, each at its own level (the levels add up to alpha). A first-look difference stands only
     while all the samples still point the same way: more rounds may show it was a swing of the CPU."""
     if second is None:

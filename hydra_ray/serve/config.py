@@ -30,7 +30,7 @@ import yaml
 
 from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, one_of, path_field,
                               positive, resolve_config_paths)
-from hydra_ray.metrics.profiler import ProfileConfig
+from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.placement import ReplicaSection
 
 BUILD_PATH = "hydra_ray.serve.app:build"
