@@ -3,7 +3,9 @@
 Every hostile-program test runs in every measurement mode (``process``, ``inprocess``, ``function``):
 a mode that forks from a warm runner must not weaken any of them.
 """
+import json
 import os
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -129,6 +131,22 @@ def test_home_directory_secrets_are_hidden(sandbox, mode):
     r = run1(sandbox, mode, "import os\nprint(sorted(os.listdir('/root')) if os.path.isdir('/root') else [])\n")
     assert r.verdict is Verdict.PASSED
     assert ".ssh" not in r.stdout and ".bash_history" not in r.stdout
+
+
+def test_nothing_of_the_host_but_the_system_directories_and_the_interpreter_is_visible(sandbox, mode):
+    """A served program's traceback goes back to the caller, so what it can open it can send back: the
+    project's checkout (its .git/config), /opt, /var/lib, /srv and /mnt must not be there. A folder on
+    the way to the interpreter (a venv in the checkout, /opt/conda) exists, holding that way alone."""
+    checkout = str(Path(__file__).resolve().parents[1])
+    probe = ("import os, json, ssl, decimal\n"
+             f"for p in {[checkout, checkout + '/.git/config', '/opt', '/var/lib', '/srv', '/mnt', '/work']!r}:\n"
+             "    print(json.dumps([p, sorted(os.listdir(p)) if os.path.isdir(p) else os.path.exists(p)]))\n")
+    r = run1(sandbox, mode, probe)
+    assert r.verdict is Verdict.PASSED, (r.detail, r.stderr_tail)
+    interpreter = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)]
+    for path, seen in map(json.loads, r.stdout.splitlines()):
+        way = {i[len(path) + 1:].split("/")[0] for i in interpreter if i.startswith(path + "/")}
+        assert seen is False or (way and set(seen) <= way), (path, seen)
 
 
 def test_runs_as_unprivileged_uid_when_root(sandbox, mode):

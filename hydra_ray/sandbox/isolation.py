@@ -1,6 +1,7 @@
 """Which isolation this node offers, probed once per process, and the bwrap command line.
 
-bubblewrap gives a read-only root, private /tmp, /dev/shm and /var/tmp, no network, and a fresh pid
+bubblewrap gives a read-only view of the system directories only (no home directories, no
+project checkout, no /opt or /var), private /tmp, /dev/shm and /var/tmp, no network, and a fresh pid
 namespace (killing its init takes every leftover process with it). Started as root, we keep only
 CAP_SETUID/SETGID/KILL for the in-sandbox runner, which drops each program to a private uid; without
 root, bwrap uses a user namespace and the program shares the runner's uid (weaker; reported).
@@ -33,7 +34,8 @@ def probe_isolation(requested: str = "auto") -> IsolationInfo:
             res = subprocess.run(argv, env={}, capture_output=True, timeout=20)
             if res.returncode == 0:
                 return IsolationInfo("bwrap", True, root,
-                                     "bubblewrap: read-only root, private tmp, no network, own pid namespace"
+                                     "bubblewrap: system directories read-only and nothing else of the host, private tmp, "
+                                     "no network, own pid namespace"
                                      + ("" if root else "; not root, so programs share the runner's uid"))
             why = res.stderr.decode(errors="replace").strip()[-300:]
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -51,26 +53,32 @@ def probe_isolation(requested: str = "auto") -> IsolationInfo:
     return IsolationInfo("none", False, root, detail)
 
 
-_HIDDEN = ("/root", "/home")  # home directories hold the caller's secrets (keys, tokens, history)
+# What a program sees of the host: the system directories an interpreter and its tools (valgrind, perf)
+# need, read-only, and nothing else. Not the whole root with holes punched in it: a service runs
+# untrusted code, and the host's other directories (the project's checkout and .git, /opt, /var/lib,
+# /srv, /mnt, home directories) hold what it must not read or send back in a traceback.
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
 
 
 def interpreter_paths() -> list[str]:
-    """Directories the sandboxed interpreter needs, even when they live under a hidden home dir."""
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
-             os.path.dirname(os.path.realpath(sys.executable))}
-    hidden = sorted(p for p in paths if any(p.startswith(h + "/") for h in _HIDDEN))
-    return [p for p in hidden if not any(p != q and p.startswith(q + "/") for q in hidden)]
+    """Directories the sandboxed interpreter needs (its prefix and a venv's), wherever they live."""
+    paths = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable),
+                                          os.path.dirname(os.path.realpath(sys.executable)))}
+    outside = sorted(p for p in paths if not any(p == d or p.startswith(d + "/") for d in _SYSTEM))
+    return [p for p in outside if not any(p != q and p.startswith(q + "/") for q in outside)]
 
 
 def base_bwrap_args(*, tmpfs_mb: int, root: bool) -> list[str]:
     size = str(int(tmpfs_mb) * 1024 * 1024)
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for hidden in _HIDDEN:
-        if os.path.isdir(hidden):
-            args += ["--perms", "0755", "--tmpfs", hidden]
-    for path in interpreter_paths():  # re-exposed read-only at the same path, so venvs keep working
+    args = ["--dev", "/dev", "--proc", "/proc"]
+    for path in _SYSTEM:
+        if os.path.islink(path):   # merged /usr: /bin -> usr/bin, kept as the same link
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in interpreter_paths():  # read-only at the same path, so venvs and pyenv keep working
         parts = path.split("/")
-        for depth in range(3, len(parts)):  # parents below /root or /home, traversable
+        for depth in range(2, len(parts)):  # its parents exist (empty) and can be traversed
             args += ["--perms", "0755", "--dir", "/".join(parts[:depth])]
         args += ["--ro-bind", path, path]
     for scratch in ("/tmp", "/dev/shm", "/var/tmp"):
