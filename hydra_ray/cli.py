@@ -100,14 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"hydra-ray {args.command}: {e}", file=sys.stderr)
         return 2
-    except ray_runtime.Terminated:
-        print(f"hydra-ray {args.command}: terminated (SIGTERM); finished work is kept and a rerun resumes.",
-              file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"hydra-ray {args.command}: interrupted; finished work is kept and a rerun resumes.",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM (ray_runtime.Terminated, however it reached us)
+        term = isinstance(e, ray_runtime.Terminated) or ray_runtime.terminated()
+        print(f"hydra-ray {args.command}: {'terminated (SIGTERM)' if term else 'interrupted'}; finished work "
+              "is kept and a rerun resumes.", file=sys.stderr)
+        return 143 if term else 130
     except BrokenPipeError:   # `hydra-ray … | head`: the reader has what it wanted; not an error to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's flush at exit would fail again
         return 141

@@ -69,7 +69,14 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum, frame):
+    _state["sigterm"] = True
     raise Terminated()
+
+
+def terminated() -> bool:
+    """Whether SIGTERM arrived: a library on the way (Ray's ``ray.get``, Ray Train) may turn our
+    :class:`Terminated` into a plain KeyboardInterrupt, and the exit status must still say SIGTERM."""
+    return bool(_state.get("sigterm"))
 
 
 def handle_sigterm() -> None:

@@ -103,10 +103,13 @@ def test_adapter_reloads_with_peft(trained):
     assert not torch.allclose(before, after)
 
 
-def kill_run_past_checkpoint(cmd: list[str], out: Path, checkpoint_step: int, past_step: int) -> None:
-    """Start `hydra-ray train` and SIGKILL its whole process group once checkpoint `checkpoint_step` is
-    in Ray's storage and metrics.jsonl shows training at `past_step` or later."""
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def kill_run_past_checkpoint(cmd: list[str], out: Path, checkpoint_step: int, past_step: int,
+                             sig: signal.Signals = signal.SIGKILL) -> tuple[int, str]:
+    """Start `hydra-ray train` and send `sig` to its whole process group (as a terminal's Ctrl-C does)
+    once checkpoint `checkpoint_step` is in Ray's storage and metrics.jsonl shows training at
+    `past_step` or later. Returns the exit status and stderr."""
+    err_file = out.parent / f"{out.name}.stderr"   # a file, not a pipe a long run could fill
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err_file.open("w"),
                             start_new_session=True)
     ckpt = out / "ray" / "train" / f"checkpoint-{checkpoint_step:08d}"
     deadline = time.time() + 600
@@ -117,9 +120,26 @@ def kill_run_past_checkpoint(cmd: list[str], out: Path, checkpoint_step: int, pa
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=120)
+        return proc.returncode, err_file.read_text()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_run_says_so_exits_130_and_a_rerun_resumes(data, tmp_path):
+    """Ray Train's own SIGINT handler aborts the run and left the process with status 1 and no word;
+    the CLI's contract is a message and 130, as for every other command."""
+    model, labelled = data
+    out = tmp_path / "run"
+    cmd = _cmd(model, labelled, out, "dpo.max_steps=16", "dpo.save_steps=8", "dpo.logging_steps=4")
+    rc, err = kill_run_past_checkpoint(cmd, out, checkpoint_step=8, past_step=8, sig=signal.SIGINT)
+    assert rc == 130 and "interrupted; finished work is kept and a rerun resumes" in err, (rc, err[-2000:])
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0 and "resumed from step" in done.stdout, done.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -192,6 +192,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
 
     from hydra_ray.placement import train_workers
     from hydra_ray.train.hub import AlphaHub
+    from hydra_ray.train.interrupt import interruptible
 
     from hydra_ray.ray_runtime import connect, quiet_console_handlers, shutdown
 
@@ -215,7 +216,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
             emit("[train] note: checkpoints go to a path on the driver's filesystem; on a multi-node "
                  "cluster put --output on a filesystem every node mounts or set storage_path=s3://...")
         _preflight(cfg, plan, emit)
-        trainer = TorchTrainer(
+        trainer = interruptible(TorchTrainer)(
             train_attempt,
             train_loop_config={"cfg": cfg.to_dict(), "hub": hub, "input_dir": str(input_dir),
                                "work_dir": str(out / "_work")},
