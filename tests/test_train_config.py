@@ -162,3 +162,22 @@ def test_checkpoint_storage_is_per_output_and_read_through_pyarrow_filesystems(t
     (root / "run-2" / "checkpoint-00000004.tmp").write_text("")   # a file is not a checkpoint
     assert has_checkpoints(str(root), "run-1") and not has_checkpoints(str(root), "run-2")
     assert has_checkpoints(f"file://{root}", "run-1")              # URIs go through pyarrow.fs.from_uri
+
+
+def test_a_non_uniform_label_alpha_is_noted_when_enhanced_training_will_redraw_from_its_own(tmp_path):
+    """The label preset's α shapes only the stored labels: enhanced training draws from α_initial."""
+    import json
+
+    from hydra_ray.train.config import labelled_alpha_note
+
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml")
+    assert cfg.framework == "enhanced"
+    for alpha, noted in (("latency-dominant", True), ([5, 0.5, 0.5, 0.5, 0.5], True), ("intermediate", False),
+                         (2.0, False)):
+        f = tmp_path / "labeler.json"
+        f.write_text(json.dumps({"config": {"alpha": alpha}}))
+        note = labelled_alpha_note(cfg, f)
+        assert (note is not None) == noted, (alpha, note)
+        assert labelled_alpha_note(cfg.replace(framework="base"), f) is None   # base keeps the labels' weights
+    f.write_text(json.dumps({"config": {"alpha": "latency-dominant"}}))
+    assert "framework=base" in labelled_alpha_note(cfg, f) and "starts at 1 " in labelled_alpha_note(cfg, f)

@@ -240,6 +240,30 @@ def labelled_conditioning(labeler_json: str | Path) -> str:
     return (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("prompt_conditioning", "weights")
 
 
+def labelled_alpha_note(cfg: TrainConfig, labeler_json: str | Path) -> str | None:
+    """A note when the labelled set's weights were drawn from a non-uniform α that training won't use.
+
+    framework=enhanced redraws every batch's weights from the adaptive α, which starts at
+    ``alpha.initial`` for every region (the paper, Appendix E: "initialized roughly equally to simulate a
+    uniform prior") and stays within [alpha_min, alpha_max]; the label preset's α only shaped the stored
+    labels, which framework=base keeps. A "runtime-focused" labelled set is not runtime-focused training."""
+    import json
+
+    from hydra_ray.prefs.dirichlet import resolve_alpha
+
+    spec = (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("alpha", "intermediate")
+    try:
+        alpha = resolve_alpha(spec)
+    except (ValueError, TypeError):
+        return None
+    if cfg.framework != "enhanced" or float(alpha.max() - alpha.min()) < 1e-9:
+        return None
+    return (f"note: {labeler_json} was labelled with α={spec} (not uniform), but framework=enhanced redraws "
+            f"each batch's weights from the adaptive α, which starts at {cfg.alpha.initial:g} for every region "
+            f"(paper, Appendix E) within [{cfg.alpha.alpha_min:g}, {cfg.alpha.alpha_max:g}]; the labels' own "
+            f"weights are kept only with framework=base")
+
+
 def _conditioning_problems(cfg: TrainConfig, labeler_json: Path) -> list[str]:
     have = labelled_conditioning(labeler_json)
     if cfg.prompt_conditioning is not None and cfg.prompt_conditioning != have:
