@@ -181,3 +181,21 @@ def test_a_non_uniform_label_alpha_is_noted_when_enhanced_training_will_redraw_f
         assert labelled_alpha_note(cfg.replace(framework="base"), f) is None   # base keeps the labels' weights
     f.write_text(json.dumps({"config": {"alpha": "latency-dominant"}}))
     assert "framework=base" in labelled_alpha_note(cfg, f) and "starts at 1 " in labelled_alpha_note(cfg, f)
+
+
+def test_a_labelled_set_sharing_problems_with_the_evaluation_split_is_noted_unless_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hydra_ray.evaluate.suites.pie import DEFAULT_SPLIT, load_split
+    from hydra_ray.train.config import heldout_overlap_note
+
+    held = sorted(load_split(DEFAULT_SPLIT).problem_ids)[:2]
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml")
+    labels = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"problem_id": [*held, "p_not_held_out", held[0]]}), labels)
+    note = heldout_overlap_note(cfg, labels)
+    assert note.startswith(f"note: 2 of the labelled set's 3 problems ({held[0]}, {held[1]})"), note
+    assert heldout_overlap_note(cfg.replace(heldout_split=str(DEFAULT_SPLIT)), labels) is None  # refused instead
+    pq.write_table(pa.table({"problem_id": ["p_not_held_out"]}), labels)
+    assert heldout_overlap_note(cfg, labels) is None

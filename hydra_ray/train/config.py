@@ -240,6 +240,27 @@ def labelled_conditioning(labeler_json: str | Path) -> str:
     return (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("prompt_conditioning", "weights")
 
 
+def heldout_overlap_note(cfg: TrainConfig, labels: str | Path) -> str | None:
+    """Without ``heldout_split``, a note when the labelled set shares problems with the shipped evaluation
+    split: nothing is refused, but an evaluation on ``pie_heldout`` would include trained-on problems."""
+    if cfg.heldout_split or not Path(labels).is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    from hydra_ray.evaluate.suites.pie import DEFAULT_SPLIT, load_split
+
+    split = load_split(DEFAULT_SPLIT)
+    ids = set(pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist())
+    shared = sorted(ids & split.problem_ids)
+    if not shared:
+        return None
+    shown = ", ".join(shared[:5]) + (", …" if len(shared) > 5 else "")
+    rel = DEFAULT_SPLIT.relative_to(DEFAULT_SPLIT.parents[3])
+    return (f"note: {len(shared)} of the labelled set's {len(ids)} problems ({shown}) are held out for evaluation "
+            f"in {rel}: an evaluation of this adapter on pie_heldout would test on problems it was trained on; "
+            f"heldout_split={rel} refuses such a set")
+
+
 def labelled_alpha_note(cfg: TrainConfig, labeler_json: str | Path) -> str | None:
     """A note when the labelled set's weights were drawn from a non-uniform α that training won't use.
 

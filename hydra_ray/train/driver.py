@@ -31,8 +31,8 @@ from typing import Callable
 from hydra_ray.config import ConfigError, dump_config
 from hydra_ray.train.alpha import AlphaSettings
 from hydra_ray.prefs.prompt import PROMPT_RECORD
-from hydra_ray.train.config import (TrainConfig, check_node, labelled_alpha_note, labelled_conditioning,
-                                    offline_runtime_env)
+from hydra_ray.train.config import (TrainConfig, check_node, heldout_overlap_note, labelled_alpha_note,
+                                    labelled_conditioning, offline_runtime_env)
 
 RUN_NAME = "train"
 
@@ -170,6 +170,8 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         # Pinned from the labelled set, so config.yaml and adapter/hydra_prompt.json say what was used.
         cfg = cfg.replace(prompt_conditioning=labelled_conditioning(input_dir / "labeler.json"))
     if (input_dir / "labeler.json").is_file() and (note := labelled_alpha_note(cfg, input_dir / "labeler.json")):
+        emit(f"[train] {note}")
+    if note := heldout_overlap_note(cfg, input_dir / "labels.parquet"):
         emit(f"[train] {note}")
     done = out / "alpha.json"
     if done.exists() and json.loads(done.read_text()).get("completed"):
