@@ -106,6 +106,23 @@ def test_restart_before_any_checkpoint_starts_alpha_over(tmp_path):
     assert hub.restarts[0]["from_step"] == 0 and hub.restarts[0]["steps_repeated"] == 3
 
 
+def test_a_group_that_failed_before_its_first_report_is_a_restart_too(tmp_path):
+    """Seen under load: a worker health check failed while the model loaded, before any step was
+    reported; alpha.json said attempts 2 and restarts [] (the restart was invisible)."""
+    hub = AlphaHub(AlphaSettings(lr=0.5, reports_per_update=2), str(tmp_path / "metrics.jsonl"))
+    hub.begin_attempt(False)
+    hub.begin_attempt(False)
+    (r,) = hub.restarts
+    assert r["attempt"] == 2 and r["from_step"] == 0 and r["reached_step"] == 0 and r["steps_repeated"] == 0
+    later = AlphaHub(AlphaSettings(lr=0.5, reports_per_update=2), None)   # the same with a checkpoint
+    later.begin_attempt(True)
+    later.restore(hub.state_dict(), step=0)
+    assert later.restarts == []                        # the first attempt of a rerun: a resume
+    later.begin_attempt(True)
+    later.restore(hub.state_dict(), step=0)
+    assert len(later.restarts) == 1 and later.summary()["attempts"] == 2
+
+
 def test_resuming_in_a_new_driver_is_not_a_restart(tmp_path):
     """A rerun of the command after the whole run died: the new hub restores but saw no failed attempt."""
     old = AlphaHub(AlphaSettings(lr=0.5, reports_per_update=2), None)

@@ -41,6 +41,7 @@ class AlphaHub:
         self.attempts = 0                              # worker-group starts that called begin_attempt
         self.restarts: list[dict[str, Any]] = []
         self._reached: int | None = None               # highest step reported in this attempt
+        self._restarting = False                       # this attempt restarts a failed one of this run
         self._step_clock: tuple[int, float] | None = None   # (step, arrival) of rank 0's first report of it
         self._since_log_losses: dict[str, list[float]] = {r: [] for r in REGIONS}
         self._since_log_adv: list[list[float]] = []
@@ -145,7 +146,10 @@ class AlphaHub:
         from step 0: α, counts and metrics rows of the failed attempt are dropped, as a restore drops
         those after its step. With a checkpoint, :meth:`restore` follows and does the same from there."""
         self.attempts += 1
-        if self._reached is not None and not from_checkpoint:
+        # A second start within this run is a restart, even when the failed group reported no step
+        # (e.g. a health check failed while the model loaded): it must still show in `restarts`.
+        self._restarting = self.attempts > 1
+        if self._restarting and not from_checkpoint:
             self.controller = type(self.controller)(self.controller.settings)
             self._truncate_rows(0)
             self._note_restart(0)
@@ -157,7 +161,7 @@ class AlphaHub:
         self.resumed_from = {"step": int(step), "alpha": self.controller.get_alpha(),
                              "updates": len(self.controller.updates)}
         self._truncate_rows(step)
-        if self._reached is not None:      # a restart within this run (this hub saw the failed attempt)
+        if self._restarting:               # a restart within this run (not a rerun's resume)
             self._note_restart(step)
         self._export_alpha()
         return self.controller.get_alpha()
@@ -174,6 +178,7 @@ class AlphaHub:
         self.restarts.append({"attempt": self.attempts, "from_step": int(step), "reached_step": reached,
                               "steps_repeated": max(0, reached - int(step)), "alpha": self.controller.get_alpha()})
         self._reached = None
+        self._restarting = False
         self._step_clock = None
         self._clear_since_log()
         self._export_alpha()
