@@ -127,6 +127,18 @@ def test_speedups_are_clipped_to_a_tenth_and_ten():
     assert speedups(p.pairs)["latency"][0] == 10.0
 
 
+def test_a_zero_memory_value_sits_at_the_clip_and_two_zeros_are_a_tie():
+    """No net memory (0 KB) is a measured value: fast 0 vs slow 9000 is 'fast better, beyond 10x' (10),
+    the reverse 0.1, and 0 vs 0 a tie (1). They were left out of speedup.png before."""
+    def with_memory(r, kb):
+        return {**r, "peak_memory_kb": kb, "peak_memory_kb_samples": [kb] * 7}
+
+    for fast_kb, slow_kb, want in ((0.0, 9000.0, 10.0), (9000.0, 0.0, 0.1), (0.0, 0.0, 1.0)):
+        p = pairing_of([with_memory(row("p1:x-y", "slow", 100.0, seed=1), slow_kb),
+                        with_memory(row("p1:x-y", "fast", 50.0, seed=2), fast_kb)])
+        assert speedups(p.pairs)["memory"].tolist() == [want], (fast_kb, slow_kb)
+
+
 def test_read_enriched_explains_what_is_expected(tmp_path):
     with pytest.raises(EnrichedInputError, match="is not a directory"):
         read_enriched(tmp_path / "nope")

@@ -25,8 +25,20 @@ def _plt():
     return plt
 
 
-def _labels() -> list[str]:
-    return [BY_NAME[m].label for m in METRIC_NAMES]
+def _estimated(stats: dict[str, Any]) -> set[str]:
+    """Metrics whose values are (partly) estimates on this dataset, as ``coverage`` counted them."""
+    return {m for m in METRIC_NAMES if stats["coverage"][m].get("estimated")}
+
+
+def _labels(stats: dict[str, Any]) -> list[str]:
+    est = _estimated(stats)
+    return [BY_NAME[m].label + (" *" if m in est else "") for m in METRIC_NAMES]
+
+
+def _estimate_note(fig, stats: dict[str, Any]) -> None:
+    if _estimated(stats):
+        fig.text(0.99, 0.01, "* estimated (no hardware counter): see stats.json coverage", ha="right",
+                 va="bottom", fontsize=7, color="dimgray")
 
 
 def plot_coverage(stats: dict[str, Any], path: Path) -> None:
@@ -37,13 +49,14 @@ def plot_coverage(stats: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.bar(x - 0.2, cov, 0.4, label="passed candidates with a value")
     ax.bar(x + 0.2, sig, 0.4, label="pairs differing significantly")
-    ax.set_xticks(x, _labels())
+    ax.set_xticks(x, _labels(stats))
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("fraction")
     ax.set_title(f"Metric coverage ({stats['coverage'][METRIC_NAMES[0]]['passed_candidates']} passed candidates, "
                  f"{stats['pairs']['eligible']} pairs)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    _estimate_note(fig, stats)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -60,23 +73,24 @@ def plot_fast_vs_slow(stats: dict[str, Any], path: Path) -> None:
         frac = np.array([fv[m][key] / fv[m]["pairs"] if fv[m]["pairs"] else 0.0 for m in METRIC_NAMES])
         ax.barh(y, frac, left=left, color=color, label=label)
         left += frac
-    ax.set_yticks(y, _labels())
+    ax.set_yticks(y, _labels(stats))
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of pairs")
     ax.set_title("Does the fast candidate also win on each metric?")
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
+    _estimate_note(fig, stats)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_speedups(speedups: dict[str, np.ndarray], path: Path) -> None:
+def plot_speedups(speedups: dict[str, np.ndarray], path: Path, stats: dict[str, Any]) -> None:
     plt = _plt()
     lo, hi = SPEEDUP_CLIP
     bins = np.logspace(np.log10(lo), np.log10(hi), 31)
     fig, axes = plt.subplots(1, len(METRIC_NAMES), figsize=(14, 3), sharey=False)
-    for ax, m in zip(axes, METRIC_NAMES):
+    for ax, m, label in zip(axes, METRIC_NAMES, _labels(stats)):
         v = speedups.get(m, np.array([]))
         if v.size:
             ax.hist(v, bins=bins, color="tab:blue")
@@ -87,10 +101,12 @@ def plot_speedups(speedups: dict[str, np.ndarray], path: Path) -> None:
         ax.axvline(1.0, color="tab:red", lw=1)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
-        ax.set_title(f"{BY_NAME[m].label} (n={v.size})", fontsize=9)
+        ax.set_title(f"{label} (n={v.size})", fontsize=9)
         ax.set_xlabel("fast vs slow (>1: fast better)", fontsize=8)
-    fig.suptitle(f"Improvement ratio per metric, clipped to [{lo}×, {hi}×]", fontsize=10)
+    fig.suptitle(f"Improvement ratio per metric, clipped to [{lo}×, {hi}×] (a zero against a non-zero value "
+                 "sits at the clip)", fontsize=10)
     fig.tight_layout()
+    _estimate_note(fig, stats)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -118,6 +134,6 @@ def write_plots(stats: dict[str, Any], speedups: dict[str, np.ndarray], out_dir:
     paths = [d / "metric_coverage.png", d / "fast_vs_slow.png", d / "speedup.png", d / "regions.png"]
     plot_coverage(stats, paths[0])
     plot_fast_vs_slow(stats, paths[1])
-    plot_speedups(speedups, paths[2])
+    plot_speedups(speedups, paths[2], stats)
     plot_regions(stats, paths[3])
     return paths
