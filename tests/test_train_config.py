@@ -199,3 +199,5 @@ def test_a_labelled_set_sharing_problems_with_the_evaluation_split_is_noted_unle
     assert heldout_overlap_note(cfg.replace(heldout_split=str(DEFAULT_SPLIT)), labels) is None  # refused instead
     pq.write_table(pa.table({"problem_id": ["p_not_held_out"]}), labels)
     assert heldout_overlap_note(cfg, labels) is None
+    labels.write_bytes(b"not parquet")                   # reported by the workers' reader, not here
+    assert heldout_overlap_note(cfg, labels) is None

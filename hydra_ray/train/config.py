@@ -249,8 +249,13 @@ def heldout_overlap_note(cfg: TrainConfig, labels: str | Path) -> str | None:
 
     from hydra_ray.evaluate.suites.pie import DEFAULT_SPLIT, load_split
 
+    import pyarrow as pa
+
     split = load_split(DEFAULT_SPLIT)
-    ids = set(pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist())
+    try:
+        ids = set(pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist())
+    except (pa.ArrowException, OSError, KeyError):
+        return None   # an unreadable set is reported where it is read, with what to do about it
     shared = sorted(ids & split.problem_ids)
     if not shared:
         return None
