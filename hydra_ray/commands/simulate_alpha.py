@@ -58,7 +58,7 @@ def parse_losses(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from hydra_ray.config import ConfigError
-    from hydra_ray.paths import resolve_path
+    from hydra_ray.paths import check_output_dir, resolve_path
     from hydra_ray.train.alpha import AlphaSettings
     from hydra_ray.train.simulate import SimulationConfig, simulate, write_simulation
 
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ConfigError([str(e)]) from e
     out = resolve_path(args.output)
+    check_output_dir(out)
     data = write_simulation(simulate(losses, settings, sim), out)
     final = ", ".join(f"{r} {a:.3f}" for r, a in data["alpha"].items())
     print(f"final α: {final}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra_ray.paths import OutputExistsError, check_output_dir
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.dataset import label_pairs, write_jsonl, write_parquet
 from hydra_ray.prefs.labels import Labeler
@@ -27,10 +28,6 @@ from hydra_ray.prefs.plots import write_plots
 from hydra_ray.prefs.summary import compute_stats, speedups
 
 OUTPUT_NAMES = ("labels.parquet", "labels.jsonl", "labeler.json", "stats.json", "plots")
-
-
-class OutputExistsError(RuntimeError):
-    """The output folder holds a labelled dataset made from different input or config."""
 
 
 @dataclass
@@ -87,9 +84,7 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     inp, out = Path(input_dir), Path(output_dir)
     if out.resolve() == inp.resolve():
         raise OutputExistsError(f"--output {out} is the enriched input folder; choose a separate folder")
-    blocker = next((q for q in (out, *out.parents) if q.exists()), None)
-    if blocker is not None and not blocker.is_dir():   # found before any labelling is done, not after
-        raise OutputExistsError(f"--output {out}: {blocker} is a file, not a folder; choose another --output")
+    check_output_dir(out)
     df = read_enriched(inp)
     run_info = {"input": str(inp), "input_fingerprint": input_fingerprint(inp), "config": config.to_dict()}
     rewritten = _check_output(out, run_info, overwrite)

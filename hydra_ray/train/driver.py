@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from hydra_ray.config import ConfigError, dump_config
+from hydra_ray.paths import check_output_dir
 from hydra_ray.train.alpha import AlphaSettings
 from hydra_ray.prefs.prompt import PROMPT_RECORD
 from hydra_ray.train.config import TrainConfig, check_node, offline_runtime_env, labelled_conditioning
@@ -162,6 +163,7 @@ def _config_error_in(error: BaseException) -> ConfigError | None:
 def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path,
                  emit: Callable[[str], None] = print) -> TrainOutcome:
     input_dir, out = Path(input_dir).resolve(), Path(output_dir).resolve()
+    check_output_dir(out)
     problems = check_node(cfg, input_dir)
     if problems:
         raise ConfigError(problems, "train (node check, before Ray starts)")
