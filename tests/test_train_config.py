@@ -1,6 +1,7 @@
 """Presets load and validate; a node that lacks what a preset needs is told so before Ray starts."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -162,3 +163,95 @@ def test_checkpoint_storage_is_per_output_and_read_through_pyarrow_filesystems(t
     (root / "run-2" / "checkpoint-00000004.tmp").write_text("")   # a file is not a checkpoint
     assert has_checkpoints(str(root), "run-1") and not has_checkpoints(str(root), "run-2")
     assert has_checkpoints(f"file://{root}", "run-1")              # URIs go through pyarrow.fs.from_uri
+
+
+@pytest.fixture(scope="module")
+def tiny_inputs(tmp_path_factory):
+    from hydra_ray.train.sample_data import build_sample_labelled_set
+    from hydra_ray.train.tiny_model import build_tiny_model
+
+    base = tmp_path_factory.mktemp("rerun")
+    return (build_tiny_model(base / "model"), build_sample_labelled_set(base / "labelled", limit=4),
+            build_sample_labelled_set(base / "unweighted", limit=4, prompt_conditioning="none"))
+
+
+class _RayStarted(BaseException):
+    """Raised where Ray would start: everything up to it ran for real, nothing after it (a BaseException,
+    so the CLI does not report it as an error)."""
+
+
+def test_a_rerun_asking_for_another_run_is_refused_before_anything_is_written(tiny_inputs, tmp_path, capsys,
+                                                                             monkeypatch):
+    """A stopped run (its record, config.yaml and a checkpoint in Ray storage) is continued only by the
+    same request: other input or training fields are refused with exit 2 before Ray starts, naming what
+    changed; operational fields (save_steps, logging_steps, max_failures) may change."""
+    from hydra_ray import ray_runtime
+    from hydra_ray.cli import main
+
+    def stop(*a, **kw):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray_runtime, "connect", stop)
+    model, labelled, unweighted = tiny_inputs
+    out = tmp_path / "run"
+
+    def train(inp, *overrides):
+        return main(["train", "--input", str(inp), "--output", str(out), "--config",
+                     str(REPO / "configs/train/tiny-cpu.yaml"), f"model.name_or_path={model}", *overrides])
+
+    with pytest.raises(_RayStarted):
+        train(labelled, "dpo.save_steps=5")
+    (out / "ray" / "train" / "checkpoint-00000005").mkdir(parents=True)   # what Ray Train had saved
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"config.yaml", "run.json"} <= set(before)
+
+    assert train(unweighted, "dpo.learning_rate=0.1", "lora.r=4") == 2
+    err = capsys.readouterr().err
+    assert "already holds checkpoints of an unfinished run" in err
+    assert f"input ({labelled} → {unweighted})" in err
+    assert "lora.r: 8 → 4" in err and "dpo.learning_rate: 0.0005 → 0.1" in err
+    assert "prompt_conditioning: 'weights' → 'none'" in err and "pass --overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    # the same labelled data rewritten in place with other contents is another input too
+    (labelled / "labeler.json").write_text((labelled / "labeler.json").read_text() + "\n")
+    try:
+        assert train(labelled) == 2
+        assert f"input data ({labelled} has changed since)" in capsys.readouterr().err
+    finally:
+        (labelled / "labeler.json").write_text((labelled / "labeler.json").read_text()[:-1])
+
+    with pytest.raises(_RayStarted):   # operational fields only: it goes on to resume
+        train(labelled, "dpo.save_steps=7", "dpo.logging_steps=1", "max_failures=0")
+    assert (out / "ray" / "train" / "checkpoint-00000005").is_dir()
+
+
+def test_overwrite_deletes_the_other_run_then_starts_over(tiny_inputs, tmp_path, monkeypatch):
+    from hydra_ray import ray_runtime
+    from hydra_ray.train.driver import run_training
+
+    def stop(*a, **kw):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray_runtime, "connect", stop)
+    model, labelled, _ = tiny_inputs
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    cfg = load_config(TrainConfig, preset, [f"model.name_or_path={model}"])
+    out = tmp_path / "run"
+    with pytest.raises(_RayStarted):
+        run_training(cfg, labelled, out, emit=lambda _: None)
+    (out / "ray" / "train" / "checkpoint-00000005").mkdir(parents=True)
+    (out / "metrics.jsonl").write_text('{"step": 5}\n')
+    lines: list[str] = []
+    with pytest.raises(_RayStarted):   # the same run, with overwrite: nothing to replace, it resumes
+        run_training(cfg, labelled, out, emit=lines.append, overwrite=True)
+    assert (out / "ray" / "train" / "checkpoint-00000005").is_dir() and not lines
+    other = cfg.replace(dpo=cfg.dpo.replace(max_steps=80))
+    with pytest.raises(_RayStarted):
+        run_training(other, labelled, out, emit=lines.append, overwrite=True)
+    assert lines == ["[train] --overwrite: deleted checkpoints of an unfinished run "
+                     f"({out / 'ray'}/train) made from other input or config; starting over"]
+    assert not (out / "ray" / "train").exists() and not (out / "metrics.jsonl").exists()
+    assert "max_steps: 80" in (out / "config.yaml").read_text()
+    assert json.loads((out / "run.json").read_text())["config"]["dpo.max_steps"] == 80
+
