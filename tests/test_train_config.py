@@ -70,7 +70,7 @@ def test_cpu_node_checks(tmp_path):
                       [f"model.name_or_path={tmp_path / 'nope'}", "scaling.num_workers=9", "dpo.bf16=true"])
     text = "\n".join(check_node(cfg))
     assert "no such directory" in text and "make-tiny-model" in text
-    assert "9 workers" in text and "dpo.bf16=true needs scaling.use_gpu=true" in text
+    assert "9 worker(s)" in text and "dpo.bf16=true needs scaling.use_gpu=true" in text
 
 
 def test_training_refuses_problems_held_out_for_evaluation(tmp_path):
@@ -255,3 +255,29 @@ def test_overwrite_deletes_the_other_run_then_starts_over(tiny_inputs, tmp_path,
     assert "max_steps: 80" in (out / "config.yaml").read_text()
     assert json.loads((out / "run.json").read_text())["config"]["dpo.max_steps"] == 80
 
+
+def test_an_empty_labelled_set_is_refused_before_ray(tiny_inputs, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    model, labelled, _ = tiny_inputs
+    empty = tmp_path / "empty"
+    shutil.copytree(labelled, empty)
+    pq.write_table(pq.read_table(labelled / "labels.parquet").slice(0, 0), empty / "labels.parquet")
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml", [f"model.name_or_path={model}"])
+    problems = check_node(cfg, empty)
+    assert problems == [f"--input {empty}: labels.parquet has no rows, nothing to train on (every pair was "
+                        f"skipped or every draw dropped: {empty / 'stats.json'} counts why)"]
+    assert check_node(cfg, labelled) == []
+
+
+def test_too_few_cpus_names_the_fields_that_can_change(tmp_path):
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    one = load_config(TrainConfig, preset, ["scaling.num_workers=1", "scaling.cpus_per_worker=64", "num_cpus=2"])
+    text = "\n".join(check_node(one))
+    assert "1 worker(s) × 64 CPU(s) = 64 CPUs" in text and "lower scaling.cpus_per_worker (given 64)" in text
+    assert "scaling.num_workers" not in text
+    many = load_config(TrainConfig, preset, ["scaling.num_workers=64", "num_cpus=2"])
+    text = "\n".join(check_node(many))
+    assert "lower scaling.num_workers (given 64)" in text and "cpus_per_worker" not in text
