@@ -225,6 +225,12 @@ def test_a_rerun_asking_for_another_run_is_refused_before_anything_is_written(ti
         train(labelled, "dpo.save_steps=7", "dpo.logging_steps=1", "max_failures=0")
     assert (out / "ray" / "train" / "checkpoint-00000005").is_dir()
 
+    # an output written before run.json existed: its config.yaml still tells a changed field
+    (out / "run.json").unlink()
+    assert train(labelled, "dpo.learning_rate=0.1") == 2
+    err = capsys.readouterr().err
+    assert "made from different config (dpo.learning_rate: 0.0005 → 0.1)" in err and "input" not in err
+
 
 def test_overwrite_deletes_the_other_run_then_starts_over(tiny_inputs, tmp_path, monkeypatch):
     from hydra_ray import ray_runtime
