@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         # Also after the command (`hydra-ray train … -v`); SUPPRESS keeps a -v given before it.
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                        help="also show Ray's own logs, worker output and full tracebacks")
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)   # _parser: a stray option is reported with this command's usage
     return parser
 
 
@@ -84,20 +84,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = next((n for n in ("overrides", "rest") if isinstance(getattr(args, n, None), list)), None)
     if extra:
         if target is None or any(e.startswith("-") or "=" not in e for e in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
         setattr(args, target, [*getattr(args, target), *extra])
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     from hydra_ray import ray_runtime
     from hydra_ray.config import ConfigError
+    from hydra_ray.paths import OutputExistsError
 
     ray_runtime.set_verbose(bool(getattr(args, "verbose", False)))
     ray_runtime.handle_sigterm()   # SIGTERM (systemd, Kubernetes, timeout) stops like Ctrl-C
     resolve_path_args(args)
     try:
         return int(args._run(args) or 0)
-    except ConfigError as e:
+    except (ConfigError, OutputExistsError) as e:
         print(f"hydra-ray {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM (ray_runtime.Terminated, however it reached us)

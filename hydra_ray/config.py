@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -50,7 +51,7 @@ class Config:
         errors: list[str] = []
         self._check(errors)
         if errors:
-            raise ConfigError([f"{type(self).__name__}.{e}" for e in errors])
+            raise ConfigError(_named(type(self), errors))
 
     def _check(self, errors: list[str]) -> None:  # pragma: no cover - overridden
         pass
@@ -164,7 +165,50 @@ def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
+def _named(cls: type, problems: Iterable[str], prefix: str = "") -> list[str]:
+    """``Class.field: …`` as a config's own check names a problem, under the section it sits in."""
+    return [f"{prefix + ': ' if prefix else ''}{cls.__name__}.{p}" for p in problems]
+
+
+_STAND_IN = "_hydra_stand_in"
+
+
+def _stand_in(cls: type[C], kwargs: dict[str, Any]) -> C:
+    """An unvalidated ``cls`` holding ``kwargs`` (defaults elsewhere): what a section that failed its
+    own checks looks like to the checks of the config around it, so those run and report too."""
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs:
+            value = kwargs[f.name]
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            factory = f.default_factory
+            # A section's default may not validate alone (train's model needs a name): a stand-in too.
+            value = _stand_in(factory, {}) if isinstance(factory, type) and issubclass(factory, Config) else factory()
+        else:
+            value = None
+        object.__setattr__(obj, f.name, value)
+    object.__setattr__(obj, _STAND_IN, True)
+    return obj
+
+
+def _section_failed(value: Any, hint: Any) -> bool:
+    return getattr(value, _STAND_IN, False) or (value is None and dataclasses.is_dataclass(hint))
+
+
+def _check_stand_in(obj: Config, prefix: str, errors: list[str]) -> None:
+    found: list[str] = []
+    try:
+        obj._check(found)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        pass   # a check reading a failed section's values cannot judge them; that section said what is wrong
+    errors.extend(_named(type(obj), found, prefix))
+
+
 def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -> C | None:
+    """``cls`` from ``data``, or a stand-in (:func:`_stand_in`) or None when it has problems, which go to
+    ``errors``: those of every section and of the fields around them, in one go."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
@@ -176,20 +220,27 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
             errors.append(f"{path}: unknown field{hint}")
             continue
         kwargs[key] = _coerce(hints[key], value, path, errors)
-    n_before = len(errors)
+    for name, f in fields.items():
+        # A section left at its default is built here, so its problems carry its name and the rest still run.
+        if name not in kwargs and f.default_factory is hints[name] and dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _build(hints[name], {}, f"{prefix}.{name}" if prefix else name, errors)
+    failed = [k for k, v in kwargs.items() if _section_failed(v, hints[k])]
+    if failed:
+        for k in failed:
+            if kwargs[k] is None:
+                kwargs[k] = _stand_in(hints[k], {})
+        obj = _stand_in(cls, kwargs)
+        _check_stand_in(obj, prefix, errors)
+        return obj
     # Construct even after an unknown field, so its validation problems are reported in the same go.
-    nested_failed = any(v is None and dataclasses.is_dataclass(hints[k]) for k, v in kwargs.items())
-    if nested_failed:
-        return None
     try:
-        obj = cls(**kwargs)
+        return cls(**kwargs)
     except ConfigError as e:
         errors.extend(f"{prefix + ': ' if prefix else ''}{p}" for p in e.problems)
-        return None
+        return _stand_in(cls, kwargs)
     except TypeError as e:  # e.g. a required field left out
         errors.append(f"{prefix or cls.__name__}: {e}")
         return None
-    return obj if len(errors) == n_before else None
 
 
 def from_dict(cls: type[C], data: dict[str, Any] | None, source: str | None = None) -> C:
@@ -245,7 +296,53 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequenc
         if not isinstance(loaded, dict):
             raise ConfigError([f"expected a mapping at the top level, got {type(loaded).__name__}"], source)
         data = loaded
-    return resolve_config_paths(from_dict(cls, apply_overrides(data, overrides), source), base)
+    try:
+        cfg = from_dict(cls, apply_overrides(data, overrides), source)
+    except ConfigError as e:
+        raise with_origins(cls, data, overrides, e) from None
+    return resolve_config_paths(cfg, base)
+
+
+# "section: Class.field: …", "Class.field: …" or "a.b: unknown field …" → the dotted key it is about.
+_PROBLEM_KEY = re.compile(r"^(?:(?P<section>[\w.\[\]]+): )?(?:[A-Z]\w*\.)?(?P<field>[\w.\[\]]+)[:/]")
+
+
+def _problem_key(problem: str) -> str | None:
+    m = _PROBLEM_KEY.match(problem)
+    if not m:
+        return None
+    return f"{m['section']}.{m['field']}" if m["section"] else m["field"]
+
+
+def _override_named(problem: str, overrides: Sequence[str], key_prefix: str) -> str:
+    """The ``key=value`` overrides a problem is about, as typed (all of them when none names its key)."""
+    key = (_problem_key(problem) or "").removeprefix(key_prefix)
+    mine = [o for o in overrides
+            if (k := o.split("=", 1)[0].strip()) == key or key.startswith(k + ".") or k.startswith(key + ".")]
+    return ", ".join(mine or overrides)
+
+
+def with_origins(cls: type[C], preset: dict[str, Any], overrides: Sequence[str], error: ConfigError,
+                 key_prefix: str = "") -> ConfigError:
+    """The same problems, each saying whether the preset or a command-line override brought it: a
+    problem the preset alone (or the defaults) does not have came with the overrides. ``key_prefix``:
+    where in the preset the overrides apply (serve's ``applications[0].args.``)."""
+    if not overrides:
+        return error
+    try:
+        from_dict(cls, preset)
+        own: set[str] = set()
+    except ConfigError as e:
+        own = set(e.problems)
+    base = Path(error.source).name if error.source else "the defaults"
+    ours = [p not in own for p in error.problems]
+    if not any(ours):
+        return error
+    problems = [f"{p} (command-line override {_override_named(p, overrides, key_prefix)})" if cli else f"{p} (from {base})"
+                for p, cli in zip(error.problems, ours)]
+    if all(ours):
+        return ConfigError(problems, "command-line override(s)")
+    return ConfigError(problems, f"{error.source or 'the defaults'} + command-line overrides")
 
 
 def dump_config(cfg: Config) -> str:

@@ -70,3 +70,16 @@ def resolve_model_ref(value: str | None, base: str | os.PathLike | None = None) 
     if looks_like_path(value) or local.exists():
         return resolve_path(value, base)
     return value
+
+
+class OutputExistsError(RuntimeError):
+    """An output folder that cannot take this run: a file stands in its place, or it holds an earlier
+    run made from different input or config (the message says what differs and what to do)."""
+
+
+def check_output_dir(out: str | os.PathLike, flag: str = "--output") -> None:
+    """Refuse an output path that is, or lies under, a file: found before any work is done, not after."""
+    out = Path(out)
+    blocker = next((q for q in (out, *out.parents) if q.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise OutputExistsError(f"{flag} {out}: {blocker} is a file, not a folder; choose another {flag}")

@@ -113,3 +113,35 @@ def test_cli_rejects_bad_losses(tmp_path, bad):
     proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "simulate-alpha", "--output", str(tmp_path),
                            "--losses", bad], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and bad in proc.stderr
+
+
+def test_a_trend_that_too_few_epochs_cannot_show_is_not_judged():
+    """One epoch: α rose once and the first and last epochs are the same one, so "steadily increase" and
+    "begin to stabilize" would pass by construction; they say they cannot be judged instead."""
+    one = simulate(PAPER_LOSSES, PAPER_SETTINGS, SimulationConfig(epochs=1))
+    checks = {c.statement: c for c in appendix_e_checks(one)}
+    undecided = {s for s, c in checks.items() if c.ok is None}
+    assert {"the α values associated with memory, CPU, and energy steadily increase",
+            "the average losses for memory and energy begin to stabilize",
+            "and decrease for CPU cycles"} <= undecided
+    assert any(s.startswith("By epoch 50") for s in undecided)
+    assert all(checks[s].observed.startswith("too few epochs to judge (1") for s in undecided)
+    # what the first epoch shows is judged
+    assert checks["all parameters are initialized roughly equally"].ok is True
+    assert checks["Initially, the losses for memory, CPU, and energy regions are high"].ok is True
+    assert not any("nan" in c.observed for c in checks.values())
+    # the nan note only where a region went unsampled (one draw an epoch leaves most regions out)
+    sparse = appendix_e_checks(simulate(PAPER_LOSSES, PAPER_SETTINGS, SimulationConfig(epochs=12, n_per_epoch=1)))
+    assert "(nan: not sampled in the first or last epochs)" in sparse[-1].observed
+
+
+def test_cli_marks_checks_it_cannot_judge(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "simulate-alpha", "--output", str(tmp_path),
+                           "--epochs", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert ("  – the α values associated with memory, CPU, and energy steadily increase: too few epochs"
+            in proc.stdout)
+    assert "✓ the average losses for memory and energy begin to stabilize" not in proc.stdout
+    assert "nan" not in proc.stdout
+    data = json.loads((tmp_path / "alpha_simulation.json").read_text())
+    assert any(c["ok"] is None for c in data["checks"])

@@ -95,3 +95,44 @@ def test_overrides_may_follow_options(tmp_path):
                        capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
+
+
+def test_an_output_that_is_a_file_is_refused_by_every_command_that_writes_one(tmp_path, capsys):
+    from hydra_ray.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    for argv in (["make-tiny-model", "--output", str(afile)],
+                 ["simulate-alpha", "--output", str(afile / "sim")],
+                 ["label", "--input", str(tmp_path), "--output", str(afile)],
+                 ["train", "--input", str(tmp_path), "--output", str(afile / "run"),
+                  "--config", str(REPO / "configs/train/tiny-cpu.yaml")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{afile} is a file, not a folder; choose another --output" in err, (argv, err)
+        assert "Errno" not in err
+    assert afile.read_text() == "not a folder\n"
+
+
+def test_make_tiny_model_refuses_shapes_it_cannot_build(tmp_path, capsys):
+    from hydra_ray.cli import main
+
+    out = tmp_path / "model"
+    assert main(["make-tiny-model", "--output", str(out), "--layers", "0", "--vocab-size", "10",
+                 "--hidden-size", "24"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    assert "--layers: expected an integer >= 1, got 0" in captured.err
+    assert "--vocab-size: expected at least 259" in captured.err and "got 10" in captured.err
+    assert "--hidden-size: expected a positive multiple of 16, got 24" in captured.err
+
+
+def test_a_stray_option_after_a_command_shows_that_commands_usage(capsys):
+    from hydra_ray.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--input", "a", "--output", "b", "--steps", "5"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hydra-ray train ")
+    assert "hydra-ray train: error: unrecognized arguments: --steps" in err

@@ -56,3 +56,57 @@ def test_a_number_yaml_reads_as_text_is_explained_and_a_stray_argument_is_named(
         load_config(EnrichConfig, None, ["profile.sandbox.memory_mb=1e9"])
     with pytest.raises(ConfigError, match=r"override 'wrong.py': expected key=value.*a stray argument\?"):
         load_config(EnrichConfig, None, ["wrong.py"])
+
+
+def test_a_section_and_the_fields_around_it_are_reported_together():
+    """A nested section's problems do not hide the top level's, at any depth, in every config."""
+    from hydra_ray.enrich.config import EnrichConfig
+    from hydra_ray.train.config import TrainConfig
+
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, CONFIGS / "train" / "tiny-cpu.yaml", ["max_failures=-2", "framework=foo", "dpo.beta=-1"])
+    text = "\n".join(e.value.problems)
+    assert len(e.value.problems) == 3
+    assert "dpo: DPOSettings.beta: expected > 0" in text and "TrainConfig.framework: expected one of" in text
+    assert "TrainConfig.max_failures: expected an integer >= 0" in text
+    # a section left at its default that does not validate alone (train's model needs a name)
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, None, ["framework=foo"])
+    assert [p.split(":")[0] for p in e.value.problems] == ["model", "TrainConfig.framework"]
+    with pytest.raises(ConfigError) as e:
+        load_config(EnrichConfig, None, ["profile.sandbox.memory_mb=-1", "profile.repeats=0", "batch_size=foo"])
+    assert [p.split(":")[0] for p in e.value.problems] == ["profile.sandbox", "profile", "EnrichConfig.batch_size"]
+
+
+def test_serve_checks_across_sections_still_run_when_a_section_fails():
+    from hydra_ray.serve.config import load_preset
+
+    with pytest.raises(ConfigError) as e:
+        load_preset(CONFIGS / "serve" / "tiny-cpu.yaml", ["backend=vllm", "model.device=cpu", "batching.max_batch_size=-1"])
+    text = "\n".join(e.value.problems)
+    assert "BatchSection.max_batch_size" in text and "backend 'vllm' runs on a CUDA GPU, got 'cpu'" in text
+    assert "(command-line override model.device=cpu)" in text
+
+
+def test_problems_say_whether_the_preset_or_the_command_line_brought_them(tmp_path):
+    from hydra_ray.train.config import TrainConfig
+
+    tiny = CONFIGS / "train" / "tiny-cpu.yaml"
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, tiny, ["dpo.max_step=5"])
+    assert e.value.source == "command-line override(s)" and "tiny-cpu.yaml" not in str(e.value)
+    assert e.value.problems == ["dpo.max_step: unknown field; did you mean 'max_steps'? "
+                                "(command-line override dpo.max_step=5)"]
+
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("model:\n  name_or_path: m\ndpo:\n  beta: -1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, preset, ["dpo.max_step=5", "lora.r=4"])
+    assert e.value.source == f"{preset} + command-line overrides"
+    assert sorted(e.value.problems) == [
+        "dpo.max_step: unknown field; did you mean 'max_steps'? (command-line override dpo.max_step=5)",
+        "dpo: DPOSettings.beta: expected > 0, got -1.0 (from mine.yaml)"]
+    # the preset's own problems, without overrides: as before, blamed on the file alone
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, preset)
+    assert e.value.source == str(preset) and e.value.problems == ["dpo: DPOSettings.beta: expected > 0, got -1.0"]

@@ -115,3 +115,15 @@ def test_wilson_interval():
     lo, hi = wilson(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
     assert wilson(10, 10)[1] == 1.0 and all(math.isnan(x) for x in wilson(0, 0))
+
+
+def test_a_simulation_too_short_to_judge_a_trend_says_so_in_the_report():
+    from hydra_ray.reproduce.sections import NOT_REPRODUCED, simulation_section
+    from hydra_ray.train.simulate import PAPER_LOSSES, PAPER_SETTINGS, SimulationConfig, appendix_e_checks, simulate
+
+    res = simulate(PAPER_LOSSES, PAPER_SETTINGS, SimulationConfig(epochs=1))
+    data = {**res.summary(), "checks": [vars(c) for c in appendix_e_checks(res)]}
+    section = simulation_section(data, PAPER_SETTINGS, [])
+    assert section.verdict == NOT_REPRODUCED and "cannot be judged in so few epochs (– below)" in section.why
+    body = "\n".join(section.body)
+    assert "steadily increase” | – | too few epochs to judge" in body and "| ✗ |" not in body

@@ -1,6 +1,7 @@
 """Presets load and validate; a node that lacks what a preset needs is told so before Ray starts."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -69,7 +70,7 @@ def test_cpu_node_checks(tmp_path):
                       [f"model.name_or_path={tmp_path / 'nope'}", "scaling.num_workers=9", "dpo.bf16=true"])
     text = "\n".join(check_node(cfg))
     assert "no such directory" in text and "make-tiny-model" in text
-    assert "9 workers" in text and "dpo.bf16=true needs scaling.use_gpu=true" in text
+    assert "9 worker(s)" in text and "dpo.bf16=true needs scaling.use_gpu=true" in text
 
 
 def test_training_refuses_problems_held_out_for_evaluation(tmp_path):
@@ -201,3 +202,127 @@ def test_a_labelled_set_sharing_problems_with_the_evaluation_split_is_noted_unle
     assert heldout_overlap_note(cfg, labels) is None
     labels.write_bytes(b"not parquet")                   # reported by the workers' reader, not here
     assert heldout_overlap_note(cfg, labels) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_inputs(tmp_path_factory):
+    from hydra_ray.train.sample_data import build_sample_labelled_set
+    from hydra_ray.train.tiny_model import build_tiny_model
+
+    base = tmp_path_factory.mktemp("rerun")
+    return (build_tiny_model(base / "model"), build_sample_labelled_set(base / "labelled", limit=4),
+            build_sample_labelled_set(base / "unweighted", limit=4, prompt_conditioning="none"))
+
+
+class _RayStarted(BaseException):
+    """Raised where Ray would start: everything up to it ran for real, nothing after it (a BaseException,
+    so the CLI does not report it as an error)."""
+
+
+def test_a_rerun_asking_for_another_run_is_refused_before_anything_is_written(tiny_inputs, tmp_path, capsys,
+                                                                             monkeypatch):
+    """A stopped run (its record, config.yaml and a checkpoint in Ray storage) is continued only by the
+    same request: other input or training fields are refused with exit 2 before Ray starts, naming what
+    changed; operational fields (save_steps, logging_steps, max_failures) may change."""
+    from hydra_ray import ray_runtime
+    from hydra_ray.cli import main
+
+    def stop(*a, **kw):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray_runtime, "connect", stop)
+    model, labelled, unweighted = tiny_inputs
+    out = tmp_path / "run"
+
+    def train(inp, *overrides):
+        return main(["train", "--input", str(inp), "--output", str(out), "--config",
+                     str(REPO / "configs/train/tiny-cpu.yaml"), f"model.name_or_path={model}", *overrides])
+
+    with pytest.raises(_RayStarted):
+        train(labelled, "dpo.save_steps=5")
+    (out / "ray" / "train" / "checkpoint-00000005").mkdir(parents=True)   # what Ray Train had saved
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"config.yaml", "run.json"} <= set(before)
+
+    assert train(unweighted, "dpo.learning_rate=0.1", "lora.r=4") == 2
+    err = capsys.readouterr().err
+    assert "already holds checkpoints of an unfinished run" in err
+    assert f"input ({labelled} → {unweighted})" in err
+    assert "lora.r: 8 → 4" in err and "dpo.learning_rate: 0.0005 → 0.1" in err
+    assert "prompt_conditioning: 'weights' → 'none'" in err and "pass --overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    # the same labelled data rewritten in place with other contents is another input too
+    (labelled / "labeler.json").write_text((labelled / "labeler.json").read_text() + "\n")
+    try:
+        assert train(labelled) == 2
+        assert f"input data ({labelled} has changed since)" in capsys.readouterr().err
+    finally:
+        (labelled / "labeler.json").write_text((labelled / "labeler.json").read_text()[:-1])
+
+    with pytest.raises(_RayStarted):   # operational fields only: it goes on to resume
+        train(labelled, "dpo.save_steps=7", "dpo.logging_steps=1", "max_failures=0")
+    assert (out / "ray" / "train" / "checkpoint-00000005").is_dir()
+
+    # an output written before run.json existed: its config.yaml still tells a changed field
+    (out / "run.json").unlink()
+    assert train(labelled, "dpo.learning_rate=0.1") == 2
+    err = capsys.readouterr().err
+    assert "made from different config (dpo.learning_rate: 0.0005 → 0.1)" in err and "input" not in err
+
+
+def test_overwrite_deletes_the_other_run_then_starts_over(tiny_inputs, tmp_path, monkeypatch):
+    from hydra_ray import ray_runtime
+    from hydra_ray.train.driver import run_training
+
+    def stop(*a, **kw):
+        raise _RayStarted
+
+    monkeypatch.setattr(ray_runtime, "connect", stop)
+    model, labelled, _ = tiny_inputs
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    cfg = load_config(TrainConfig, preset, [f"model.name_or_path={model}"])
+    out = tmp_path / "run"
+    with pytest.raises(_RayStarted):
+        run_training(cfg, labelled, out, emit=lambda _: None)
+    (out / "ray" / "train" / "checkpoint-00000005").mkdir(parents=True)
+    (out / "metrics.jsonl").write_text('{"step": 5}\n')
+    lines: list[str] = []
+    with pytest.raises(_RayStarted):   # the same run, with overwrite: nothing to replace, it resumes
+        run_training(cfg, labelled, out, emit=lines.append, overwrite=True)
+    assert (out / "ray" / "train" / "checkpoint-00000005").is_dir() and not lines
+    other = cfg.replace(dpo=cfg.dpo.replace(max_steps=80))
+    with pytest.raises(_RayStarted):
+        run_training(other, labelled, out, emit=lines.append, overwrite=True)
+    assert lines == ["[train] --overwrite: deleted checkpoints of an unfinished run "
+                     f"({out / 'ray'}/train) made from other input or config; starting over"]
+    assert not (out / "ray" / "train").exists() and not (out / "metrics.jsonl").exists()
+    assert "max_steps: 80" in (out / "config.yaml").read_text()
+    assert json.loads((out / "run.json").read_text())["config"]["dpo.max_steps"] == 80
+
+
+def test_an_empty_labelled_set_is_refused_before_ray(tiny_inputs, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    model, labelled, _ = tiny_inputs
+    empty = tmp_path / "empty"
+    shutil.copytree(labelled, empty)
+    pq.write_table(pq.read_table(labelled / "labels.parquet").slice(0, 0), empty / "labels.parquet")
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml", [f"model.name_or_path={model}"])
+    problems = check_node(cfg, empty)
+    assert problems == [f"--input {empty}: labels.parquet has no rows, nothing to train on (every pair was "
+                        f"skipped or every draw dropped: {empty / 'stats.json'} counts why)"]
+    assert check_node(cfg, labelled) == []
+
+
+def test_too_few_cpus_names_the_fields_that_can_change(tmp_path):
+    preset = REPO / "configs/train/tiny-cpu.yaml"
+    one = load_config(TrainConfig, preset, ["scaling.num_workers=1", "scaling.cpus_per_worker=64", "num_cpus=2"])
+    text = "\n".join(check_node(one))
+    assert "1 worker(s) × 64 CPU(s) = 64 CPUs" in text and "lower scaling.cpus_per_worker (given 64)" in text
+    assert "scaling.num_workers" not in text
+    many = load_config(TrainConfig, preset, ["scaling.num_workers=64", "num_cpus=2"])
+    text = "\n".join(check_node(many))
+    assert "lower scaling.num_workers (given 64)" in text and "cpus_per_worker" not in text

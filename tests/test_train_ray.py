@@ -103,6 +103,26 @@ def test_adapter_reloads_with_peft(trained):
     assert not torch.allclose(before, after)
 
 
+@pytest.mark.slow
+def test_a_finished_run_is_reported_for_the_same_request_and_kept_from_another(trained):
+    """The same command again: exit 0, nothing trained; more steps or another learning rate: refused with
+    exit 2 before Ray starts, naming the fields, and the finished run's files stay as they were."""
+    model, labelled, out = trained
+    files = ("config.yaml", "run.json", "alpha.json", "metrics.jsonl", "adapter/adapter_model.safetensors")
+    before = {n: (out / n).read_bytes() for n in files}
+    same = subprocess.run(_cmd(model, labelled, out, "dpo.max_steps=36", "dpo.save_steps=9", "dpo.logging_steps=4"),
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert same.returncode == 0, same.stderr[-4000:]
+    assert "already holds this finished run (36 steps, same input and config)" in same.stdout
+    other = subprocess.run(_cmd(model, labelled, out, "dpo.max_steps=80", "dpo.learning_rate=0.1"),
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert other.returncode == 2, other.stderr[-4000:]
+    assert "already holds a finished run (36 steps) made from different config" in other.stderr
+    assert "dpo.max_steps: 36 → 80" in other.stderr and "dpo.learning_rate: 0.0005 → 0.1" in other.stderr
+    assert "pass --overwrite to start over" in other.stderr
+    assert {n: (out / n).read_bytes() for n in files} == before
+
+
 def kill_run_past_checkpoint(cmd: list[str], out: Path, checkpoint_step: int, past_step: int,
                              sig: signal.Signals = signal.SIGKILL) -> tuple[int, str]:
     """Start `hydra-ray train` and send `sig` to its whole process group (as a terminal's Ctrl-C does)

@@ -138,7 +138,7 @@ def _stages(args, out, repo_configs, sample, report: StageReport, t0: float) -> 
     tcfg = load_config(TrainConfig, repo_configs / "train" / "tiny-cpu.yaml",
                        [f"model.name_or_path={model_dir}", f"dpo.max_steps={args.steps}",
                         f"dpo.save_steps={args.steps}"])
-    outcome = run_training(tcfg, label_out, out / "train")
+    outcome = run_training(tcfg, label_out, out / "train", overwrite=True)   # as label above: the demo's own output
     alpha = ", ".join(f"{r} {a:.3f}" for r, a in outcome.alpha.items())
     print(f"trained {outcome.steps} steps; α: {alpha}; plots: {_shown(out / 'train' / 'plots')}")
     report.done("train", f"LoRA adapter after {outcome.steps} DPO steps", out / "train" / "adapter")

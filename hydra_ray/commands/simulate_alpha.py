@@ -13,7 +13,8 @@ CPU cycles and energy hard (high DPO loss), runtime and throughput easy, balance
 L(n) = floor + (start − floor)·exp(−n/scale) after n examples (hydra_ray/train/simulate.py).
 
 Writes OUTPUT/alpha_simulation.png (Fig. 10), OUTPUT/region_losses.png (Fig. 11),
-OUTPUT/alpha_simulation.json, and prints each qualitative statement of Appendix E with ✓ or ✗.
+OUTPUT/alpha_simulation.json, and prints each qualitative statement of Appendix E with ✓ or ✗, or –
+when the run is too short to judge it (a trend needs 10 epochs; "by epoch 50" needs 50 unless reached).
 Exit status 0 whatever the checks say (custom losses are meant to differ from the paper).
 
 Examples:
@@ -58,9 +59,9 @@ def parse_losses(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from hydra_ray.config import ConfigError
-    from hydra_ray.paths import resolve_path
+    from hydra_ray.paths import check_output_dir, resolve_path
     from hydra_ray.train.alpha import AlphaSettings
-    from hydra_ray.train.simulate import SimulationConfig, simulate, write_simulation
+    from hydra_ray.train.simulate import SimulationConfig, check_mark, simulate, write_simulation
 
     losses = parse_losses(args.losses)
     try:
@@ -69,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ConfigError([str(e)]) from e
     out = resolve_path(args.output)
+    check_output_dir(out)
     data = write_simulation(simulate(losses, settings, sim), out)
     final = ", ".join(f"{r} {a:.3f}" for r, a in data["alpha"].items())
     print(f"final α: {final}")
     for c in data["checks"]:
-        print(f"  {'✓' if c['ok'] else '✗'} {c['statement']}: {c['observed']}")
+        print(f"  {check_mark(c['ok'])} {c['statement']}: {c['observed']}")
     print(f"wrote {out}/alpha_simulation.png (Fig. 10), {out}/region_losses.png (Fig. 11)")
     return 0

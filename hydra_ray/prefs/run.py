@@ -11,7 +11,6 @@ place at the end, so an interrupted run never leaves a half-written dataset unde
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -19,18 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra_ray.paths import OutputExistsError, check_output_dir
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.dataset import label_pairs, write_jsonl, write_parquet
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.prefs.pairs import candidates_from_frame, enriched_files, form_pairs, passed_values, read_enriched
 from hydra_ray.prefs.plots import write_plots
 from hydra_ray.prefs.summary import compute_stats, speedups
+from hydra_ray.run_identity import changed_fields, files_digest, refusal
 
 OUTPUT_NAMES = ("labels.parquet", "labels.jsonl", "labeler.json", "stats.json", "plots")
-
-
-class OutputExistsError(RuntimeError):
-    """The output folder holds a labelled dataset made from different input or config."""
 
 
 @dataclass
@@ -42,14 +39,7 @@ class RunReport:
 
 
 def input_fingerprint(input_dir: str | Path) -> str:
-    h = hashlib.sha256()
-    base = Path(input_dir) / "data"
-    for f in enriched_files(input_dir):
-        h.update(str(f.relative_to(base)).encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return files_digest(enriched_files(input_dir), Path(input_dir) / "data")
 
 
 def _existing_run(out: Path) -> dict[str, Any] | None:
@@ -73,13 +63,10 @@ def _check_output(out: Path, run: dict[str, Any], overwrite: bool) -> bool:
     what = []
     if prev.get("input_fingerprint") != run["input_fingerprint"]:
         what.append("input data")
-    old_cfg = prev.get("config") or {}
-    changed = [k for k in run["config"] if old_cfg.get(k) != run["config"][k]]
+    changed = changed_fields(prev.get("config") or {}, run["config"])
     if changed:
-        what.append("config (" + ", ".join(f"{k}: {old_cfg.get(k)!r} → {run['config'][k]!r}" for k in changed) + ")")
-    raise OutputExistsError(
-        f"{out} already holds a labelled dataset made from different {' and '.join(what) or 'settings'}; "
-        f"pass --overwrite to replace it, or choose another --output")
+        what.append(f"config ({', '.join(changed)})")
+    raise refusal(out, "a labelled dataset", what, "pass --overwrite to replace it")
 
 
 def label_directory(input_dir: str | Path, output_dir: str | Path, config: LabelConfig, *,
@@ -87,9 +74,7 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     inp, out = Path(input_dir), Path(output_dir)
     if out.resolve() == inp.resolve():
         raise OutputExistsError(f"--output {out} is the enriched input folder; choose a separate folder")
-    blocker = next((q for q in (out, *out.parents) if q.exists()), None)
-    if blocker is not None and not blocker.is_dir():   # found before any labelling is done, not after
-        raise OutputExistsError(f"--output {out}: {blocker} is a file, not a folder; choose another --output")
+    check_output_dir(out)
     df = read_enriched(inp)
     run_info = {"input": str(inp), "input_fingerprint": input_fingerprint(inp), "config": config.to_dict()}
     rewritten = _check_output(out, run_info, overwrite)

@@ -38,7 +38,8 @@ def tiny_training(out: Path, steps: int, workers: int, pairs: int | None, emit: 
     if preset is None:   # an installed package without the repository's configs/: the preset's own values
         cfg = cfg.replace(dpo=cfg.dpo.replace(learning_rate=5e-4, beta=0.1),
                           alpha=cfg.alpha.replace(lr=0.5), lora=cfg.lora.replace(r=8, alpha=16, dropout=0.0))
-    run_training(cfg, labelled, out / "train", emit=emit)
+    # Our own scratch run: a rerun with other steps or pairs replaces it; the same plan finds it finished.
+    run_training(cfg, labelled, out / "train", emit=emit, overwrite=True)
     return out / "train" / "metrics.jsonl"
 
 

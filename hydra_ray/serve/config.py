@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 import yaml
 
 from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, one_of, path_field,
-                              positive, resolve_config_paths)
+                              positive, resolve_config_paths, with_origins)
 from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.placement import ReplicaSection
 
@@ -375,7 +375,11 @@ def read_preset_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[st
 
 def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> ServePreset:
     """The preset with its path fields absolute against the working directory (replicas run elsewhere)."""
-    return resolve_config_paths(from_dict(ServePreset, read_preset_data(path, overrides), str(path)))
+    try:
+        preset = from_dict(ServePreset, read_preset_data(path, overrides), str(path))
+    except ConfigError as e:
+        raise with_origins(ServePreset, read_preset_data(path), overrides, e, "applications[0].args.") from None
+    return resolve_config_paths(preset)
 
 
 def service_config(args: dict[str, Any] | ServiceConfig | None, source: str | None = None) -> ServiceConfig:

@@ -5,6 +5,7 @@ Pure: no torch or Ray at import time; :func:`check_node` imports torch lazily to
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -330,14 +331,14 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
         for name in ("labels.parquet", "labeler.json"):
             if not (d / name).is_file():
                 problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
+        if (d / "labels.parquet").is_file():
+            problems += _empty_problems(d)
         if cfg.heldout_split and (d / "labels.parquet").is_file():
             problems += _heldout_problems(cfg.heldout_split, d / "labels.parquet")
         if (d / "labeler.json").is_file():
             problems += _conditioning_problems(cfg, d / "labeler.json")
     if cfg.model.init_adapter:
         problems += init_adapter_problems(cfg)
-    import os
-
     # Under `ray job submit` ($RAY_ADDRESS) or with ray_address the workers run on other nodes (a head
     # without GPUs or GPU packages is usual): hardware checks then run on each worker (worker_problems).
     local = cfg.ray_address is None and not os.environ.get("RAY_ADDRESS")
@@ -367,9 +368,33 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
         need = cfg.scaling.num_workers * cfg.scaling.cpus_per_worker
         have = cfg.num_cpus or os.cpu_count() or 1
         if need > have:
-            problems.append(f"scaling: {cfg.scaling.num_workers} workers × {cfg.scaling.cpus_per_worker} CPUs "
-                            f"= {need} CPUs, but the local Ray node has {have}; lower scaling.num_workers")
+            problems.append(_cpu_problem(cfg, need, have))
     return problems
+
+
+def _cpu_problem(cfg: TrainConfig, need: int, have: int) -> str:
+    """Too few local CPUs: name the fields that can change it (not num_workers when it is already 1)."""
+    s, machine = cfg.scaling, os.cpu_count() or 1
+    fields = [f"lower scaling.{n} (given {v})" for n, v in (("num_workers", s.num_workers),
+                                                            ("cpus_per_worker", s.cpus_per_worker)) if v > 1]
+    if cfg.num_cpus and machine > cfg.num_cpus:
+        fields.append(f"raise num_cpus (given {cfg.num_cpus}; this machine has {machine})")
+    return (f"scaling: {s.num_workers} worker(s) × {s.cpus_per_worker} CPU(s) = {need} CPUs, but the local Ray "
+            f"node has {have}; {' or '.join(fields)}")
+
+
+def _empty_problems(d: Path) -> list[str]:
+    """A labelled set without rows: said here, not after Ray and the workers have started."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(d / "labels.parquet").metadata.num_rows
+    except (OSError, ValueError):   # unreadable: the workers say so, with the reader they train from
+        return []
+    if rows == 0:
+        return [f"--input {d}: labels.parquet has no rows, nothing to train on (every pair was skipped or "
+                f"every draw dropped: {d / 'stats.json'} counts why)"]
+    return []
 
 
 def worker_problems(cfg: TrainConfig, where: str = "this worker's node") -> list[str]:

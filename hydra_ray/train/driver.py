@@ -9,6 +9,7 @@ Output directory::
     plots/            alpha_trajectory.png, region_losses.png, loss.png; fig5_alpha.png, fig6_preference.png,
                       fig8_advantage.png (the paper's Fig. 5, 6, 8; hydra_ray.train.plots)
     config.yaml       the resolved configuration
+    run.json          what defines the run (input digest, training fields), checked on a rerun (run_record)
     ray/              Ray Train storage (checkpoints), unless the config's storage_path puts them in a
                       bucket or shared directory; rerunning the same command resumes from there
     _work/            per-node scratch (TRL checkpoints before upload)
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 from hydra_ray.config import ConfigError, dump_config
+from hydra_ray.paths import check_output_dir
+from hydra_ray.train import run_record
 from hydra_ray.train.alpha import AlphaSettings
 from hydra_ray.prefs.prompt import PROMPT_RECORD
 from hydra_ray.train.config import (TrainConfig, check_node, heldout_overlap_note, labelled_alpha_note,
@@ -161,25 +164,34 @@ def _config_error_in(error: BaseException) -> ConfigError | None:
 
 
 def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path,
-                 emit: Callable[[str], None] = print) -> TrainOutcome:
+                 emit: Callable[[str], None] = print, overwrite: bool = False) -> TrainOutcome:
+    """Train, resume, or report the finished run ``output_dir`` holds. A run there made from other input
+    or config is refused (OutputExistsError) before anything is written, unless ``overwrite``: then it
+    is deleted and training starts over."""
     input_dir, out = Path(input_dir).resolve(), Path(output_dir).resolve()
+    check_output_dir(out)
     problems = check_node(cfg, input_dir)
     if problems:
         raise ConfigError(problems, "train (node check, before Ray starts)")
     if cfg.prompt_conditioning is None and (input_dir / "labeler.json").is_file():
         # Pinned from the labelled set, so config.yaml and adapter/hydra_prompt.json say what was used.
         cfg = cfg.replace(prompt_conditioning=labelled_conditioning(input_dir / "labeler.json"))
+    storage, run_name = train_storage(cfg, out)
+    identity = run_record.run_identity(cfg.to_dict(), input_dir)
+    held = _held_run(out, storage, run_name)
+    if held is not None and run_record.check_rerun(out, identity, held, overwrite):
+        _delete_run(out, storage, run_name)
+        emit(f"[train] --overwrite: deleted {held} made from other input or config; starting over")
+    done = _completed(out)
+    if done is not None:
+        return TrainOutcome(out, done.get("steps", 0), done["alpha"], None, skipped=True)
     if (input_dir / "labeler.json").is_file() and (note := labelled_alpha_note(cfg, input_dir / "labeler.json")):
         emit(f"[train] {note}")
     if note := heldout_overlap_note(cfg, input_dir / "labels.parquet"):
         emit(f"[train] {note}")
-    done = out / "alpha.json"
-    if done.exists() and json.loads(done.read_text()).get("completed"):
-        a = json.loads(done.read_text())
-        return TrainOutcome(out, a.get("steps", 0), a["alpha"], None, skipped=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg))
-    storage, run_name = train_storage(cfg, out)
+    run_record.write_identity(out, identity)
     finished = _finished_outcome(storage, run_name, out)
     if finished is not None:
         emit(f"[train] training had finished (final checkpoint in {storage}/{run_name}); writing its outputs")
@@ -279,6 +291,57 @@ def write_prompt_record(cfg: TrainConfig, out: Path) -> None:
         (out / "adapter" / PROMPT_RECORD).write_text(json.dumps({"prompt_conditioning": conditioning}) + "\n")
 
 
+def _completed(out: Path) -> dict | None:
+    """alpha.json of a finished run in ``out``, else None."""
+    try:
+        done = json.loads((out / "alpha.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return done if done.get("completed") else None
+
+
+def _final_exists(storage: str, run_name: str) -> bool:
+    """Whether storage holds the final checkpoint's outcome (see _finished_outcome)."""
+    import pyarrow.fs as pafs
+
+    from hydra_ray.train.worker import OUTCOME_FILE
+
+    fs, root = _filesystem(storage)
+    return fs.get_file_info(f"{root.rstrip('/')}/{run_name}/final/{OUTCOME_FILE}").type == pafs.FileType.File
+
+
+def _held_run(out: Path, storage: str, run_name: str) -> str | None:
+    """What of an earlier run ``out`` holds, in words, or None when nothing a rerun would continue."""
+    done = _completed(out)
+    if done is not None:
+        return f"a finished run ({done.get('steps', 0)} steps)"
+    if _final_exists(storage, run_name):
+        return f"a finished run (final checkpoint in {storage}/{run_name})"
+    if has_checkpoints(storage, run_name):
+        return f"checkpoints of an unfinished run ({storage}/{run_name})"
+    return None
+
+
+# What a run writes into OUTPUT (besides Ray storage), deleted with it by --overwrite.
+OUTPUT_NAMES = ("adapter", "alpha.json", "metrics.jsonl", "workers.json", "plots", "_work", "config.yaml",
+                run_record.RECORD)
+
+
+def _delete_run(out: Path, storage: str, run_name: str) -> None:
+    import pyarrow.fs as pafs
+
+    fs, root = _filesystem(storage)
+    run_dir = f"{root.rstrip('/')}/{run_name}"
+    if fs.get_file_info(run_dir).type == pafs.FileType.Directory:
+        fs.delete_dir(run_dir)
+    for name in OUTPUT_NAMES:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def _finished_outcome(storage: str, run_name: str, out: Path) -> dict | None:
     """The final checkpoint's outcome when training finished but the driver died before writing OUTPUT
     (it is written last, after the final report); its adapter is copied into OUTPUT."""
@@ -286,10 +349,10 @@ def _finished_outcome(storage: str, run_name: str, out: Path) -> dict | None:
 
     from hydra_ray.train.worker import OUTCOME_FILE
 
+    if not _final_exists(storage, run_name):
+        return None
     fs, root = _filesystem(storage)
     final = f"{root.rstrip('/')}/{run_name}/final"
-    if fs.get_file_info(f"{final}/{OUTCOME_FILE}").type != pafs.FileType.File:
-        return None
     with fs.open_input_stream(f"{final}/{OUTCOME_FILE}") as f:
         outcome = json.loads(f.read().decode())
     shutil.rmtree(out / "adapter", ignore_errors=True)

@@ -30,6 +30,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)   # byte-level BPE: every byte is a token before any merge
 
 # Same split regex as transformers.models.qwen2.tokenization_qwen2.PRETOKENIZE_REGEX (Qwen's own).
 QWEN2_SPLIT_REGEX = (
