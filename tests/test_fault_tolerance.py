@@ -213,6 +213,7 @@ def test_training_worker_killed_after_checkpoint_restarts_from_it(data, tmp_path
 
     assert alpha["completed"] and alpha["steps"] == 24
     assert len(restarts) == 1, restarts
+    assert "the worker group was restarted 1× after a failure" in text      # the person reading is told
     restart = restarts[0]
     assert start >= 8 and start in saved, (start, sorted(saved))
     assert restart["alpha"] == saved[start]["alpha_state"]["alpha"]          # α intact at the restart

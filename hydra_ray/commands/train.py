@@ -53,5 +53,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     alpha = ", ".join(f"{r} {a:.3f}" for r, a in outcome.alpha.items())
     resumed = f" (resumed from step {outcome.resumed_from_step})" if outcome.resumed_from_step else ""
-    print(f"trained {outcome.steps} steps{resumed}; final α: {alpha}\nadapter: {outcome.output_dir / 'adapter'}")
+    # A worker group that failed and was restarted (max_failures) is part of the run's story: say so.
+    restarted = (f"; the worker group was restarted {outcome.restarts}× after a failure (alpha.json "
+                 "`restarts`; Ray's logs say why)" if outcome.restarts else "")
+    print(f"trained {outcome.steps} steps{resumed}{restarted}; final α: {alpha}\n"
+          f"adapter: {outcome.output_dir / 'adapter'}")
     return 0
