@@ -72,6 +72,26 @@ def test_port_problem_says_what_cannot_be_listened_on():
     assert "is 203.0.113.7 an address of this machine?" in port_problem("203.0.113.7", free_port())
 
 
+def test_serve_shutdown_notice_is_kept_out_of_the_terminal(monkeypatch, capsys):
+    """serve.shutdown() ends with Ray reporting its own call to the controller as a task to retry;
+    that one line is dropped from the driver's error output, any other error still prints."""
+    from ray._private import worker
+
+    from hydra_ray.serve.service import _drop_shutdown_notice
+
+    monkeypatch.setenv("HYDRA_RAY_VERBOSE", "0")
+    monkeypatch.setattr(worker, "print_to_stdstream", worker.print_to_stdstream)   # restored afterwards
+    _drop_shutdown_notice()
+    _drop_shutdown_notice()   # once is enough: not wrapped twice
+    notice = ("Task ServeController.graceful_shutdown failed. There are infinite retries remaining, so the task "
+              "will be retried. Error: The actor is dead because it was killed by `ray.kill`.")
+    worker.print_to_stdstream({"lines": [notice], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+    crashed = notice.replace("killed by `ray.kill`", "its worker process has died")
+    worker.print_to_stdstream({"lines": [crashed], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+    out = capsys.readouterr().out
+    assert out.count("graceful_shutdown") == 1 and "its worker process has died" in out, out
+
+
 @pytest.mark.parametrize("sig, rc, said", [(signal.SIGINT, 130, "interrupted"),
                                            (signal.SIGTERM, 143, "terminated (SIGTERM)")], ids=["ctrl-c", "sigterm"])
 def test_serve_interrupted_while_starting_says_so_and_leaves_nothing_running(sig, rc, said):

@@ -143,6 +143,7 @@ def stop_service(graceful: bool = True) -> None:
     from ray import serve
 
     if ray.is_initialized() and graceful:
+        _drop_shutdown_notice()
         serve.shutdown()
     if _state.pop("ray", False):
         from hydra_ray.ray_runtime import shutdown
@@ -150,3 +151,31 @@ def stop_service(graceful: bool = True) -> None:
         shutdown()   # Ray and every process of its session (the agents outlive ray.shutdown alone)
     _state.pop("url", None)
 
+
+# serve.shutdown() asks the controller to stop and waits on that call until the controller kills
+# itself; Ray then reports the call as a failed task to be retried, through the driver's error channel.
+_SHUTDOWN_NOTICE = re.compile(r"Task ServeController\.graceful_shutdown failed\. There are \w+ retries "
+                              r"remaining.*killed by `ray\.kill`", re.S)
+
+
+def _drop_shutdown_notice() -> None:
+    """Keep that expected "(raylet) Task ServeController.graceful_shutdown failed ..." line out of the
+    terminal (Ray prints it whatever log_to_driver says); every other error still prints, and -v shows it."""
+    from hydra_ray.ray_runtime import verbose
+
+    try:
+        from ray._private import worker   # no public hook: the error listener calls this module function
+    except ImportError:
+        return
+    original = getattr(worker, "print_to_stdstream", None)
+    if verbose() or original is None or getattr(original, "hydra_filtered", False):
+        return
+
+    def filtered(data, ignore_prefix):
+        lines = data.get("lines") or []
+        if data.get("pid") == "raylet" and lines and all(_SHUTDOWN_NOTICE.search(str(ln)) for ln in lines):
+            return None
+        return original(data, ignore_prefix)
+
+    filtered.hydra_filtered = True
+    worker.print_to_stdstream = filtered
