@@ -11,6 +11,7 @@ Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 * ``GET /healthz`` — ready once both worker deployments have answered (the model is loaded, the sandbox
   calibrated); the answer is then cached: replica liveness is Serve's own health checking.
 
+Every request body is held to ``limits.max_body_bytes`` as it is read (:mod:`hydra_ray.serve.body_limit`).
 Request flow of ``/v1/optimize``: validate (size, syntax, weights, limits) → verifier.prepare (the
 original on the tests/inputs: a failing original is a 422 before any generation is spent) →
 generator.generate (the training prompt, :func:`hydra_ray.prefs.prompt.render_messages`) →
@@ -37,6 +38,7 @@ from hydra_ray.data.schema import TestCase
 from hydra_ray.prefs.prompt import extract_code, render_messages
 from hydra_ray.serve import schemas as S
 from hydra_ray.serve.backends import GenRequest, GenResult
+from hydra_ray.serve.body_limit import BodyLimit
 from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.deployments import Failure
 from hydra_ray.serve.streaming import chat_events
@@ -45,13 +47,19 @@ from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, che
                                    program_view)
 from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weights
 
-ERRORS = {400: {"model": S.ErrorResponse}, 413: {"model": S.ErrorResponse}, 422: {"model": S.ErrorResponse},
-          502: {"model": S.ErrorResponse}, 503: {"model": S.ErrorResponse}, 504: {"model": S.ErrorResponse}}
+ERRORS = {code: {"model": S.ErrorResponse} for code in (400, 413, 415, 422, 502, 503, 504)}
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 app = FastAPI(title="hydra-ray", version=__version__,
               description="Optimise Python programs for runtime, memory, CPU cycles, throughput and energy, "
                           "steered by preference weights; every candidate is verified in a sandbox and measured.")
+app.add_middleware(BodyLimit)   # before the metrics middleware below, which then counts its 413s
+
+
+def _is_json(content_type: str) -> bool:
+    """As FastAPI decides whether to parse a body as JSON: application/json or application/*+json."""
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _error(status: int, type_: str, message: str, param: str | None = None) -> JSONResponse:
@@ -74,6 +82,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
         return _error(400, "missing_body", "request body is missing; send a JSON object (Content-Type: "
                                            "application/json)")
+    sent = request.headers.get("content-type", "")
+    if sent and not _is_json(sent) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        # FastAPI parses JSON only when the Content-Type says so (curl -d sends a form's type).
+        return _error(415, "unsupported_media_type", f"request body was sent as Content-Type: {sent}, so it was "
+                      "not read as JSON; send it with Content-Type: application/json (curl: -H 'Content-Type: "
+                      "application/json')")
     parts, first = [], None
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x != "body"]
@@ -101,14 +115,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 @app.middleware("http")
-async def _limits_and_metrics(request: Request, call_next):
-    limit = getattr(request.app.state, "max_body_bytes", None)
-    length = request.headers.get("content-length")
-    if limit and length and length.isdigit() and int(length) > limit:
-        response = _error(413, "body_too_large", f"request body is {int(length):,} bytes; the limit is "
-                                                 f"{limit:,} bytes (limits.max_body_bytes)")
-    else:
-        response = await call_next(request)
+async def _metrics(request: Request, call_next):
+    response = await call_next(request)
     route = request.scope.get("route")
     metrics().requests.inc(tags={"route": getattr(route, "path", "other"), "status": str(response.status_code)})
     return response

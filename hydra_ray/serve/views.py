@@ -46,10 +46,13 @@ def check_io(tests: Sequence[TestCase], inputs: Sequence[str], limits: LimitsSec
     if len(inputs) > limits.max_inputs:
         raise ApiError(413, "too_many_inputs", f"{len(inputs)} inputs; the limit is {limits.max_inputs} "
                        "(limits.max_inputs)", "inputs")
-    total = sum(len(t.input) + len(t.expected or "") for t in tests) + sum(len(i) for i in inputs)
+    sizes = {"tests": sum(len(t.input) + len(t.expected or "") for t in tests), "inputs": sum(map(len, inputs))}
+    total = sum(sizes.values())
     if total > limits.max_io_bytes:
-        raise ApiError(413, "io_too_large", f"tests and inputs hold {total:,} characters together; the limit is "
-                       f"{limits.max_io_bytes:,} (limits.max_io_bytes)", "tests")
+        sent = [name for name, size in sizes.items() if size]
+        what = " and ".join(sent) + (" together" if len(sent) > 1 else "")
+        raise ApiError(413, "io_too_large", f"{what} hold {total:,} characters; the limit is {limits.max_io_bytes:,} "
+                       "(limits.max_io_bytes)", max(sizes, key=sizes.get))
 
 
 def bounded(value: int | None, default: int, limit: int, param: str, what: str) -> int:
