@@ -208,6 +208,18 @@ def test_json_sent_with_another_content_type_is_named(url):
     assert "application/x-www-form-urlencoded" in err["message"] and "Content-Type: application/json" in err["message"]
 
 
+def test_docs_page_works_offline(url):
+    """/docs names every route and the schema in its HTML: Swagger UI (from the CDN) only replaces that."""
+    page = httpx.get(url + "docs", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    schema = httpx.get(url + "openapi.json", timeout=30).json()
+    for path in schema["paths"]:
+        assert f" {path}</code>" in page.text, path
+    assert 'href="/openapi.json"' in page.text and "cdn.jsdelivr.net" in page.text
+    assert "if (window.SwaggerUIBundle)" in page.text   # the list stays when the CDN's script did not load
+    assert "cdn.jsdelivr.net" in schema["info"]["description"]
+
+
 def test_unknown_routes_and_methods(url):
     assert httpx.get(url + "v1/nothing", timeout=30).status_code == 404
     r = httpx.get(url + "v1/optimize", timeout=30)

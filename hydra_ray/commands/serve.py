@@ -8,7 +8,8 @@ it running until Ctrl-C. key=value overrides apply to the application's args, e.
 model.training_output=runs/train-tiny or deployments.generation.num_gpus=0.5.
 
 Routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /v1/models,
-GET /healthz, GET /docs (OpenAPI: /openapi.json).
+GET /healthz, GET /docs (Swagger UI from cdn.jsdelivr.net; offline, a list of the routes),
+GET /openapi.json.
 
 Ray: --ray-address or $RAY_ADDRESS when given (a cluster), else this command's own local Ray, started
 only once this machine can listen on the host and port (exit 2 when another service holds the port).

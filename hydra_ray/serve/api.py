@@ -1,6 +1,7 @@
 """The HTTP ingress: a FastAPI app served by the ``HydraAPI`` deployment.
 
-Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
+Routes (OpenAPI schema at ``/openapi.json``; ``/docs``: Swagger UI from its CDN, or offline a plain list
+of the routes, :mod:`hydra_ray.serve.docs_page`):
 
 * ``POST /v1/optimize`` — code (+ tests / inputs) and weights in; every candidate with its verdict,
   metrics and score out, plus the best one (or the original, saying why nothing beat it);
@@ -27,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
 from ray.exceptions import RayError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +42,7 @@ from hydra_ray.serve.backends import GenRequest, GenResult
 from hydra_ray.serve.body_limit import BodyLimit
 from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.deployments import Failure
+from hydra_ray.serve.docs_page import OFFLINE_NOTE, docs_page
 from hydra_ray.serve.streaming import chat_events
 from hydra_ray.serve.telemetry import metrics
 from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, check_io, message_text, optimize_view,
@@ -50,9 +52,10 @@ from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weight
 ERRORS = {code: {"model": S.ErrorResponse} for code in (400, 413, 415, 422, 502, 503, 504)}
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
-app = FastAPI(title="hydra-ray", version=__version__,
+app = FastAPI(title="hydra-ray", version=__version__, docs_url=None,   # /docs below: usable offline too
               description="Optimise Python programs for runtime, memory, CPU cycles, throughput and energy, "
-                          "steered by preference weights; every candidate is verified in a sandbox and measured.")
+                          "steered by preference weights; every candidate is verified in a sandbox and measured. "
+                          + OFFLINE_NOTE)
 app.add_middleware(BodyLimit)   # before the metrics middleware below, which then counts its 413s
 
 
@@ -122,6 +125,11 @@ async def _metrics(request: Request, call_next):
     return response
 
 
+@app.get("/docs", include_in_schema=False)
+async def _docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(docs_page(request.app.openapi(), request.scope.get("root_path", ""), request.app.openapi_url))
+
+
 def _weights(weights: Any, preset: str | None, default: str | None) -> Weights:
     try:
         return parse_weights(weights, preset, default_preset=default)
@@ -172,12 +180,14 @@ class HydraAPI:
                 "routes": ["POST /v1/optimize", "POST /v1/profile", "POST /v1/chat/completions", "GET /v1/models",
                            "GET /healthz"], "presets": sorted(PRESETS)}
 
-    @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS)
+    @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS,
+             summary="ready: the model is loaded and the sandbox calibrated")
     async def healthz(self) -> dict[str, Any]:
         info = await self._describe()
         return {"status": "ok", "model": self.cfg.served_model_name, **info}
 
-    @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS})
+    @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS},
+              summary="optimise a program: every candidate verified and measured, the best one or the original")
     async def optimize(self, req: S.OptimizeRequest) -> dict[str, Any]:
         t0 = time.perf_counter()
         cfg, g = self.cfg, self.cfg.generation
@@ -209,7 +219,8 @@ class HydraAPI:
         return optimize_view(req.code, weights, ev, gen, prepared.seconds, prepared.n_given, prepared.n_differential,
                              time.perf_counter() - t0, {"isolation": info.get("isolation")}, calls)
 
-    @app.post("/v1/profile", response_model=None, responses={200: {"model": S.ProfileResponse}, **ERRORS})
+    @app.post("/v1/profile", response_model=None, responses={200: {"model": S.ProfileResponse}, **ERRORS},
+              summary="verdict and five metrics of one program")
     async def profile(self, req: S.ProfileRequest) -> dict[str, Any]:
         check_code(req.code, self.cfg.limits)
         tests = [TestCase(t.input, t.expected) for t in req.tests or []]
@@ -220,12 +231,13 @@ class HydraAPI:
         info = (await self._describe())["verification"]
         return {**program_view(report), "isolation": info.get("isolation"), "seconds": seconds}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", summary="the served model (OpenAI's list)")
     async def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": self.cfg.served_model_name, "object": "model", "created": 0,
                                             "owned_by": "hydra-ray"}]}
 
-    @app.post("/v1/chat/completions", response_model=None, responses=ERRORS)
+    @app.post("/v1/chat/completions", response_model=None, responses=ERRORS,
+              summary="OpenAI-compatible chat; weights/preset re-render the training prompt; stream: true for SSE")
     async def chat_completions(self, req: S.ChatRequest) -> dict[str, Any]:
         cfg, g = self.cfg, self.cfg.generation
         messages = []
