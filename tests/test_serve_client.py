@@ -134,3 +134,4 @@ def test_table_marks_estimates_and_says_how_programs_were_measured():
         for m in p["metrics"].values():
             m["estimated"] = False
     assert "~" not in format_table(counted)
+    assert "generation 1.50 s for a batch of 4 requests" in format_result(RESPONSE)

@@ -168,8 +168,10 @@ def format_result(resp: dict[str, Any]) -> str:
     best = resp["best"]
     t = resp["timings"]
     verdict = (f"best: candidate {best['index']}" if best["improved"] else "best: the original (nothing beat it)")
+    batch = (resp.get("generation") or {}).get("batch_size") or 1
+    shared = f" for a batch of {batch} requests" if batch > 1 else ""   # the answer waited for the whole batch
     return "\n".join([format_table(resp), "", f"{verdict} — {best['reason']}",
-                      f"time: {t['total_s']:.2f} s (generation {t['generation_s']:.2f} s, sandbox "
+                      f"time: {t['total_s']:.2f} s (generation {t['generation_s']:.2f} s{shared}, sandbox "
                       f"{t['sandbox_s']:.2f} s)", "", "--- best program ---", best["code"].rstrip("\n")])
 
 
