@@ -50,6 +50,11 @@ from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, che
 from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weights
 
 ERRORS = {code: {"model": S.ErrorResponse} for code in (400, 413, 415, 422, 502, 503, 504)}
+# "stream": true answers with server-sent events (hydra_ray.serve.streaming), not the JSON body; the
+# schema is one event's, as OpenAPI tools read text/event-stream.
+STREAMED = {"content": {"text/event-stream": {"schema": {
+    "type": "object", "properties": {"data": {"type": "string", "description": "a chat.completion.chunk as JSON; "
+                                              "the last event is [DONE]"}}}}}}
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 app = FastAPI(title="hydra-ray", version=__version__, docs_url=None,   # /docs below: usable offline too
@@ -236,7 +241,7 @@ class HydraAPI:
         return {"object": "list", "data": [{"id": self.cfg.served_model_name, "object": "model", "created": 0,
                                             "owned_by": "hydra-ray"}]}
 
-    @app.post("/v1/chat/completions", response_model=None, responses=ERRORS,
+    @app.post("/v1/chat/completions", response_model=None, responses={200: STREAMED, **ERRORS},
               summary="OpenAI-compatible chat; weights/preset re-render the training prompt; stream: true for SSE")
     async def chat_completions(self, req: S.ChatRequest) -> dict[str, Any]:
         cfg, g = self.cfg, self.cfg.generation
