@@ -138,7 +138,7 @@ def stop_service(graceful: bool = True) -> None:
     """Shut Serve down (and Ray, when start_service started it).
 
     ``graceful=False`` leaves Serve to the caller's own Ray shutdown, which is about to stop every
-    actor anyway (the demo): Serve's graceful path then only adds a retried-task warning."""
+    actor anyway (the demo): Serve's graceful path would only add its wait for the controller."""
     import ray
     from ray import serve
 
