@@ -145,15 +145,26 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, include_
 
 
 def _init(ray, kwargs: dict, loud: bool) -> None:
+    try:
+        _init_once(ray, kwargs, loud)
+    except SystemExit as e:
+        # ray.init's own SIGTERM handler (sys.exit) stands until connect() installs ours again.
+        if e.code == signal.SIGTERM:
+            raise Terminated() from None
+        raise
+
+
+def _init_once(ray, kwargs: dict, loud: bool) -> None:
     if loud:
         ray.init(**kwargs)
         return
     with _stderr_to_file() as captured:   # the C++ start-up lines; shown if init fails
         try:
             ray.init(**kwargs)
-        except BaseException:
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
+        except BaseException as e:
+            if not isinstance(e, (KeyboardInterrupt, SystemExit)):   # a signal is not a failed start
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
             raise
 
 

@@ -47,7 +47,7 @@ def test_schemathesis_finds_no_failure(tmp_path):
         else:
             pytest.fail("the service did not start")
         r = subprocess.run([st, "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all",
-                            "--exclude-checks", "positive_data_acceptance,max_response_time", "--max-examples", "8",
+                            "--exclude-checks", "positive_data_acceptance", "--max-examples", "8",
                             "--seed", "1", "--request-timeout", "120", "--output-sanitize", "false"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stdout[-6000:]

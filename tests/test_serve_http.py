@@ -37,6 +37,8 @@ CHEAP = "n = int(input())\nprint(n * 2)\n"
 CHAT_CODE = "print(sum(range(10)))\n"
 RUNTIME = [1.0, 0.0, 0.0, 0.0, 0.0]
 MAX_CODE = 4000
+MAX_BODY = 200_000
+MAX_IO = 100_000
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def url(tmp_path_factory):
         "backend": "recorded", "recorded": {"path": str(recorded)},
         "generation": {"n_candidates": 3, "max_candidates": 6},
         "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1}},
-        "limits": {"max_code_bytes": MAX_CODE, "max_body_bytes": 200_000},
+        "limits": {"max_code_bytes": MAX_CODE, "max_body_bytes": MAX_BODY, "max_io_bytes": MAX_IO},
         "verification": {"profile": {
             "warmup": 0, "repeats": 5, "throughput_bursts": 4, "remeasure_unsteady": 0,
             "sandbox": {"wall_time_s": 2, "cpu_time_s": 2, "memory_mb": 512}}},
@@ -144,6 +146,10 @@ def test_nothing_better_returns_the_original(url):
      ["fails test 1/1", "wrong_answer"]),
     ({"code": "print(int(input()))", "inputs": ["x\n"]}, None, 422, "original_fails", ["input", "runtime_error"]),
     ({"code": "print(1)\n", "inputs": ["y" * 300_000]}, None, 413, "body_too_large", ["limit"]),
+    ({"code": "print(1)\n", "inputs": ["y" * 150_000]}, None, 413, "io_too_large", ["inputs hold 150,000"]),
+    ({"code": "print(1)\n", "tests": [{"input": "y" * 150_000, "expected": "1\n"}]}, None, 413, "io_too_large",
+     ["tests hold 150,002"]),
+    ({"code": "print(1)\x00\n"}, None, 422, "syntax_error", ["null bytes (the first at line 1, column 9)"]),
 ])
 def test_bad_requests_get_precise_4xx(url, body, content, status, kind, words):
     r = post(url, "v1/optimize", body, content=content)
@@ -152,6 +158,66 @@ def test_bad_requests_get_precise_4xx(url, body, content, status, kind, words):
     assert err["type"] == kind and err["code"] == status
     for w in words:
         assert w in err["message"], err["message"]
+    if kind == "syntax_error":
+        assert "line None" not in err["message"], err["message"]
+    if kind == "io_too_large":   # the param is what was sent, not always "tests"
+        assert err["param"] == ("inputs" if "inputs" in body else "tests"), err
+
+
+def test_chunked_body_is_refused_once_past_the_limit(url):
+    """No Content-Length (Transfer-Encoding: chunked): the limit holds as the body arrives. The body
+    below never ends (no last chunk), so only a service that stops reading at the limit answers."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    chunk = b"y" * 65536
+    with socket.create_connection((where.hostname, where.port), timeout=60) as s:
+        s.sendall(b"POST /v1/optimize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        for _ in range(MAX_BODY // len(chunk) + 1):   # just past the limit
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer[:300]
+    err = json.loads(body)["error"]
+    assert err["type"] == "body_too_large" and f"{MAX_BODY:,}" in err["message"], err
+
+    def complete():   # a whole chunked body over the limit, as a generator makes httpx send it
+        yield b'{"code": "print(1)", "inputs": ["'
+        yield b"y" * (MAX_BODY + 1)
+        yield b'"]}'
+    r = httpx.post(url + "v1/optimize", content=complete(), headers={"Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large", r.text
+    ok = httpx.post(url + "v1/profile", content=iter([json.dumps({"code": FAST, "inputs": ["4\n"]}).encode()]),
+                    headers={"Content-Type": "application/json"}, timeout=300)
+    assert ok.status_code == 200 and ok.json()["verdict"] == "passed", ok.text   # under the limit: read as usual
+
+
+def test_json_sent_with_another_content_type_is_named(url):
+    r = httpx.post(url + "v1/optimize", content=json.dumps({"code": "print(1)"}), timeout=60,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})   # what curl -d sends
+    assert r.status_code == 415, r.text
+    err = r.json()["error"]
+    assert err["type"] == "unsupported_media_type"
+    assert "application/x-www-form-urlencoded" in err["message"] and "Content-Type: application/json" in err["message"]
+
+
+def test_docs_page_works_offline(url):
+    """/docs names every route and the schema in its HTML: Swagger UI (from the CDN) only replaces that."""
+    page = httpx.get(url + "docs", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    schema = httpx.get(url + "openapi.json", timeout=30).json()
+    for path in schema["paths"]:
+        assert f" {path}</code>" in page.text, path
+    assert 'href="/openapi.json"' in page.text and "cdn.jsdelivr.net" in page.text
+    assert "if (window.SwaggerUIBundle)" in page.text   # the list stays when the CDN's script did not load
+    assert "cdn.jsdelivr.net" in schema["info"]["description"]
 
 
 def test_unknown_routes_and_methods(url):

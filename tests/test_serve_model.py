@@ -239,9 +239,14 @@ def test_seeded_request_does_not_depend_on_its_batch(backend):
     other = render_messages("print(2)\n", [0.2] * 5)
     seeded = GenRequest.of(MESSAGES, n=3, max_new_tokens=12, temperature=1.0, seed=7)
     [alone] = backend.generate_batch([seeded])
-    _, in_batch, _ = backend.generate_batch([GenRequest.of(other, n=2, max_new_tokens=8, temperature=1.0), seeded,
-                                             GenRequest.of(other, n=1, max_new_tokens=8, temperature=1.0, seed=3)])
+    batch = backend.generate_batch([GenRequest.of(other, n=2, max_new_tokens=8, temperature=1.0), seeded,
+                                    GenRequest.of(other, n=1, max_new_tokens=8, temperature=1.0, seed=3),
+                                    GenRequest.of(MESSAGES, n=2, max_new_tokens=8, temperature=1.0)])
+    in_batch = batch[1]
     assert [g.text for g in in_batch.generations] == [g.text for g in alone.generations]
+    # What the answer reports: its batch (4 requests, one time for all), and what shared its generate call.
+    assert [r.batch_size for r in batch] == [4] * 4 and len({r.seconds for r in batch}) == 1
+    assert [r.info["decoded_with"] for r in batch] == [2, 1, 1, 2]
     [reseeded] = backend.generate_batch([GenRequest.of(MESSAGES, n=3, max_new_tokens=12, temperature=1.0, seed=8)])
     assert [g.text for g in reseeded.generations] != [g.text for g in alone.generations]
     # n samples of one prompt come from one generate call and differ from each other

@@ -217,6 +217,7 @@ def test_serve_stopped_with_sigterm_leaves_no_ray_process(project):
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, rest
     assert "stopped" in rest
+    assert "(raylet)" not in rest and "graceful_shutdown" not in rest, rest   # Ray's lines stay in its logs
     deadline = time.monotonic() + 10
     while alive(procs) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -16,6 +16,19 @@ examples:
 """
 
 
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value} (leave it out for the "
+                                         "server's default)")
+    return value
+
+
 def add_arguments(p) -> None:
     p.add_argument("program", metavar="FILE.py", help="the Python program to optimise")
     p.add_argument("--tests", help="JSON or JSONL file of {\"input\": stdin, \"expected\": stdout} objects")
@@ -24,8 +37,8 @@ def add_arguments(p) -> None:
     g.add_argument("--weights", help="e.g. runtime=0.7,memory=0.3 (latency|runtime, memory, cycles, throughput, "
                    "energy; they must sum to 1)")
     g.add_argument("--preset", help="named weights: runtime, memory, cycles, throughput, energy, balanced, …")
-    p.add_argument("-n", "--candidates", type=int, help="candidates to generate (server default otherwise)")
-    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("-n", "--candidates", type=_positive, help="candidates to generate (server default otherwise)")
+    p.add_argument("--max-new-tokens", type=_positive, help="tokens per candidate (server default otherwise)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default %(default)s)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
     p.add_argument("--output", help="write the best program to this file")
@@ -37,22 +50,19 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from hydra_ray.serve.client import ClientError, call, format_result, optimize_body, read_tests
+    from hydra_ray.serve.client import (ClientError, call, check_output_path, format_result, optimize_body,
+                                        read_tests, read_text_file)
     from hydra_ray.serve.weights import WeightsError, parse_weights_arg
 
-    src = Path(args.program)
-    if not src.is_file():
-        print(f"hydra-ray optimize: {src} does not exist", file=sys.stderr)
-        return 2
+    # Every local file is checked before the request is sent: a request can take minutes.
     try:
+        code = read_text_file(args.program, "FILE.py")
         weights = parse_weights_arg(args.weights) if args.weights else None
         tests = read_tests(args.tests) if args.tests else None
-        missing = [i for i in args.input if not Path(i).is_file()]
-        if missing:
-            raise ClientError(f"--input: {', '.join(missing)} does not exist")
-        inputs = [Path(i).read_text() for i in args.input] or None
-        body = optimize_body(src.read_text(), tests, inputs, weights, args.preset, args.candidates,
-                             args.max_new_tokens)
+        inputs = [read_text_file(i, "--input") for i in args.input] or None
+        if args.output:
+            check_output_path(args.output)
+        body = optimize_body(code, tests, inputs, weights, args.preset, args.candidates, args.max_new_tokens)
     except (ClientError, WeightsError) as e:
         print(f"hydra-ray optimize: {e}", file=sys.stderr)
         return 2
@@ -63,5 +73,9 @@ def run(args) -> int:
         return 1
     print(json.dumps(resp, indent=2) if args.json else format_result(resp))
     if args.output:
-        Path(args.output).write_text(resp["best"]["code"])
+        try:
+            Path(args.output).write_text(resp["best"]["code"])
+        except OSError as e:   # checked before the request; changed while it ran
+            print(f"hydra-ray optimize: --output: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return 0

@@ -8,9 +8,11 @@ it running until Ctrl-C. key=value overrides apply to the application's args, e.
 model.training_output=runs/train-tiny or deployments.generation.num_gpus=0.5.
 
 Routes: POST /v1/optimize, POST /v1/profile, POST /v1/chat/completions, GET /v1/models,
-GET /healthz, GET /docs (OpenAPI: /openapi.json).
+GET /healthz, GET /docs (Swagger UI from cdn.jsdelivr.net; offline, a list of the routes),
+GET /openapi.json.
 
-Ray: --ray-address or $RAY_ADDRESS when given (a cluster), else this command's own local Ray.
+Ray: --ray-address or $RAY_ADDRESS when given (a cluster), else this command's own local Ray, started
+only once this machine can listen on the host and port (exit 2 when another service holds the port).
 
 examples:
   hydra-ray serve --config configs/serve/tiny-cpu.yaml model.training_output=runs/train-tiny
@@ -31,15 +33,20 @@ def add_arguments(p) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. generation.max_new_tokens=256")
 
 
-def check(preset_path: str, overrides, local: bool = False) -> tuple[object, list[str]]:
-    """The loaded preset and problems a deployment would hit (Serve schema, model/recorded files; with
-    ``local``, what this node lacks to host the generation replica, e.g. CUDA or vllm for backend vllm)."""
+def check(preset_path: str, overrides, local: bool = False, port: int | None = None) -> tuple[object, list[str]]:
+    """The loaded preset and problems a deployment would hit (Serve schema, port range, model/recorded
+    files; with ``local``, what this node lacks to host the generation replica, e.g. CUDA or vllm for
+    backend vllm). ``port``: --port, which replaces the preset's."""
     from hydra_ray.config import ConfigError
     from hydra_ray.serve.config import (MODEL_BACKENDS, ModelPathError, check_node, effective_conditioning,
                                         load_preset, read_preset_data, resolve_data_path, resolve_model)
+    from hydra_ray.serve.service import port_range_problem
 
     preset = load_preset(preset_path, overrides)
     problems: list[str] = []
+    port_problem = port_range_problem(preset.http()[1] if port is None else port)
+    if port_problem:
+        problems.append(port_problem)
     try:
         from ray.serve.schema import ServeDeploySchema
 
@@ -67,15 +74,14 @@ def check(preset_path: str, overrides, local: bool = False) -> tuple[object, lis
 
 def run(args) -> int:
     import json
+    import os
     import signal
     import sys
 
     from hydra_ray.serve.app import plan
 
-    import os
-
     local = not (args.ray_address or os.environ.get("RAY_ADDRESS")) or args.ray_address == "local"
-    preset, problems = check(args.config, args.overrides, local=local and not args.check)
+    preset, problems = check(args.config, args.overrides, local=local and not args.check, port=args.port)
     for p in problems:
         print(f"hydra-ray serve: {p}", file=sys.stderr)
     if args.check:
@@ -86,12 +92,8 @@ def run(args) -> int:
     if problems:
         return 2
 
-    from hydra_ray.serve.service import ServiceStartError, start_service, stop_service
+    from hydra_ray.serve.service import PortUnavailable, ServiceStartError, start_service, stop_service
 
-    def _term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _term)
     url = None
     try:
         url = start_service(preset, host=args.host, port=args.port, ray_address=args.ray_address,
@@ -99,8 +101,12 @@ def run(args) -> int:
         print(f"hydra-ray serve: ready at {url}  (POST {url}v1/optimize, docs {url}docs); Ctrl-C stops it",
               flush=True)
         signal.pause()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:   # Ctrl-C, or SIGTERM (the CLI's handler raises a KeyboardInterrupt too)
+        if url is None:
+            raise   # while starting: the CLI says it was interrupted (130, 143 for SIGTERM)
+    except PortUnavailable as e:
+        print(f"hydra-ray serve: {e}", file=sys.stderr)
+        return 2
     except ServiceStartError as e:
         print(f"hydra-ray serve: {e}", file=sys.stderr)
         return 1

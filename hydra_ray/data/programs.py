@@ -49,10 +49,20 @@ def syntax_problem(code: str) -> str | None:
             warnings.simplefilter("ignore")
             ast.parse(code)
     except SyntaxError as e:
+        if e.lineno is None:   # refused before parsing (null bytes): the error has no position
+            return str(e.msg) + _null_byte_position(code)
         where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
         text = (e.text or "").strip()
         hint = " (Python 2 syntax?)" if "Missing parentheses" in str(e.msg) or text.startswith("print ") else ""
         return f"{e.msg} at {where}" + (f": {text[:120]!r}" if text else "") + hint
     except (ValueError, RecursionError) as e:   # null bytes; absurdly deep nesting
-        return f"cannot be parsed: {e}"
+        return f"cannot be parsed: {e}" + _null_byte_position(code)
     return None
+
+
+def _null_byte_position(code: str) -> str:
+    if "\0" not in code:
+        return ""
+    before = code[:code.index("\0")]
+    line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+    return f" (the first at line {line}, column {column})"

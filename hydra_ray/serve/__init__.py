@@ -4,7 +4,8 @@ Modules: ``config`` (ServiceConfig, serve presets), ``weights`` (request weights
 ``backends`` (model / recorded-completions generation), ``recorded`` (the recorded JSONL format),
 ``verify`` (sandbox verification + measurement), ``ranking`` (scores against the original),
 ``views`` (request checks, response bodies), ``schemas`` (pydantic/OpenAPI), ``deployments``
-(Generator, Verifier), ``api`` (HydraAPI ingress), ``app`` (``build``: the Serve import path),
+(Generator, Verifier), ``api`` (HydraAPI ingress), ``body_limit`` (limits.max_body_bytes as the body
+arrives), ``docs_page`` (GET /docs, offline too), ``app`` (``build``: the Serve import path),
 ``service`` (``start_service``/``stop_service``), ``client`` (``hydra-ray optimize``), ``telemetry``.
 """
 from __future__ import annotations

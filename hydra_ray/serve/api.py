@@ -1,6 +1,7 @@
 """The HTTP ingress: a FastAPI app served by the ``HydraAPI`` deployment.
 
-Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
+Routes (OpenAPI schema at ``/openapi.json``; ``/docs``: Swagger UI from its CDN, or offline a plain list
+of the routes, :mod:`hydra_ray.serve.docs_page`):
 
 * ``POST /v1/optimize`` — code (+ tests / inputs) and weights in; every candidate with its verdict,
   metrics and score out, plus the best one (or the original, saying why nothing beat it);
@@ -11,6 +12,7 @@ Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 * ``GET /healthz`` — ready once both worker deployments have answered (the model is loaded, the sandbox
   calibrated); the answer is then cached: replica liveness is Serve's own health checking.
 
+Every request body is held to ``limits.max_body_bytes`` as it is read (:mod:`hydra_ray.serve.body_limit`).
 Request flow of ``/v1/optimize``: validate (size, syntax, weights, limits) → verifier.prepare (the
 original on the tests/inputs: a failing original is a 422 before any generation is spent) →
 generator.generate (the training prompt, :func:`hydra_ray.prefs.prompt.render_messages`) →
@@ -26,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
 from ray.exceptions import RayError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,21 +39,35 @@ from hydra_ray.data.schema import TestCase
 from hydra_ray.prefs.prompt import extract_code, render_messages
 from hydra_ray.serve import schemas as S
 from hydra_ray.serve.backends import GenRequest, GenResult
+from hydra_ray.serve.body_limit import BodyLimit
 from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.deployments import Failure
+from hydra_ray.serve.docs_page import OFFLINE_NOTE, docs_page
 from hydra_ray.serve.streaming import chat_events
 from hydra_ray.serve.telemetry import metrics
 from hydra_ray.serve.views import (ApiError, bounded, chat_view, check_code, check_io, message_text, optimize_view,
                                    program_view)
 from hydra_ray.serve.weights import PRESETS, Weights, WeightsError, parse_weights
 
-ERRORS = {400: {"model": S.ErrorResponse}, 413: {"model": S.ErrorResponse}, 422: {"model": S.ErrorResponse},
-          502: {"model": S.ErrorResponse}, 503: {"model": S.ErrorResponse}, 504: {"model": S.ErrorResponse}}
+ERRORS = {code: {"model": S.ErrorResponse} for code in (400, 413, 415, 422, 502, 503, 504)}
+# "stream": true answers with server-sent events (hydra_ray.serve.streaming), not the JSON body; the
+# schema is one event's, as OpenAPI tools read text/event-stream.
+STREAMED = {"content": {"text/event-stream": {"schema": {
+    "type": "object", "properties": {"data": {"type": "string", "description": "a chat.completion.chunk as JSON; "
+                                              "the last event is [DONE]"}}}}}}
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
-app = FastAPI(title="hydra-ray", version=__version__,
+app = FastAPI(title="hydra-ray", version=__version__, docs_url=None,   # /docs below: usable offline too
               description="Optimise Python programs for runtime, memory, CPU cycles, throughput and energy, "
-                          "steered by preference weights; every candidate is verified in a sandbox and measured.")
+                          "steered by preference weights; every candidate is verified in a sandbox and measured. "
+                          + OFFLINE_NOTE)
+app.add_middleware(BodyLimit)   # before the metrics middleware below, which then counts its 413s
+
+
+def _is_json(content_type: str) -> bool:
+    """As FastAPI decides whether to parse a body as JSON: application/json or application/*+json."""
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _error(status: int, type_: str, message: str, param: str | None = None) -> JSONResponse:
@@ -74,6 +90,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
         return _error(400, "missing_body", "request body is missing; send a JSON object (Content-Type: "
                                            "application/json)")
+    sent = request.headers.get("content-type", "")
+    if sent and not _is_json(sent) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        # FastAPI parses JSON only when the Content-Type says so (curl -d sends a form's type).
+        return _error(415, "unsupported_media_type", f"request body was sent as Content-Type: {sent}, so it was "
+                      "not read as JSON; send it with Content-Type: application/json (curl: -H 'Content-Type: "
+                      "application/json')")
     parts, first = [], None
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x != "body"]
@@ -101,17 +123,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 @app.middleware("http")
-async def _limits_and_metrics(request: Request, call_next):
-    limit = getattr(request.app.state, "max_body_bytes", None)
-    length = request.headers.get("content-length")
-    if limit and length and length.isdigit() and int(length) > limit:
-        response = _error(413, "body_too_large", f"request body is {int(length):,} bytes; the limit is "
-                                                 f"{limit:,} bytes (limits.max_body_bytes)")
-    else:
-        response = await call_next(request)
+async def _metrics(request: Request, call_next):
+    response = await call_next(request)
     route = request.scope.get("route")
     metrics().requests.inc(tags={"route": getattr(route, "path", "other"), "status": str(response.status_code)})
     return response
+
+
+@app.get("/docs", include_in_schema=False)
+async def _docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(docs_page(request.app.openapi(), request.scope.get("root_path", ""), request.app.openapi_url))
 
 
 def _weights(weights: Any, preset: str | None, default: str | None) -> Weights:
@@ -164,12 +185,14 @@ class HydraAPI:
                 "routes": ["POST /v1/optimize", "POST /v1/profile", "POST /v1/chat/completions", "GET /v1/models",
                            "GET /healthz"], "presets": sorted(PRESETS)}
 
-    @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS)
+    @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS,
+             summary="ready: the model is loaded and the sandbox calibrated")
     async def healthz(self) -> dict[str, Any]:
         info = await self._describe()
         return {"status": "ok", "model": self.cfg.served_model_name, **info}
 
-    @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS})
+    @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS},
+              summary="optimise a program: every candidate verified and measured, the best one or the original")
     async def optimize(self, req: S.OptimizeRequest) -> dict[str, Any]:
         t0 = time.perf_counter()
         cfg, g = self.cfg, self.cfg.generation
@@ -201,7 +224,8 @@ class HydraAPI:
         return optimize_view(req.code, weights, ev, gen, prepared.seconds, prepared.n_given, prepared.n_differential,
                              time.perf_counter() - t0, {"isolation": info.get("isolation")}, calls)
 
-    @app.post("/v1/profile", response_model=None, responses={200: {"model": S.ProfileResponse}, **ERRORS})
+    @app.post("/v1/profile", response_model=None, responses={200: {"model": S.ProfileResponse}, **ERRORS},
+              summary="verdict and five metrics of one program")
     async def profile(self, req: S.ProfileRequest) -> dict[str, Any]:
         check_code(req.code, self.cfg.limits)
         tests = [TestCase(t.input, t.expected) for t in req.tests or []]
@@ -212,12 +236,13 @@ class HydraAPI:
         info = (await self._describe())["verification"]
         return {**program_view(report), "isolation": info.get("isolation"), "seconds": seconds}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", summary="the served model (OpenAI's list)")
     async def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": self.cfg.served_model_name, "object": "model", "created": 0,
                                             "owned_by": "hydra-ray"}]}
 
-    @app.post("/v1/chat/completions", response_model=None, responses=ERRORS)
+    @app.post("/v1/chat/completions", response_model=None, responses={200: STREAMED, **ERRORS},
+              summary="OpenAI-compatible chat; weights/preset re-render the training prompt; stream: true for SSE")
     async def chat_completions(self, req: S.ChatRequest) -> dict[str, Any]:
         cfg, g = self.cfg, self.cfg.generation
         messages = []

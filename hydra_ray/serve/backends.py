@@ -12,7 +12,9 @@ texts). The vLLM backend is asynchronous (``is_async``): it batches continuously
 ``generate``. Requests are grouped by sampling setting and ``n``; each group is one ``generate`` call
 in which every prompt is encoded once and its ``n`` samples come from ``num_return_sequences``.
 A request with a ``seed`` is decoded in a call of its own, right after ``torch.manual_seed(seed)``, so
-its answer does not depend on what else was in the batch. Each group decodes to the largest
+its answer does not depend on what else was in the batch (``info["decoded_with"]`` is 1); it is still
+part of the batch, whose calls run one after another: its ``seconds`` and ``batch_size`` are the
+batch's. Each group decodes to the largest
 ``max_new_tokens`` of its requests, and each row is then cut to its own request's limit:
 decoding is autoregressive, so cutting afterwards gives exactly the tokens a shorter run would have
 produced. One ``generate`` runs at a time (a lock: the model and torch's global RNG are shared).
@@ -58,8 +60,8 @@ class Generation:
 class GenResult:
     generations: list[Generation]
     prompt_tokens: int
-    seconds: float               # wall time of the backend call this request was part of
-    batch_size: int              # requests decoded together
+    seconds: float               # wall time of the backend call this request was part of (its whole batch)
+    batch_size: int              # requests handed to the backend together (one @serve.batch call)
     backend: str
     error: str | None = None     # set instead of raising, so one bad request does not fail its batch
     info: dict[str, Any] = field(default_factory=dict)
@@ -254,7 +256,7 @@ class ModelBackend:
                 if per < req.n:   # greedy: the n answers are the same answer
                     gens = gens * req.n
                 results[i] = GenResult(gens, len(prompts[k]), 0.0, len(requests), self.name,
-                                       info={"generate_calls": len(groups)})
+                                       info={"generate_calls": len(groups), "decoded_with": len(idx)})
         dt = time.perf_counter() - t0
         for r in results:
             r.seconds = dt

@@ -1,10 +1,14 @@
 """The ``hydra-ray optimize`` client: build a request, call the service, print a ranked table (no Ray).
 
-Tests file (``--tests``): JSON (a list) or JSONL (one object a line) of ``{"input": ..., "expected": ...}``.
+Tests file (``--tests``): JSON (a list, or one object) or JSONL (one object a line) of
+``{"input": stdin, "expected": stdout}``, both strings (``input`` may be left out: empty stdin), at
+least one test. Every file is checked here, before the request is sent, with a message naming the
+file and the entry: the service would refuse the request anyway, later and less precisely.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,24 +19,71 @@ class ClientError(RuntimeError):
     """The request could not be built or the service answered with an error (message included)."""
 
 
-def read_tests(path: str | Path) -> list[dict[str, str]]:
+def read_text_file(path: str | Path, what: str) -> str:
+    """A UTF-8 text file's contents; a ClientError naming the option and the file when it is missing,
+    a directory or not UTF-8 text."""
     p = Path(path)
+    if p.is_dir():
+        raise ClientError(f"{what}: {p} is a directory; give a file")
     if not p.is_file():
-        raise ClientError(f"--tests: {p} does not exist")
-    text = p.read_text(encoding="utf-8")
+        raise ClientError(f"{what}: {p} does not exist")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ClientError(f"{what}: {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save it as UTF-8") from None
+
+
+def check_output_path(path: str | Path) -> None:
+    """Before the request is sent: the best program could be written to ``path``."""
+    p = Path(path)
+    if p.is_dir():
+        raise ClientError(f"--output: {p} is a directory; give a file name, e.g. {p / 'best.py'}")
+    if not p.parent.is_dir():
+        raise ClientError(f"--output: directory {p.parent} does not exist; create it or write elsewhere")
+    if not os.access(p if p.exists() else p.parent, os.W_OK):
+        raise ClientError(f"--output: {p if p.exists() else p.parent} is not writable by this user; write elsewhere")
+
+
+def _test_entries(text: str, p: Path) -> list[tuple[str, Any]]:
+    """(where, value) of each entry: JSON (a list, or one object) or JSONL, where = item or line number."""
     try:
         data = json.loads(text)
-        items = data if isinstance(data, list) else [data]
     except json.JSONDecodeError:
-        try:
-            items = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as e:
-            raise ClientError(f"--tests: {p} is neither JSON nor JSONL: {e}") from e
-    tests = []
-    for i, t in enumerate(items):
-        if not isinstance(t, dict) or "expected" not in t:
-            raise ClientError(f"--tests: item {i} of {p} needs \"input\" and \"expected\" (stdin and expected stdout)")
-        tests.append({"input": str(t.get("input", "")), "expected": str(t["expected"])})
+        entries = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    entries.append((f"line {n}", json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise ClientError(f"--tests: {p} is neither JSON nor JSONL: line {n}: {e}") from None
+        return entries
+    items = data if isinstance(data, list) else [data]
+    return [(f"item {i}", t) for i, t in enumerate(items)]
+
+
+def _test_case(entry: Any, where: str, p: Path) -> dict[str, str]:
+    at = f"--tests: {where} of {p}"
+    if not isinstance(entry, dict):
+        raise ClientError(f"{at}: expected an object {{\"input\": stdin, \"expected\": stdout}}, got "
+                          f"{json.dumps(entry)[:80]}")
+    unknown = sorted(set(entry) - {"input", "expected"})
+    if unknown:
+        raise ClientError(f"{at}: unknown field(s) {', '.join(unknown)}; a test has \"input\" and \"expected\"")
+    if "expected" not in entry:
+        raise ClientError(f"{at}: \"expected\" (the expected stdout) is missing")
+    for key, what in (("input", "the stdin text"), ("expected", "the expected stdout text")):
+        if key in entry and not isinstance(entry[key], str):
+            raise ClientError(f"{at}: \"{key}\" must be a string ({what}), got {json.dumps(entry[key])[:80]}")
+    return {"input": entry.get("input", ""), "expected": entry["expected"]}
+
+
+def read_tests(path: str | Path) -> list[dict[str, str]]:
+    p = Path(path)
+    tests = [_test_case(entry, where, p) for where, entry in _test_entries(read_text_file(p, "--tests"), p)]
+    if not tests:
+        raise ClientError(f"--tests: {p} holds no tests; give at least one {{\"input\": ..., \"expected\": ...}}, "
+                          "or leave --tests out (then --input files, else empty stdin, are the check)")
     return tests
 
 
@@ -54,6 +105,28 @@ def call(url: str, route: str, body: dict[str, Any], timeout_s: float = 600.0) -
     return data
 
 
+def estimated_metrics(resp: dict[str, Any]) -> dict[str, str]:
+    """Metric name -> its source, for the metrics the service estimated rather than measured."""
+    programs = [resp["original"], *resp["candidates"]]
+    return {m.name: next(p["metrics"][m.column]["source"] for p in programs
+                         if (p.get("metrics") or {}).get(m.column, {}).get("estimated"))
+            for m in METRICS
+            if any((p.get("metrics") or {}).get(m.column, {}).get("estimated") for p in programs)}
+
+
+def measure_modes(resp: dict[str, Any]) -> str:
+    """How the programs were measured: the original's mode, and candidates measured otherwise."""
+    orig = resp["original"]
+    mode = orig.get("measure_mode")
+    if not mode:
+        return ""
+    text = f"measured in {mode} mode" + (f" ({orig['measure_mode_reason']})" if orig.get("measure_mode_reason") else "")
+    others = [f"candidate {c['index']} in {c['measure_mode']} mode"
+              + (f" ({c['measure_mode_reason']})" if c.get("measure_mode_reason") else "")
+              for c in resp["candidates"] if c.get("measure_mode") and c["measure_mode"] != mode]
+    return text + "".join(f"; {o}" for o in others)
+
+
 def _ratio(c: dict[str, Any], name: str) -> str:
     ratio = (c.get("ratios") or {}).get(name)
     if ratio is None:
@@ -63,8 +136,11 @@ def _ratio(c: dict[str, Any], name: str) -> str:
 
 
 def format_table(resp: dict[str, Any]) -> str:
-    """Ranked candidates: verdict, reward margin vs the original, per-metric ratios (* = significant)."""
-    head = ["rank", "#", "verdict", "margin", *[m.name for m in METRICS], "detail"]
+    """Ranked candidates: verdict, reward margin vs the original, per-metric ratios (* = significant,
+    ~ after a metric's name = an estimate), with the legend and how the programs were measured."""
+    estimates = estimated_metrics(resp)
+    head = ["rank", "#", "verdict", "margin", *[m.name + ("~" if m.name in estimates else "") for m in METRICS],
+            "detail"]
     rows = []
     for c in resp["candidates"]:
         margin = "-" if c.get("margin") is None else f"{c['margin']:+.3f}"
@@ -77,9 +153,14 @@ def format_table(resp: dict[str, Any]) -> str:
     w = ", ".join(f"{k} {v:.2f}" for k, v in resp["weights"].items() if v)
     orig = resp["original"]
     lat = (orig.get("metrics") or {}).get("latency_ms", {}).get("value")
+    modes = measure_modes(resp)
     info = [f"weights: {w}" + (f" (preset {resp['preset']})" if resp.get("preset") else ""),
-            f"original: {orig['verdict']}" + (f", latency {lat:.1f} ms" if lat is not None else ""),
+            f"original: {orig['verdict']}" + (f", latency {lat:.1f} ms" if lat is not None else "")
+            + (f"; {modes}" if modes else ""),
             "ratios are candidate / original medians; * = significant difference"]
+    if estimates:
+        info.append("~ = ESTIMATE, derived rather than counted: "
+                    + ", ".join(f"{name} [{source}]" for name, source in estimates.items()))
     return "\n".join(info + [""] + lines)
 
 
@@ -87,8 +168,10 @@ def format_result(resp: dict[str, Any]) -> str:
     best = resp["best"]
     t = resp["timings"]
     verdict = (f"best: candidate {best['index']}" if best["improved"] else "best: the original (nothing beat it)")
+    batch = (resp.get("generation") or {}).get("batch_size") or 1
+    shared = f" for a batch of {batch} requests" if batch > 1 else ""   # the answer waited for the whole batch
     return "\n".join([format_table(resp), "", f"{verdict} — {best['reason']}",
-                      f"time: {t['total_s']:.2f} s (generation {t['generation_s']:.2f} s, sandbox "
+                      f"time: {t['total_s']:.2f} s (generation {t['generation_s']:.2f} s{shared}, sandbox "
                       f"{t['sandbox_s']:.2f} s)", "", "--- best program ---", best["code"].rstrip("\n")])
 
 
@@ -98,6 +181,6 @@ def optimize_body(code: str, tests: Sequence[dict] | None, inputs: Sequence[str]
     body: dict[str, Any] = {"code": code}
     for key, value in (("tests", tests), ("inputs", inputs), ("weights", weights), ("preset", preset),
                        ("n_candidates", n), ("max_new_tokens", max_new_tokens)):
-        if value:
+        if value is not None:   # 0 or [] too: the service says what is wrong with them
             body[key] = value if not isinstance(value, tuple) else list(value)
     return body

@@ -115,9 +115,13 @@ class OptimizeResponse(BaseModel):
     original: ProgramOut
     candidates: list[CandidateOut] = Field(..., description="every candidate, best first")
     verification: dict[str, Any]
-    generation: dict[str, Any]
-    timings: dict[str, float] = Field(..., description="seconds: total_s (in the ingress), generation_s (backend "
-                                      "work), sandbox_s (verification work), overhead_s = total - generation - "
+    generation: dict[str, Any] = Field(..., description="backend, n, prompt_tokens, completion_tokens, batch_size "
+                                       "(requests handed to the backend together: generation_s is their batch's "
+                                       "time), decoded_with (model backend: requests decoded in the same generate "
+                                       "call as this one; 1 for a request with a seed)")
+    timings: dict[str, float] = Field(..., description="seconds: total_s (in the ingress), generation_s (the "
+                                      "backend call this request was part of: with batching, the whole batch's "
+                                      "time), sandbox_s (verification work), overhead_s = total - generation - "
                                       "sandbox; generation_call_s and verification_call_s (the ingress's calls, "
                                       "including routing, queueing and the batch wait)")
 

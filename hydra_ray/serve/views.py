@@ -46,10 +46,13 @@ def check_io(tests: Sequence[TestCase], inputs: Sequence[str], limits: LimitsSec
     if len(inputs) > limits.max_inputs:
         raise ApiError(413, "too_many_inputs", f"{len(inputs)} inputs; the limit is {limits.max_inputs} "
                        "(limits.max_inputs)", "inputs")
-    total = sum(len(t.input) + len(t.expected or "") for t in tests) + sum(len(i) for i in inputs)
+    sizes = {"tests": sum(len(t.input) + len(t.expected or "") for t in tests), "inputs": sum(map(len, inputs))}
+    total = sum(sizes.values())
     if total > limits.max_io_bytes:
-        raise ApiError(413, "io_too_large", f"tests and inputs hold {total:,} characters together; the limit is "
-                       f"{limits.max_io_bytes:,} (limits.max_io_bytes)", "tests")
+        sent = [name for name, size in sizes.items() if size]
+        what = " and ".join(sent) + (" together" if len(sent) > 1 else "")
+        raise ApiError(413, "io_too_large", f"{what} hold {total:,} characters; the limit is {limits.max_io_bytes:,} "
+                       "(limits.max_io_bytes)", max(sizes, key=sizes.get))
 
 
 def bounded(value: int | None, default: int, limit: int, param: str, what: str) -> int:
@@ -97,10 +100,17 @@ def optimize_view(original_code: str, weights: Weights, ev: Evaluation, gen: Gen
         "verification": {"tests": n_given, "differential_inputs": n_differential, **verification_info},
         "generation": {"backend": gen.backend, "n": len(gen.generations), "prompt_tokens": gen.prompt_tokens,
                        "completion_tokens": [g.completion_tokens for g in gen.generations],
-                       "batch_size": gen.batch_size},
+                       **batch_view(gen)},
         "timings": {"total_s": total_s, "generation_s": gen.seconds, "sandbox_s": sandbox_s,
                     "overhead_s": total_s - gen.seconds - sandbox_s, **(calls or {})},
     }
+
+
+def batch_view(gen: GenResult) -> dict[str, Any]:
+    """batch_size: requests handed to the backend together (generation_s is their batch's time);
+    decoded_with (model backend): requests in this one's generate() call, 1 for a seeded request."""
+    decoded = gen.info.get("decoded_with")
+    return {"batch_size": gen.batch_size, **({"decoded_with": decoded} if decoded is not None else {})}
 
 
 def chat_view(request_id: str, created: int, model: str, gen: GenResult, weights: Weights | None) -> dict[str, Any]:
@@ -112,7 +122,7 @@ def chat_view(request_id: str, created: int, model: str, gen: GenResult, weights
         "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": gen.prompt_tokens + completion_tokens},
         "hydra": {"weights": weights.as_dict() if weights else None, "backend": gen.backend,
-                  "generation_s": gen.seconds, "batch_size": gen.batch_size},
+                  "generation_s": gen.seconds, **batch_view(gen)},
     }
 
 
