@@ -106,6 +106,24 @@ def test_coverage_counts_ties_apart():
     assert (mem["available"], mem["fast_better"], mem["ties"]) == (2, 1, 1)
 
 
+def test_a_zero_memory_reading_is_a_measured_win_and_no_data_is_not_a_failed_check():
+    """Fig. 7 read 0 KB (no RSS growth, usual in inprocess mode) as missing: a real memory win of
+    192 KB → 0 KB was dropped, and the memory statements were then marked ✗ on no data at all."""
+    from hydra_ray.reproduce.sections import coverage_section
+
+    m = {"latency": 1.0, "cycles": 1.0, "throughput": 1.0, "energy": 1.0}
+    win = _pair({**m, "latency": 1, "memory": 0.0}, {**m, "latency": 2, "memory": 192.0},
+                {"latency": True, "memory": True})
+    tie = _pair({**m, "latency": 1, "memory": 0.0}, {**m, "latency": 2, "memory": 0.0}, {"latency": True})
+    mem = coverage_stats([win, tie])["memory"]
+    assert (mem["available"], mem["fast_better"], mem["ties"]) == (2, 1, 1)
+    assert sorted(mem["speedups"]) == [1.0, 10.0]                   # 0 vs 192: at the clip; 0 vs 0: a tie
+    none = coverage_stats([_pair({**m, "memory": None}, {**m, "memory": None}, {"latency": True})])
+    text = "\n".join(coverage_section(none, 1, "test", {}, []).body)
+    assert "| the paper's memory rate 39.4% lies in our 95% interval | – |" in text, text
+    assert "memory has the lowest fast-beats-slow rate (Fig. 7b) | ✗" not in text
+
+
 def test_wilson_interval():
     """Wilson score interval, z = 1.96: for 0 of n it is [0, z²/(n + z²)] (the centre and half-width
     coincide); for 5 of 10 it is symmetric around 0.5: 0.5 ± z·sqrt(0.025 + z²/400)/(1 + z²/10) ≈ [0.237, 0.763]."""

@@ -23,3 +23,18 @@ METRICS: tuple[MetricSpec, ...] = (
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 BY_COLUMN: dict[str, MetricSpec] = {m.column: m for m in METRICS}
+
+
+def improvement_ratio(metric: str, fast: float | None, slow: float | None) -> float | None:
+    """How much better ``fast`` is than ``slow`` on ``metric``, > 1 meaning better: slow ÷ fast when lower
+    is better, fast ÷ slow when higher is. A zero is a measured value (no net memory, say): against a
+    non-zero one the ratio is 0 or inf (plots clip it), two zeros are a tie (1). None when a value is
+    missing, negative or not finite."""
+    import math
+
+    if fast is None or slow is None or not (math.isfinite(fast) and math.isfinite(slow)) or fast < 0 or slow < 0:
+        return None
+    better, worse = (fast, slow) if BY_NAME[metric].higher_is_better else (slow, fast)
+    if better == worse:
+        return 1.0
+    return better / worse if worse > 0 else math.inf

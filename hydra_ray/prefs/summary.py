@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hydra_ray.metrics.names import BY_NAME, METRIC_NAMES
+from hydra_ray.metrics.names import BY_NAME, METRIC_NAMES, improvement_ratio
 from hydra_ray.prefs.dataset import LabelResult
 from hydra_ray.prefs.dirichlet import REGIONS
 from hydra_ray.prefs.labels import Labeler
@@ -39,13 +39,9 @@ def speedups(pairs: list[CandidatePair]) -> dict[str, np.ndarray]:
             continue
         fast, slow = (p.a, p.b) if p.fast_side == "a" else (p.b, p.a)
         for m in METRIC_NAMES:
-            xf, xs = fast.raw[m], slow.raw[m]
-            if xf is None or xs is None or xf < 0 or xs < 0:
-                continue
-            better, worse = (xf, xs) if BY_NAME[m].higher_is_better else (xs, xf)
-            # A zero (no net memory) is a real value: against a non-zero one it is as far apart as the
-            # clip shows, not a pair to leave out; two zeros are a tie.
-            out[m].append(1.0 if better == worse else better / worse if worse > 0 else np.inf)
+            r = improvement_ratio(m, fast.raw[m], slow.raw[m])
+            if r is not None:
+                out[m].append(r)
     return {m: np.clip(np.asarray(v, dtype=float), *SPEEDUP_CLIP) for m, v in out.items()}
 
 

@@ -10,7 +10,8 @@ Per metric, over the pairs whose two programs both passed every test:
   Wilson score intervals. The paper's "preference rate" does not say how it treats ties; we give the rate
   over all pairs (ties count as not beating) and over the pairs that are not tied;
 * speed-up (Fig. 7c/d): slow ÷ fast (fast ÷ slow for throughput), so > 1 means the fast program is
-  better; histograms clipped to [0.1, 10] as the paper's Fig. 7(d).
+  better; histograms clipped to [0.1, 10] as the paper's Fig. 7(d). A zero (no net memory, usual in
+  ``inprocess`` mode) is a measured value: against a non-zero one it is recorded at the clip.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hydra_ray.metrics.names import BY_NAME, METRIC_NAMES
+from hydra_ray.metrics.names import METRIC_NAMES, improvement_ratio
 
 CLIP = (0.1, 10.0)
 
@@ -44,19 +45,17 @@ def coverage_stats(pairs: Sequence[Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     usable = [p for p in pairs if p.fast_side in ("a", "b")]
     for m in METRIC_NAMES:
-        hib = BY_NAME[m].higher_is_better
         better = worse = ties = available = 0
         speedups: list[float] = []
         estimated = False
         for p in usable:
             fast, slow = (p.a, p.b) if p.fast_side == "a" else (p.b, p.a)
-            xf, xs = fast.raw.get(m), slow.raw.get(m)
-            if xf is None or xs is None or not (math.isfinite(xf) and math.isfinite(xs)) or xf <= 0 or xs <= 0:
+            s = improvement_ratio(m, fast.raw.get(m), slow.raw.get(m))
+            if s is None:
                 continue
             available += 1
             estimated = estimated or bool(fast.estimated.get(m) or slow.estimated.get(m))
-            s = xf / xs if hib else xs / xf
-            speedups.append(s)
+            speedups.append(min(max(s, CLIP[0]), CLIP[1]) if s in (0.0, math.inf) else s)   # a zero: at the clip
             if p.significant.get(m) is not True:
                 ties += 1
             elif s > 1:

@@ -119,6 +119,7 @@ class Reproduction:
         from hydra_ray.config import load_config
         from hydra_ray.enrich.config import EnrichConfig
         from hydra_ray.enrich.pipeline import run_enrich
+        from hydra_ray.evaluate.report import _jsonable
         from hydra_ray.reproduce.coverage import coverage_stats, pairs_of, plot_fig7
         from hydra_ray.reproduce.sections import coverage_section
 
@@ -126,17 +127,20 @@ class Reproduction:
         quick_preset = PACKAGE.parent / "configs" / "enrich" / "quick.yaml"
         overrides = [f"limit={p.pie_pairs}"] + (["profile.repeats=5"] if not p.quick else [])
         cfg = load_config(EnrichConfig, quick_preset if quick_preset.is_file() else None, overrides)
-        d = self.work / "enrich"
+        # One folder per input file: a rerun with another --pie must not pool its pairs with these.
+        d = self.work / "enrich" / Path(p.pie).stem
         self._ensure_ray()
         summary = run_enrich(p.pie, d, cfg, emit=self.emit)
         pairs, skipped, groups = pairs_of(d)
         stats = coverage_stats(pairs)
         fig = plot_fig7(stats, self.figures / "fig7_coverage.png", paper.FIG7_MEMORY_PREF_RATE,
                         title=f"Fig. 7 layout: {len(pairs)} PIE pairs enriched here ({Path(p.pie).name})")
-        (self.work / "coverage.json").write_text(json.dumps({"stats": stats, "skipped": skipped,
-                                                             "enrich_summary": summary}, indent=2, default=str))
-        return [coverage_section(stats, groups, f"`{Path(p.pie).name}` (first {p.pie_pairs} valid pairs)",
-                                 skipped, [f"figures/{fig.name}"])]
+        (self.work / "coverage.json").write_text(json.dumps(
+            _jsonable({"stats": stats, "skipped": skipped, "enrich_summary": summary}), indent=2, default=str))
+        asked = f"first {p.pie_pairs} valid pairs" + (
+            f"; this output already held {groups} from an earlier run with more, all used here"
+            if groups > p.pie_pairs else "")
+        return [coverage_section(stats, groups, f"`{Path(p.pie).name}` ({asked})", skipped, [f"figures/{fig.name}"])]
 
     def evaluation(self) -> list[Section]:
         from hydra_ray.reproduce.evaluation import (evaluate_config, mode_of, run_evaluation, table2_frame,
