@@ -14,7 +14,8 @@ each metric must first be put on one scale and one direction. Two normalisers, c
   candidates swaps the scores; 2× faster gives 2/3 vs 1/3 whether the program takes 2 ms or 2 s.
   The closed form is what is computed (no log/exp round trip); ``x_a = x_b = 0`` gives 0.5 each.
 
-``paper`` — element-wise sigmoid of the oriented metric vector, as in the Hydra paper, per candidate::
+``paper`` — element-wise sigmoid, after the Hydra paper (Sec. IV-C: "ṽ_i = σ(v_i)", on the metric vector
+as it stands); ours standardises and orients the values first (README, Differences), per candidate::
 
     z_k = (f(x_k) − μ_k) / σ_k,    ṽ_k = σ(s'_k · z_k),   s'_k = −1 if lower is better, +1 otherwise
 

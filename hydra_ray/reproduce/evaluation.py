@@ -8,8 +8,8 @@ with the original):
 * the six prompt configurations of the paper's baseline study (``runtime/minimal`` … ``balanced/detailed``)
   answered offline from **recorded completions** (``hydra_ray/serve/demo_completions.jsonl``, keyed by the
   original program: the recorded answer is the known better version whatever the prompt). This exercises
-  the whole Table II path (prompts, answer parsing, verification, measurement, the paper's ratio
-  definition) but is not a model: all six rows get the same program. With a real endpoint the same
+  the whole Table II path (prompts, answer parsing, verification, measurement, the ratio as we read
+  the paper's numbers) but is not a model: all six rows get the same program. With a real endpoint the same
   table comes from ``hydra-ray evaluate --optimizer openai`` (see the report);
 * ``identity`` (the original against itself: the noise floor), unless switched off.
 
@@ -139,7 +139,7 @@ def table3_rows(df, paper_rows) -> list[dict[str, Any]]:
 
 
 def table2_frame(df):
-    """Table II over the prompt configurations only (the paper's ratio definition, gmean beside)."""
+    """Table II over the prompt configurations only (the ratio as we read the paper's, gmean beside)."""
     from hydra_ray.evaluate.aggregate import table2
     from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
 
