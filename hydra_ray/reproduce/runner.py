@@ -174,8 +174,12 @@ class Reproduction:
         else:
             self._ensure_ray()
             path = tiny_training(self.work / "training", p.train_steps, p.train_workers, p.train_pairs, self.emit)
+            import pyarrow.parquet as pq
+
+            labelled = pq.read_table(self.work / "training" / "labelled" / "labels.parquet", columns=["pair_id"])
+            n_pairs = len(set(labelled.column("pair_id").to_pylist()))
             source = (f"a tiny run here ({p.train_steps} DPO steps, {p.train_workers} Ray Train worker(s), the "
-                      "2-layer random-weight fixture model, PIE pairs labelled from their reports)")
+                      f"2-layer random-weight fixture model, {n_pairs} PIE pairs labelled from their reports)")
             tiny = True
         rows = read_metrics(path)
         if not rows:

@@ -149,8 +149,10 @@ def _ours_cell(ours: dict[str, Any], m: str, scale: float = 1.0) -> tuple[str, s
 def table3_section(rows: list[dict[str, Any]], estimated: dict[str, str], profile_mode: str, sizes: Sequence[str],
                    figures: list[str]) -> Section:
     header = ["sample"]
-    for m, unit in (("latency", "ms"), ("memory", "KB"), ("cycles", ""), ("throughput", "/s"), ("energy", "mJ")):
-        header += [f"{m} orig. (ours)", f"{m} opt. (ours)", f"{m} orig. (paper)", f"{m} opt. (paper)"]
+    for m, unit in (("latency", "ms"), ("memory", "KB"), ("cycles", "cycles"), ("throughput", "/s"), ("energy", "mJ")):
+        est = ", estimate" if m in estimated else ""   # marked as the Fig. 7 table marks it
+        header += [f"{m} orig. (ours, {unit}{est})", f"{m} opt. (ours, {unit}{est})", f"{m} orig. (paper)",
+                   f"{m} opt. (paper)"]
     out = []
     for r in rows:
         p = r["paper"]
@@ -167,8 +169,10 @@ def table3_section(rows: list[dict[str, Any]], estimated: dict[str, str], profil
               + ("whole-process wall time incl. interpreter start-up" if whole else
                  "per call of the program's entry point" if profile_mode == "function" else
                  "the program run in a warm interpreter, no start-up") + "; paper: repeated wall-clock trials)",
-              "memory (ours: " + ("peak RSS of the process, ≈13 MB interpreter included" if whole else
-                                  "the profiler's in-process peak (README, Measurement)") + "; paper: `tracemalloc` peak)",
+              "memory (ours: " + {"process": "peak RSS of the process, ≈13 MB interpreter included",
+                                  "inprocess": "RSS growth over the warm runner's fork point",
+                                  "function": "`tracemalloc` peak of one call"}.get(profile_mode, profile_mode)
+              + "; paper: `tracemalloc` peak)",
               "cycles (ours: " + estimated.get("cycles", "perf counters") + "; paper: `perf stat` hardware counters)",
               "throughput (ours: " + ("calls/s" if profile_mode == "function" else "program runs/s")
               + "; paper: function calls/s)",
@@ -193,7 +197,9 @@ def table3_section(rows: list[dict[str, Any]], estimated: dict[str, str], profil
     else:
         verdict = NOT_REPRODUCED
         why = (f"only {len(ok_lat)} of {len(measured)} programs are significantly faster here: at small inputs a "
-               f"measurement can be dominated by fixed costs (interpreter start-up in `process` mode); {how}")
+               "measurement can be dominated by fixed costs ("
+               + ("interpreter start-up in `process` mode" if whole else f"the sandbox's per-run cost in `{profile_mode}` "
+                  "mode, and noise on a shared node") + f"); {how}")
     return Section("table3", "Table III: before/after on the paper's programs", verdict, why, body, figures)
 
 
@@ -251,8 +257,7 @@ def training_section(findings: dict[str, Any], source: str, figures: list[str], 
             table(["paper statement (on these rows)", "", "observed"], [[c[0], mark(c[1]), c[2]] for c in findings["checks"]])]
     if tiny:
         verdict = NOT_HERE
-        why = ("the figures are drawn from a tiny run (a 2-layer random-weight model, a few steps on 2 CPU cores, "
-               "48 pairs labelled from PIE's reports); the paper's run (7B model, 35,752 pairs, up to 72,000 steps, "
+        why = (f"the figures are drawn from {source}; the paper's run (7B model, 35,752 pairs, up to 72,000 steps, "
                "an A100) is not reproducible here. Pass `--metrics PATH` with a GPU run's metrics.jsonl to draw "
                "these figures from it")
     else:
