@@ -78,8 +78,10 @@ def test_metrics_from_another_run_and_simulation_only(tmp_path):
     (["--profile-mode", "cycles"], "--profile-mode"),
     (["--metrics", "missing.jsonl"], "--metrics"),
     (["--pairs", "0"], "--pairs"),
+    (["--metrics", "notes.md"], "notes.md: line 1 is not JSON"),
 ])
 def test_bad_input_is_refused_before_anything_runs(tmp_path, args, message):
+    (tmp_path / "notes.md").write_text("# not metrics\n")
     proc = _cli(["--output", "r", *args], tmp_path, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not (tmp_path / "r" / "REPORT.md").exists()

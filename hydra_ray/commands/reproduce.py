@@ -60,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in (("--metrics", metrics), ("--pie", pie)):
         if path and not Path(path).is_file():
             raise ConfigError([f"{flag} {path}: no such file"])
+    if metrics:
+        from hydra_ray.train.plots import read_metrics
+
+        try:   # before anything runs, not as a traceback in the training section
+            if not read_metrics(metrics):
+                raise ValueError(f"{metrics}: no rows; expected a hydra-ray train metrics.jsonl")
+        except ValueError as e:
+            raise ConfigError([f"--metrics {e}"]) from None
     plan = Plan.make(args.quick, pie, pie_pairs=args.pairs, train_steps=args.steps, metrics=metrics,
                      profile_mode=args.profile_mode, only=list(args.only or []))
     if plan.profile_mode:

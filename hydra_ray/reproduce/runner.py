@@ -97,7 +97,11 @@ class Reproduction:
         try:
             made = fn()
         except Exception as e:   # noqa: BLE001 - reported in REPORT.md; the other sections still run
-            self.emit(f"[reproduce] {title} failed: {e}\n{traceback.format_exc()}")
+            from hydra_ray.ray_runtime import verbose
+
+            # The traceback with -v, as every command does; the error itself is in REPORT.md either way.
+            self.emit(f"[reproduce] {title} failed: {type(e).__name__}: {e}"
+                      + (f"\n{traceback.format_exc()}" if verbose() else " (rerun with -v for the traceback)"))
             made = [failed_section(key, title, f"{type(e).__name__}: {e}", time.monotonic() - t0)]
         for s in made:
             s.seconds = s.seconds or (time.monotonic() - t0) / len(made)

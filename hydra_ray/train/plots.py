@@ -23,10 +23,25 @@ from hydra_ray.train.simulate import plot_alpha_trajectory
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``hydra-ray train`` metrics.jsonl ([] when there is none); ValueError naming the file
+    and line when it is not one."""
     p = Path(path)
     if not p.exists():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: line {i} is not JSON ({e.msg}); expected a hydra-ray train metrics.jsonl, "
+                             "one JSON object per line") from None
+        if not isinstance(row, dict) or "step" not in row:
+            raise ValueError(f"{p}: line {i} is not a training metrics row (a JSON object with 'step'); "
+                             "expected a hydra-ray train metrics.jsonl")
+        rows.append(row)
+    return rows
 
 
 def write_training_plots(output_dir: str | Path) -> list[Path]:
