@@ -76,6 +76,10 @@ def _report_error(command: str, error: BaseException) -> None:
         print(f"hydra-ray {command}: {where}rerun with -v for the full traceback", file=sys.stderr)
 
 
+# Commands whose finished work survives a stop and which pick up from it when run again.
+RESUMABLE = frozenset({"enrich", "train", "evaluate", "reproduce", "demo"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # argparse stops taking positionals once options follow the first one (`profile prog.py --json
@@ -103,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM (ray_runtime.Terminated, however it reached us)
         term = isinstance(e, ray_runtime.Terminated) or ray_runtime.terminated()
-        print(f"hydra-ray {args.command}: {'terminated (SIGTERM)' if term else 'interrupted'}; finished work "
-              "is kept and a rerun resumes.", file=sys.stderr)
+        kept = "; finished work is kept and a rerun resumes" if args.command in RESUMABLE else ""
+        print(f"hydra-ray {args.command}: {'terminated (SIGTERM)' if term else 'interrupted'}{kept}.", file=sys.stderr)
         return 143 if term else 130
     except BrokenPipeError:   # `hydra-ray … | head`: the reader has what it wanted; not an error to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's flush at exit would fail again

@@ -272,6 +272,9 @@ def test_the_profile_command_words_an_unsteady_probe_by_mode():
     from hydra_ray.commands.profile import steadiness_line
 
     assert steadiness_line(0.01, 1, 0.05).startswith("CPU steady while timing: speed probe CV 1.0%")
+    assert steadiness_line(0.01, 1, 0.05, "inprocess", 0.1).startswith("CPU steady while timing")
+    wide = steadiness_line(0.03, 1, 0.05, "inprocess", 49.5 / 13.25)   # seen: IQR 49.5 ms on a 13 ms median
+    assert not wide.startswith("CPU steady while timing") and "spread widely (IQR 374% of the median)" in wide
     inproc = steadiness_line(0.09, 2, 0.05, "inprocess")
     assert "CPU UNSTEADY while timing" in inproc and "timed 2 times" in inproc and "partly the machine's" in inproc
     func = steadiness_line(0.09, 1, 0.05, "function")

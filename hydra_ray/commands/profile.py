@@ -116,13 +116,25 @@ def run(args) -> int:
     if row["tracemalloc_peak_kb"] is not None:
         print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
     if row["cpu_speed_cv"] is not None:
-        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["measure_mode"]))
+        spread = (row["latency_ms_spread"] / row["latency_ms"]) if row["latency_ms"] else None
+        print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["measure_mode"],
+                                     spread))
     return 0 if row["verdict"] == "passed" else 1
 
 
-def steadiness_line(cv: float, attempts: int, cv_max: float, mode: str = "inprocess") -> str:
-    """How steady the CPU was while timing, in words (the profiler's CPU speed probe)."""
+WIDE_SPREAD = 0.2   # latency IQR over its median above which "steady" would mislead
+
+
+def steadiness_line(cv: float, attempts: int, cv_max: float, mode: str = "inprocess",
+                    latency_spread: float | None = None) -> str:
+    """How steady the CPU was while timing, in words (the profiler's CPU speed probe). ``latency_spread``:
+    the latency's IQR ÷ median; a wide one is said, since the probe (taken before each run) misses load
+    that arrives during a run."""
     again = f", timed {attempts} times, the steadiest kept" if attempts > 1 else ""
+    if cv <= cv_max and latency_spread is not None and latency_spread > WIDE_SPREAD:
+        return (f"CPU speed probe steady (CV {cv:.1%} <= {cv_max:.0%}){again}, but the latency samples spread "
+                f"widely (IQR {latency_spread:.0%} of the median): the probe runs before each run, so load that "
+                "came during the runs is not in it; a quieter machine or more repeats (profile.repeats=N)")
     if cv <= cv_max:
         return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
     if mode == "function":   # one probe per run, before loops spread over ~2/3 s: it says little here
