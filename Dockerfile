@@ -4,8 +4,8 @@
 #   docker build                       -t ghcr.io/CHANGE-ME/hydra-ray:0.1.0-ray2.60.0-py311-cpu .
 #   docker build --build-arg VARIANT=gpu -t ghcr.io/CHANGE-ME/hydra-ray:0.1.0-ray2.60.0-py311-gpu .
 #
-# cpu: head, profiling and verification nodes (enrich, label, serve's verifier); gpu: training and
-# generation nodes (adds torch/TRL/peft/bitsandbytes). clusters/aws.yaml, gcp.yaml and kuberay/*
+# cpu: head, profiling and verification nodes (enrich, label, serve's verifier, and the train driver:
+# CPU torch/TRL/peft); gpu: training and generation nodes (CUDA torch, bitsandbytes). clusters/aws.yaml, gcp.yaml and kuberay/*
 # name exactly these tags (tests/test_clusters.py checks it); clusters/README.md says how to push.
 ARG RAY_VERSION=2.60.0
 ARG PYTHON=py311
@@ -35,7 +35,10 @@ WORKDIR /opt/hydra-ray
 COPY --chown=ray:users pyproject.toml README.md constraints.tx[t] ./
 COPY --chown=ray:users hydra_ray ./hydra_ray
 COPY --chown=ray:users configs ./configs
-RUN if [ "$VARIANT" = "gpu" ]; then extras="[train,serve,gpu]"; else extras="[serve]"; fi \
+# The cpu variant takes train too: `hydra-ray train` runs its driver on the head (TorchTrainer needs
+# torch there), so it gets torch's CPU build from PyTorch's index, not the multi-GB CUDA one.
+RUN if [ "$VARIANT" = "gpu" ]; then extras="[train,serve,gpu]"; index=""; \
+    else extras="[train,serve]"; index="--extra-index-url https://download.pytorch.org/whl/cpu"; fi \
  && if [ -f constraints.txt ]; then pins="-c constraints.txt"; else pins=""; fi \
- && pip install --no-cache-dir $pins ".${extras}" \
+ && pip install --no-cache-dir $index $pins ".${extras}" \
  && python -c "import hydra_ray, ray; assert ray.__version__ == '${RAY_VERSION}', ray.__version__; print('hydra-ray', hydra_ray.__version__, 'on Ray', ray.__version__)"

@@ -297,3 +297,23 @@ def test_gpu_preset_on_a_worker_without_cuda_fails_with_the_workers_own_message(
     assert "model.quantization=nf4 (QLoRA) needs a CUDA GPU; node " in str(err.value)
     assert any("1 worker(s), each CPU 1, GPU 1" in line for line in lines), lines
     assert not (tmp_path / "out" / "adapter").exists()
+
+
+def test_a_worker_trains_on_the_labelled_set_the_driver_shipped_not_on_a_path_it_cannot_see(tmp_path):
+    """On a cluster the workers' nodes need not mount the driver's --input: the driver puts the files in
+    Ray's object store and each rank writes its own copy. Here the driver's path does not exist at all."""
+    import ray
+
+    from hydra_ray.train.worker import _local_input
+
+    ray.init(num_cpus=1, include_dashboard=False)
+    try:
+        shipped = ray.put({"labels.parquet": b"PAR1 rows", "labeler.json": b'{"format": 1}'})
+        config = {"input_dir": "/nowhere/runs/labelled", "input_files": shipped}
+        here = _local_input(config, tmp_path / "_work", rank=1)
+        assert here == tmp_path / "_work" / "input-rank1"
+        assert (here / "labels.parquet").read_bytes() == b"PAR1 rows"
+        assert (here / "labeler.json").read_text() == '{"format": 1}'
+        assert _local_input({"input_dir": "/old/driver"}, tmp_path, 0) == Path("/old/driver")
+    finally:
+        ray.shutdown()

@@ -236,6 +236,10 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         trainer = interruptible(TorchTrainer)(
             train_attempt,
             train_loop_config={"cfg": cfg.to_dict(), "hub": hub, "input_dir": str(input_dir),
+                               # The labelled set travels with the run: on a cluster the workers' nodes
+                               # need not see the driver's --input (only checkpoints need shared storage).
+                               "input_files": ray.put({n: (input_dir / n).read_bytes()
+                                                       for n in run_record.INPUT_FILES}),
                                "work_dir": str(out / "_work")},
             scaling_config=ScalingConfig(**plan.scaling_config_kwargs()),
             run_config=RunConfig(name=run_name, storage_path=storage,

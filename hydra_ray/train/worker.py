@@ -141,6 +141,22 @@ def _trainable_checksum(model) -> float:
                          for p in model.parameters() if p.requires_grad))
 
 
+def _local_input(config: dict[str, Any], work: Path, rank: int) -> Path:
+    """The labelled set as the driver read it (shipped through Ray's object store), written to this
+    worker's own folder: a worker on another node does not see the driver's --input. Per rank, so two
+    ranks of one node never write the same file."""
+    import ray
+
+    files = config.get("input_files")
+    if files is None:   # a driver from before the set travelled with the run
+        return Path(config["input_dir"])
+    here = work / f"input-rank{rank}"
+    here.mkdir(parents=True, exist_ok=True)
+    for name, data in ray.get(files).items():
+        (here / name).write_bytes(data)
+    return here
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     from hydra_ray.train.config import OFFLINE_ENV
 
@@ -180,9 +196,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     def sink(batch):
         client.report(batch, holder["trainer"].state.global_step + 1)
 
-    trainer = build_trainer(cfg, config["input_dir"], work / "hf", use_cpu=use_cpu,
-                            concentration=client.concentration, rank=rank, loss_sink=sink,
-                            callbacks=[_make_callback(client, rank, step_times)])
+    local = _local_input(config, work, rank)
+    try:
+        trainer = build_trainer(cfg, local, work / "hf", use_cpu=use_cpu,
+                                concentration=client.concentration, rank=rank, loss_sink=sink,
+                                callbacks=[_make_callback(client, rank, step_times)])
+    except ConfigError as e:   # named as the user gave it, not by this worker's copy
+        raise ConfigError([p.replace(str(local), config["input_dir"]) for p in e.problems], e.source) from None
     holder["trainer"] = trainer
     trainer.data_collator.calls = resume_step * cfg.dpo.gradient_accumulation_steps
     trainer.train(resume_from_checkpoint=resume_dir)
