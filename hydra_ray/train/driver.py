@@ -210,6 +210,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     from hydra_ray.placement import train_workers
     from hydra_ray.train.hub import AlphaHub
     from hydra_ray.train.interrupt import interruptible
+    from hydra_ray.train.progress import ProgressTail
 
     from hydra_ray.ray_runtime import connect, quiet_console_handlers, shutdown
 
@@ -247,7 +248,8 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
                                  failure_config=FailureConfig(max_failures=cfg.max_failures)),
         )
         try:
-            result = trainer.fit()
+            with ProgressTail(out / "metrics.jsonl", cfg.dpo.max_steps, emit):
+                result = trainer.fit()
             fatal = ray.get(hub.fatal.remote())
             if fatal is not None:   # a worker found a configuration problem: reported once, no retry
                 raise ConfigError(fatal["problems"], f"{fatal['source']}, attempt {fatal['attempt']}; "
