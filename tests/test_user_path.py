@@ -275,8 +275,11 @@ def test_evaluate_stopped_with_sigterm_keeps_finished_tasks_and_resumes(project)
     now = df[df["task_id"] == first]
     assert {(c, k): v for c, k, v in zip(now["config"], now["candidate"], now["cand_latency"])} == was
     assert not partial.exists()   # the report holds every row now
-    # A changed configuration does not reuse rows measured under another one.
-    proc = start(*cmd, "measure.repeats=7", cwd=project)
+    # The finished output is not replaced by another configuration unasked ...
+    r = hydra(*cmd, "measure.repeats=7", cwd=project, timeout=300)
+    assert r.returncode == 2 and "measure.repeats: 5 → 7" in r.stderr and "--overwrite" in r.stderr, r.stderr
+    # ... and a replacement (stopped) does not reuse rows measured under another configuration.
+    proc = start(*cmd, "measure.repeats=7", "--overwrite", cwd=project)
     read_until(proc, r"^\[2/6\]", timeout=300)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
