@@ -236,7 +236,7 @@ def test_label_and_evaluate_with_relative_paths(project):
     first = json.loads(SAMPLE.read_text().splitlines()[0])
     suite.write_text(json.dumps(first) + "\n")
     r = hydra("evaluate", "--suite", "suite.jsonl", "--optimizer", "reference", "--output", "runs/eval",
-              "measure.repeats=2", "stats.n_boot=100", cwd=project, timeout=600)
+              "measure.repeats=4", "stats.n_boot=100", cwd=project, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (project / "runs" / "eval" / "table.md").is_file()
     saved = (project / "runs" / "eval" / "config.yaml").read_text()
