@@ -54,8 +54,9 @@ def _run_compare(args: argparse.Namespace) -> int:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.md").write_text(result.markdown)
+        # allow_nan=False: a NaN would make the file unreadable as JSON (compare writes null for "none").
         (out / "compare.json").write_text(json.dumps({"rows": result.rows, "warnings": result.warnings},
-                                                     indent=2, default=float))
+                                                     indent=2, default=float, allow_nan=False))
     return 0
 
 
