@@ -155,6 +155,15 @@ def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         return _coerce(inner[0], value, path, errors) if len(inner) == 1 else value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is int and isinstance(value, float):   # a count (repeats, steps) cannot be 2.5; 4.0 is 4
+        if value.is_integer():
+            return int(value)
+        errors.append(f"{path}: expected a whole number, got {value!r}")
+        return value
+    if origin in (list, tuple) and isinstance(value, str):
+        # Checked item by item, a bare word would be read as its letters: one error naming the list form.
+        errors.append(f"{path}: expected a list (e.g. {path}=[{value}]), got {value!r}")
+        value = [value]   # checked on as that list, so the other checks neither fail on it nor repeat it
     if origin in (list, tuple) and isinstance(value, (list, tuple)):
         (arg, *_) = typing.get_args(tp) or (Any,)
         items = [_coerce(arg, v, f"{path}[{i}]", errors) for i, v in enumerate(value)]

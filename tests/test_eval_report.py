@@ -245,3 +245,32 @@ def test_table2_ratio_is_the_mean_of_task_ratios():
     assert t2.loc["throughput", "ratio"] == pytest.approx(1.25)
     assert t2.loc["throughput", "gmean_ratio"] == pytest.approx(1.0)
     assert (t2["N"] == 2).all() and (t2["n_ratio"] == 2).all()
+
+
+def test_compare_says_when_runs_are_not_comparable_and_writes_valid_json(tmp_path, cfg):
+    """Another measurement mode, another task set, one common task (no interval) or none (null, not NaN)."""
+    import shutil
+
+    a = run_dir(tmp_path, "a", script_a, cfg)
+    df = pd.read_parquet(a / "results.parquet")
+    one = tmp_path / "one"
+    shutil.copytree(a, one)
+    first = sorted(df["task_id"])[0]
+    df[df["task_id"] == first].assign(measure_mode="process").to_parquet(one / "results.parquet")
+    result = compare(a, one, n_boot=200)
+    assert any("different measurement modes" in w and "process" in w for w in result.warnings), result.warnings
+    assert any(f"A has {df['task_id'].nunique()}, B has 1, 1 in common" in w for w in result.warnings)
+    row = {r["config"]: r for r in result.rows}["runtime/minimal"]
+    assert row["n_common_correct"] == 1 and row["paired_lo"] is None and row["paired_hi"] is None
+    assert "(one task: no interval)" in result.markdown and "[2." not in result.markdown
+
+    none = tmp_path / "none"
+    shutil.copytree(a, none)
+    df.assign(task_id=df["task_id"] + "-other").to_parquet(none / "results.parquet")
+    assert cli_main(["evaluate", "compare", str(a), str(none), "--output", str(tmp_path / "cmp")]) == 0
+    def no_nan(c):
+        raise AssertionError(f"compare.json holds {c}: not valid JSON")
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text(), parse_constant=no_nan)
+    assert all(r["paired_b_over_a"] is None for r in saved["rows"])
+    assert any("no task both runs got right" in w for w in saved["warnings"])
+    assert "no common task" in (tmp_path / "cmp" / "compare.md").read_text()

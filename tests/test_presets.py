@@ -110,3 +110,32 @@ def test_problems_say_whether_the_preset_or_the_command_line_brought_them(tmp_pa
     with pytest.raises(ConfigError) as e:
         load_config(TrainConfig, preset)
     assert e.value.source == str(preset) and e.value.problems == ["dpo: DPOSettings.beta: expected > 0, got -1.0"]
+
+
+def test_a_bare_word_where_a_list_is_expected_is_one_error_naming_the_list_form():
+    """`patterns.sizes=small` (no brackets) was checked letter by letter: five errors `got 's'`, ..."""
+    from hydra_ray.evaluate.config import EvaluateConfig
+
+    for field_, word in (("patterns.sizes", "small"), ("measure.metrics", "latency"), ("prompts", "runtime/minimal")):
+        with pytest.raises(ConfigError) as e:
+            load_config(EvaluateConfig, CONFIGS / "evaluate" / "default.yaml", [f"{field_}={word}"])
+        assert len(e.value.problems) == 1, e.value.problems
+        assert e.value.problems[0].startswith(f"{field_}: expected a list (e.g. {field_}=[{word}]), got {word!r}")
+    assert load_config(EvaluateConfig, None, ["patterns.sizes=[small]"]).patterns.sizes == ["small"]
+
+
+def test_a_count_takes_whole_numbers_only_and_evaluate_at_least_four_repeats():
+    from hydra_ray.enrich.config import EnrichConfig
+    from hydra_ray.evaluate.config import EvaluateConfig
+
+    with pytest.raises(ConfigError, match=r"measure.repeats: expected a whole number, got 2.5"):
+        load_config(EvaluateConfig, None, ["measure.repeats=2.5"])
+    with pytest.raises(ConfigError, match=r"profile.repeats: expected a whole number, got 7.5"):
+        load_config(EnrichConfig, None, ["profile.repeats=7.5"])
+    assert load_config(EvaluateConfig, None, ["measure.repeats=6.0"]).measure.repeats == 6
+    # Below 4 no comparison could come out significant; it was raised to 4 silently while config.yaml said 3.
+    with pytest.raises(ConfigError) as e:
+        load_config(EvaluateConfig, None, ["measure.repeats=3"])
+    assert len(e.value.problems) == 1 and "expected at least 4, got 3" in e.value.problems[0]
+    assert "measure.repeats=4 or more" in e.value.problems[0]
+    assert load_config(EvaluateConfig, None, ["measure.repeats=4"]).measure.repeats == 4

@@ -236,7 +236,7 @@ def test_label_and_evaluate_with_relative_paths(project):
     first = json.loads(SAMPLE.read_text().splitlines()[0])
     suite.write_text(json.dumps(first) + "\n")
     r = hydra("evaluate", "--suite", "suite.jsonl", "--optimizer", "reference", "--output", "runs/eval",
-              "measure.repeats=2", "stats.n_boot=100", cwd=project, timeout=600)
+              "measure.repeats=4", "stats.n_boot=100", cwd=project, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (project / "runs" / "eval" / "table.md").is_file()
     saved = (project / "runs" / "eval" / "config.yaml").read_text()
@@ -275,8 +275,11 @@ def test_evaluate_stopped_with_sigterm_keeps_finished_tasks_and_resumes(project)
     now = df[df["task_id"] == first]
     assert {(c, k): v for c, k, v in zip(now["config"], now["candidate"], now["cand_latency"])} == was
     assert not partial.exists()   # the report holds every row now
-    # A changed configuration does not reuse rows measured under another one.
-    proc = start(*cmd, "measure.repeats=7", cwd=project)
+    # The finished output is not replaced by another configuration unasked ...
+    r = hydra(*cmd, "measure.repeats=7", cwd=project, timeout=300)
+    assert r.returncode == 2 and "measure.repeats: 5 → 7" in r.stderr and "--overwrite" in r.stderr, r.stderr
+    # ... and a replacement (stopped) does not reuse rows measured under another configuration.
+    proc = start(*cmd, "measure.repeats=7", "--overwrite", cwd=project)
     read_until(proc, r"^\[2/6\]", timeout=300)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)

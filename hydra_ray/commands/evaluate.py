@@ -11,6 +11,8 @@ DESCRIPTION = """\
 Evaluate an optimiser on a suite and write OUTPUT/{table.md,table.csv,table2.csv,summary.json,
 pareto.png,sizes.png,results.parquet,candidates.jsonl,config.yaml}. Each task's results are kept as
 soon as it is measured (OUTPUT/partial_rows.jsonl), so a stopped run resumes: rerun the same command.
+A finished run keeps its rows (OUTPUT/rows.jsonl): the same command again measures nothing and only
+writes the report; other settings into a finished OUTPUT are refused unless --overwrite.
 
 Suites: patterns (built-in inefficiency patterns at three input sizes), pie-heldout (PIE pairs of
 the held-out problems; the split's hash is recorded), humaneval, or PATH to a JSONL suite
@@ -33,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["reference", "identity", "openai", "hydra"])
     parser.add_argument("--output", help="output directory (for compare: where compare.md/json go)")
     parser.add_argument("--config", help="YAML preset, e.g. configs/evaluate/default.yaml")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished evaluation in OUTPUT made with other settings or candidates "
+                             "(without it such a rerun is refused; the same run is never measured twice)")
     parser.add_argument("--dry-run", action="store_true",
                         help="only load the suite and collect candidates (candidates.jsonl); measure nothing")
 
@@ -49,8 +54,9 @@ def _run_compare(args: argparse.Namespace) -> int:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.md").write_text(result.markdown)
+        # allow_nan=False: a NaN would make the file unreadable as JSON (compare writes null for "none").
         (out / "compare.json").write_text(json.dumps({"rows": result.rows, "warnings": result.warnings},
-                                                     indent=2, default=float))
+                                                     indent=2, default=float, allow_nan=False))
     return 0
 
 
@@ -116,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as e:  # bad suite file, split, optimiser setup or output
         print(f"hydra-ray evaluate: {e}", file=sys.stderr)
         return 2
-    (out / "config.yaml").write_text(dump_config(cfg))
     print(f"suite {suite.name}: {len(suite.tasks)} task(s)", file=sys.stderr)
     proposals = optimizer.propose(suite.tasks)
     if cfg.identity_baseline and optimizer.name != "identity":
@@ -125,6 +130,15 @@ def run(args: argparse.Namespace) -> int:
 
         for task_id, cands in IdentityOptimizer().propose(suite.tasks).items():
             proposals.setdefault(task_id, []).extend(cands)
+    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed, run_fingerprint
+
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    # Each measured task is kept at once, so a stopped run (Ctrl-C, SIGTERM) resumes where it stopped; a
+    # finished run in OUTPUT made from other settings is refused here, before any of its files is written.
+    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log, config=cfg.to_dict(),
+                            overwrite=getattr(args, "overwrite", False))
+    checkpoint.check()
+    (out / "config.yaml").write_text(dump_config(cfg))
     n = _write_candidates(out / "candidates.jsonl", proposals)
     print(f"{optimizer.name}: {n} candidate(s) -> {out / 'candidates.jsonl'}", file=sys.stderr)
     if _no_code_report(optimizer.name, proposals) and not args.dry_run:
@@ -134,11 +148,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.dry_run:
         return 0
-    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed, run_fingerprint
-
-    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    # Each measured task is kept at once, so a stopped run (Ctrl-C, SIGTERM) resumes where it stopped.
-    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log)
     try:
         rows = evaluate(suite.tasks, Proposed(optimizer.name, proposals), cfg, log=log,
                         done=checkpoint.load(), on_task=checkpoint.add)

@@ -46,6 +46,14 @@ def compare(dir_a: str | Path, dir_b: str | Path, *, n_boot: int = 2000, level: 
     ha, hb = (sa.get("split") or {}).get("sha256"), (sb.get("split") or {}).get("sha256")
     if ha != hb:
         warnings.append(f"different held-out splits: {ha} vs {hb}")
+    ma, mb = _modes(sa, da), _modes(sb, db)
+    if ma != mb:   # in-process and fresh-interpreter timings differ by themselves: a ratio would show the mode
+        warnings.append(f"different measurement modes: {ma or 'unknown'} vs {mb or 'unknown'}; the paired ratios "
+                        "reflect the mode as much as the optimiser (rerun one with the other's measure.mode)")
+    ta, tb = set(da["task_id"]), set(db["task_id"])
+    if ta != tb:
+        warnings.append(f"different task sets: A has {len(ta)}, B has {len(tb)}, {len(ta & tb)} in common; the "
+                        "paired ratios cover only the common ones")
     ca = {c["config"]: c for c in sa.get("configs", [])}
     cb = {c["config"]: c for c in sb.get("configs", [])}
     ba, bb = aggregate.select_best(da), aggregate.select_best(db)
@@ -55,7 +63,10 @@ def compare(dir_a: str | Path, dir_b: str | Path, *, n_boot: int = 2000, level: 
         xb = bb[(bb["config"] == config) & bb["correct"]].set_index("task_id")["ratio_latency"]
         common = sorted(set(xa.index) & set(xb.index))
         paired = (pd.to_numeric(xb[common], errors="coerce") / pd.to_numeric(xa[common], errors="coerce")).to_numpy(float)
-        g, lo, hi = st.geomean_ci(paired, n_boot=n_boot, level=level, seed=seed)
+        g, lo, hi = st.geomean_ci(paired, n_boot=n_boot, level=level, seed=seed) if common else (None,) * 3
+        if len(common) == 1:   # one task: a bootstrap over tasks has nothing to resample
+            lo = hi = None
+        g, lo, hi = (_finite(v) for v in (g, lo, hi))
         rows.append({
             "config": config,
             "correct_a": ca[config]["correctness_rate"], "correct_b": cb[config]["correctness_rate"],
@@ -63,6 +74,8 @@ def compare(dir_a: str | Path, dir_b: str | Path, *, n_boot: int = 2000, level: 
             "speedup_a": ca[config]["gmean_speedup"], "speedup_b": cb[config]["gmean_speedup"],
             "n_common_correct": len(common), "paired_b_over_a": g, "paired_lo": lo, "paired_hi": hi,
         })
+    if rows and not any(r["n_common_correct"] for r in rows):
+        warnings.append("no task both runs got right in any configuration: there is no paired ratio")
     only = sorted(set(ca) ^ set(cb))
     if only:
         warnings.append(f"configurations in only one run (not compared): {only}")
@@ -73,7 +86,7 @@ def compare(dir_a: str | Path, dir_b: str | Path, *, n_boot: int = 2000, level: 
          "B/A paired [95% CI]"],
         [[r["config"], pct(r["correct_a"]), pct(r["correct_b"]), fmt(r["pct_opt_a"], 3),
           fmt(r["pct_opt_b"], 3), fmt(r["speedup_a"], 3), fmt(r["speedup_b"], 3), r["n_common_correct"],
-          f"{fmt(r['paired_b_over_a'], 3)} [{fmt(r['paired_lo'], 3)}, {fmt(r['paired_hi'], 3)}]"] for r in rows]))
+          _paired_cell(r)] for r in rows]))
     return Comparison(rows, warnings, "\n".join(md) + "\n")
 
 
@@ -81,3 +94,25 @@ def paired_significant(c: dict[str, Any]) -> bool:
     """Whether the paired interval excludes 1."""
     lo, hi = c.get("paired_lo"), c.get("paired_hi")
     return lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi) and (lo > 1 or hi < 1)
+
+
+def _modes(summary: dict[str, Any], df: pd.DataFrame) -> str:
+    """The measurement mode(s) of a run: from its rows, else from its configuration."""
+    if "measure_mode" in df:
+        found = sorted({str(m) for m in df["measure_mode"].dropna() if m})
+        if found:
+            return "/".join(found)
+    return str(((summary.get("config") or {}).get("measure") or {}).get("mode") or "")
+
+
+def _finite(x: Any) -> float | None:
+    """A number for compare.json (which must stay valid JSON: no NaN), None where there is none."""
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def _paired_cell(r: dict[str, Any]) -> str:
+    if r["paired_b_over_a"] is None:
+        return "– (no common task)"
+    if r["paired_lo"] is None:
+        return f"{fmt(r['paired_b_over_a'], 3)} (one task: no interval)"
+    return f"{fmt(r['paired_b_over_a'], 3)} [{fmt(r['paired_lo'], 3)}, {fmt(r['paired_hi'], 3)}]"

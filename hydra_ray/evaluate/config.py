@@ -12,6 +12,8 @@ from hydra_ray.metrics.profile_config import ProfileConfig
 SUITES = ("patterns", "pie-heldout", "humaneval")
 OPTIMIZERS = ("reference", "identity", "openai", "hydra")
 SIZE_NAMES = ("small", "medium", "large")
+# Fewest timing rounds a comparison can come out of significant from (Mann-Whitney, two-sided, 4 vs 4: p = 0.029).
+MIN_REPEATS = 4
 
 
 @dataclass
@@ -80,7 +82,12 @@ class MeasureConfig(Config):
         one_of(errors, "cycles_backend", self.cycles_backend, ("auto", "perf", "valgrind", "estimate"))
         positive(errors, "function_min_calls", self.function_min_calls)
         positive(errors, "function_min_sample_ms", self.function_min_sample_ms)
-        positive(errors, "repeats", self.repeats)
+        if isinstance(self.repeats, int) and self.repeats < MIN_REPEATS:
+            errors.append(f"repeats: expected at least {MIN_REPEATS}, got {self.repeats}: with fewer samples of "
+                          "each program the rank test cannot find any difference significant (3 against 3: "
+                          "p >= 0.1); use measure.repeats=4 or more")
+        else:
+            positive(errors, "repeats", self.repeats)
         positive(errors, "timeout_s", self.timeout_s)
         positive(errors, "memory_limit_mb", self.memory_limit_mb)
         for m in self.metrics:

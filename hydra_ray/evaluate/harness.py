@@ -75,7 +75,7 @@ def _profiler(cfg: Any):
            getattr(m, "cycles_backend", ProfileConfig.cycles_backend))
     if key not in _PROFILERS:
         limits = SandboxLimits(wall_time_s=m.timeout_s, cpu_time_s=m.timeout_s, memory_mb=m.memory_limit_mb)
-        _PROFILERS[key] = Profiler(ProfileConfig(repeats=max(m.repeats, 4), throughput_bursts=max(m.repeats, 4),
+        _PROFILERS[key] = Profiler(ProfileConfig(repeats=m.repeats, throughput_bursts=m.repeats,
                                                  mode=mode, function_min_calls=key[4], function_min_sample_ms=key[5],
                                                  cycles_backend=key[6], sandbox=limits))
     return _PROFILERS[key]

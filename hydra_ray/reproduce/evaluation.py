@@ -107,7 +107,8 @@ def run_evaluation(cfg: Any, out: Path, log: Callable[[str], None] = print) -> d
     proposals = CombinedOptimizer(opts).propose(suite.tasks)
     # As `hydra-ray evaluate`: measured tasks are kept at once, and a stopped reproduction resumes with them.
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log)
+    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log, config=cfg.to_dict(),
+                            overwrite=True)   # its own scratch folder: a changed plan measures again
     rows = evaluate(suite.tasks, Proposed(CombinedOptimizer.name, proposals), cfg, log=log,
                     done=checkpoint.load(), on_task=checkpoint.add)
     df = rows_to_frame(rows)

@@ -45,7 +45,7 @@ class Plan:
     def make(cls, quick: bool, pie: str | None = None, **kw) -> "Plan":
         if quick:
             base = dict(pie=pie or str(SAMPLE), pie_pairs=2, patterns=["triangular_sum", "string_concat"],
-                        sizes=["small"], repeats=3, n_boot=300, identity=False, train_steps=6, train_workers=1,
+                        sizes=["small"], repeats=4, n_boot=300, identity=False, train_steps=6, train_workers=1,
                         train_pairs=12)
         else:
             default_pie = str(SHARED_PIE) if SHARED_PIE.is_file() else str(SAMPLE)
