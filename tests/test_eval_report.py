@@ -274,3 +274,12 @@ def test_compare_says_when_runs_are_not_comparable_and_writes_valid_json(tmp_pat
     assert all(r["paired_b_over_a"] is None for r in saved["rows"])
     assert any("no task both runs got right" in w for w in saved["warnings"])
     assert "no common task" in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_one_task_gets_no_interval_over_tasks():
+    """A bootstrap over one task's speed-up prints [x, x], as if certain: say there is no interval."""
+    from hydra_ray.evaluate.report import _over_tasks
+
+    one = {"n_tasks": 1, "gmean_speedup": 1.22, "gmean_speedup_lo": 1.22, "gmean_speedup_hi": 1.22}
+    assert _over_tasks(one) == "1.22 (one task: no interval)"
+    assert _over_tasks({**one, "n_tasks": 3, "gmean_speedup_lo": 1.1, "gmean_speedup_hi": 1.3}) == "1.22 [1.1, 1.3]"
