@@ -5,7 +5,7 @@
 * ``rayjobs``: ``kuberay/rayjob-enrich.yaml`` and ``kuberay/rayjob-train.yaml`` from the same spec.
 * ``validate FILE...``: check manifests against the vendored KubeRay CRD schemas (strict: unknown
   fields are errors, where the API server would silently prune them).
-* ``schemas CRD_DIR REF``: re-vendor ``kuberay/schemas/*.json.gz`` from a KubeRay checkout.
+* ``schemas CRD_DIR``: re-vendor ``kuberay/schemas/*.json.gz`` from a KubeRay checkout.
 
 A serve preset is Ray Serve's own config file (``ray.serve.schema.ServeDeploySchema``)::
 
@@ -286,6 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bad = 0
             for f in args.files:
                 for i, doc in enumerate(d for d in yaml.safe_load_all(f.read_text()) if d):
+                    if isinstance(doc, dict) and not str(doc.get("apiVersion", "")).startswith("ray.io/"):
+                        # `validate kuberay/*.yaml` takes the plain Kubernetes objects too (shared-pvc.yaml)
+                        print(f"{f}[{i}] {doc.get('kind')} ({doc.get('apiVersion')}): not a KubeRay resource, "
+                              "not checked here (kubectl apply --dry-run=server checks it)")
+                        continue
                     for problem in validate_manifest(doc):
                         bad += 1
                         print(f"{f}[{i}] {problem}", file=sys.stderr)

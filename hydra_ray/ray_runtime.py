@@ -140,7 +140,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, include_
     handle_sigterm()
     logs = _state["session_dir"] = session_dir()
     if emit is not None:
-        emit(f"[ray] {where} started; Ray's own logs: {logs}/logs" if logs else f"[ray] {where} started")
+        did = "started" if _state["embedded"] else "joined"   # a cluster someone else started
+        emit(f"[ray] {where} {did}; Ray's own logs: {logs}/logs" if logs else f"[ray] {where} {did}")
     return True
 
 
