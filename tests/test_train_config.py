@@ -169,7 +169,7 @@ def test_a_non_uniform_label_alpha_is_noted_when_enhanced_training_will_redraw_f
     """The label preset's α shapes only the stored labels: enhanced training draws from α_initial."""
     import json
 
-    from hydra_ray.train.config import labelled_alpha_note
+    from hydra_ray.train.labelled_input import labelled_alpha_note
 
     cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml")
     assert cfg.framework == "enhanced"
@@ -189,7 +189,7 @@ def test_a_labelled_set_sharing_problems_with_the_evaluation_split_is_noted_unle
     import pyarrow.parquet as pq
 
     from hydra_ray.evaluate.suites.pie import DEFAULT_SPLIT, load_split
-    from hydra_ray.train.config import heldout_overlap_note
+    from hydra_ray.train.labelled_input import heldout_overlap_note
 
     held = sorted(load_split(DEFAULT_SPLIT).problem_ids)[:2]
     cfg = load_config(TrainConfig, REPO / "configs/train/tiny-cpu.yaml")

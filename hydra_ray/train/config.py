@@ -216,91 +216,6 @@ class TrainConfig(Config):
                           f"(no limit), got {m!r}")
 
 
-def _heldout_problems(split_path: str, labels: Path) -> list[str]:
-    """Training on a held-out problem would make the evaluation on it meaningless."""
-    import pyarrow.parquet as pq
-
-    from hydra_ray.evaluate.suites.pie import SplitError, SplitOverlapError, check_disjoint, load_split
-
-    try:
-        split = load_split(split_path)
-    except SplitError as e:
-        return [f"heldout_split: {e}"]
-    ids = pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist()
-    try:
-        check_disjoint(ids, split)
-    except SplitOverlapError as e:
-        return [f"heldout_split={split_path}: {e}; drop those problems from the labelled set or use another split"]
-    return []
-
-
-def labelled_conditioning(labeler_json: str | Path) -> str:
-    """The prompt conditioning a labelled set was made with (labeler.json; 'weights' before the field existed)."""
-    import json
-
-    return (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("prompt_conditioning", "weights")
-
-
-def heldout_overlap_note(cfg: TrainConfig, labels: str | Path) -> str | None:
-    """Without ``heldout_split``, a note when the labelled set shares problems with the shipped evaluation
-    split: nothing is refused, but an evaluation on ``pie_heldout`` would include trained-on problems."""
-    if cfg.heldout_split or not Path(labels).is_file():
-        return None
-    import pyarrow.parquet as pq
-
-    from hydra_ray.evaluate.suites.pie import DEFAULT_SPLIT, load_split
-
-    import pyarrow as pa
-
-    split = load_split(DEFAULT_SPLIT)
-    try:
-        ids = set(pq.read_table(labels, columns=["problem_id"]).column("problem_id").to_pylist())
-    except (pa.ArrowException, OSError, KeyError):
-        return None   # an unreadable set is reported where it is read, with what to do about it
-    shared = sorted(ids & split.problem_ids)
-    if not shared:
-        return None
-    shown = ", ".join(shared[:5]) + (", …" if len(shared) > 5 else "")
-    rel = DEFAULT_SPLIT.relative_to(DEFAULT_SPLIT.parents[3])
-    return (f"note: {len(shared)} of the labelled set's {len(ids)} problems ({shown}) are held out for evaluation "
-            f"in {rel}: an evaluation of this adapter on pie_heldout would test on problems it was trained on; "
-            f"heldout_split={rel} refuses such a set")
-
-
-def labelled_alpha_note(cfg: TrainConfig, labeler_json: str | Path) -> str | None:
-    """A note when the labelled set's weights were drawn from a non-uniform α that training won't use.
-
-    framework=enhanced redraws every batch's weights from the adaptive α, which starts at
-    ``alpha.initial`` for every region (the paper, Appendix E: "initialized roughly equally to simulate a
-    uniform prior") and stays within [alpha_min, alpha_max]; the label preset's α only shaped the stored
-    labels, which framework=base keeps. A "runtime-focused" labelled set is not runtime-focused training."""
-    import json
-
-    from hydra_ray.prefs.dirichlet import resolve_alpha
-
-    spec = (json.loads(Path(labeler_json).read_text()).get("config") or {}).get("alpha", "intermediate")
-    try:
-        alpha = resolve_alpha(spec)
-    except (ValueError, TypeError):
-        return None
-    if cfg.framework != "enhanced" or float(alpha.max() - alpha.min()) < 1e-9:
-        return None
-    return (f"note: {labeler_json} was labelled with α={spec} (not uniform), but framework=enhanced redraws "
-            f"each batch's weights from the adaptive α, which starts at {cfg.alpha.initial:g} for every region "
-            f"(paper, Appendix E) within [{cfg.alpha.alpha_min:g}, {cfg.alpha.alpha_max:g}]; the labels' own "
-            f"weights are kept only with framework=base")
-
-
-def _conditioning_problems(cfg: TrainConfig, labeler_json: Path) -> list[str]:
-    have = labelled_conditioning(labeler_json)
-    if cfg.prompt_conditioning is not None and cfg.prompt_conditioning != have:
-        return [f"prompt_conditioning: the train config asks for {cfg.prompt_conditioning!r} but {labeler_json} "
-                f"was labelled with {have!r}; label and train must agree (stored prompts and re-rendered ones "
-                f"would differ): relabel with `hydra-ray label ... prompt_conditioning={cfg.prompt_conditioning}` "
-                f"or drop the override"]
-    return []
-
-
 def init_adapter_problems(cfg: TrainConfig) -> list[str]:
     """model.init_adapter must be a peft LoRA adapter of the shape lora.* asks for."""
     import json
@@ -325,6 +240,8 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
 
     Run before Ray starts, so a QLoRA preset on a CPU box fails in a second rather than inside a worker.
     """
+    from hydra_ray.train.labelled_input import conditioning_problems, empty_problems, heldout_problems
+
     problems: list[str] = []
     if input_dir is not None:
         d = Path(input_dir)
@@ -332,11 +249,11 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
             if not (d / name).is_file():
                 problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
         if (d / "labels.parquet").is_file():
-            problems += _empty_problems(d)
+            problems += empty_problems(d)
         if cfg.heldout_split and (d / "labels.parquet").is_file():
-            problems += _heldout_problems(cfg.heldout_split, d / "labels.parquet")
+            problems += heldout_problems(cfg.heldout_split, d / "labels.parquet")
         if (d / "labeler.json").is_file():
-            problems += _conditioning_problems(cfg, d / "labeler.json")
+            problems += conditioning_problems(cfg, d / "labeler.json")
     if cfg.model.init_adapter:
         problems += init_adapter_problems(cfg)
     # Under `ray job submit` ($RAY_ADDRESS) or with ray_address the workers run on other nodes (a head
@@ -381,20 +298,6 @@ def _cpu_problem(cfg: TrainConfig, need: int, have: int) -> str:
         fields.append(f"raise num_cpus (given {cfg.num_cpus}; this machine has {machine})")
     return (f"scaling: {s.num_workers} worker(s) × {s.cpus_per_worker} CPU(s) = {need} CPUs, but the local Ray "
             f"node has {have}; {' or '.join(fields)}")
-
-
-def _empty_problems(d: Path) -> list[str]:
-    """A labelled set without rows: said here, not after Ray and the workers have started."""
-    import pyarrow.parquet as pq
-
-    try:
-        rows = pq.ParquetFile(d / "labels.parquet").metadata.num_rows
-    except (OSError, ValueError):   # unreadable: the workers say so, with the reader they train from
-        return []
-    if rows == 0:
-        return [f"--input {d}: labels.parquet has no rows, nothing to train on (every pair was skipped or "
-                f"every draw dropped: {d / 'stats.json'} counts why)"]
-    return []
 
 
 def worker_problems(cfg: TrainConfig, where: str = "this worker's node") -> list[str]:

@@ -34,8 +34,8 @@ from hydra_ray.paths import check_output_dir
 from hydra_ray.train import run_record
 from hydra_ray.train.alpha import AlphaSettings
 from hydra_ray.prefs.prompt import PROMPT_RECORD
-from hydra_ray.train.config import (TrainConfig, check_node, heldout_overlap_note, labelled_alpha_note,
-                                    labelled_conditioning, offline_runtime_env)
+from hydra_ray.train.config import TrainConfig, check_node, offline_runtime_env
+from hydra_ray.train.labelled_input import heldout_overlap_note, labelled_alpha_note, labelled_conditioning
 
 RUN_NAME = "train"
 
