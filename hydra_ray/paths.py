@@ -83,3 +83,29 @@ def check_output_dir(out: str | os.PathLike, flag: str = "--output") -> None:
     blocker = next((q for q in (out, *out.parents) if q.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise OutputExistsError(f"{flag} {out}: {blocker} is a file, not a folder; choose another {flag}")
+
+
+class UnreadableFile(ValueError):
+    """A file a user named that cannot be read as text. ``kind``: directory | missing | encoding | os;
+    ``why``: the words after the path ("is a directory", "is not UTF-8 text (byte 0xe9 at offset 7)")."""
+
+    def __init__(self, kind: str, why: str):
+        super().__init__(why)
+        self.kind, self.why = kind, why
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """A user's UTF-8 text file (a program, an input, a tests file), or UnreadableFile saying why not;
+    each command words the message around ``why`` with its own option name and remedy."""
+    p = Path(path)
+    if p.is_dir():
+        raise UnreadableFile("directory", "is a directory")
+    if not p.is_file():
+        raise UnreadableFile("missing", "does not exist")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UnreadableFile("encoding", f"is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") \
+            from None
+    except OSError as e:
+        raise UnreadableFile("os", f"cannot be read: {e.strerror}") from None

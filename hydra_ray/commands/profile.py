@@ -33,16 +33,12 @@ class _Unreadable(Exception):
 
 def _read(path, what: str) -> str:
     """A file's text, or an error that says what is wrong with it (exit status 2, not "did not pass")."""
-    if path.is_dir():
-        raise _Unreadable(f"{what} {path} is a directory; expected a file")
-    if not path.is_file():
-        raise _Unreadable(f"{what} {path} does not exist")
+    from hydra_ray.paths import UnreadableFile, read_text_file
+
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise _Unreadable(f"{what} {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except OSError as e:
-        raise _Unreadable(f"{what} {path} cannot be read: {e.strerror}") from None
+        return read_text_file(path)
+    except UnreadableFile as e:
+        raise _Unreadable(f"{what} {path} {e.why}" + ("; expected a file" if e.kind == "directory" else "")) from None
 
 
 def run(args) -> int:

@@ -22,16 +22,13 @@ class ClientError(RuntimeError):
 def read_text_file(path: str | Path, what: str) -> str:
     """A UTF-8 text file's contents; a ClientError naming the option and the file when it is missing,
     a directory or not UTF-8 text."""
-    p = Path(path)
-    if p.is_dir():
-        raise ClientError(f"{what}: {p} is a directory; give a file")
-    if not p.is_file():
-        raise ClientError(f"{what}: {p} does not exist")
+    from hydra_ray.paths import UnreadableFile, read_text_file as read_user_file
+
     try:
-        return p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ClientError(f"{what}: {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
-                          "save it as UTF-8") from None
+        return read_user_file(path)
+    except UnreadableFile as e:
+        remedy = {"directory": "; give a file", "encoding": "; save it as UTF-8"}.get(e.kind, "")
+        raise ClientError(f"{what}: {Path(path)} {e.why}{remedy}") from None
 
 
 def check_output_path(path: str | Path) -> None:
