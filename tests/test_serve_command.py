@@ -44,20 +44,39 @@ def _listener(reuseport: bool) -> socket.socket:
     return s
 
 
-@pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "reuseport"])
-def test_serve_refuses_a_busy_port_before_starting_ray(reuseport):
+@pytest.mark.parametrize("reuseport,local_by", [(False, "option"), (True, "option"), (True, "environment")],
+                         ids=["plain", "reuseport", "RAY_ADDRESS=local"])
+def test_serve_refuses_a_busy_port_before_starting_ray(reuseport, local_by):
+    import os
+
+    address = ["--ray-address", "local"] if local_by == "option" else []
+    env = {**os.environ, "RAY_ADDRESS": "local"} if local_by == "environment" else None
     with _listener(reuseport) as busy:
         port = busy.getsockname()[1]
         t0 = time.monotonic()
         r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "serve", "--config",
-                            "configs/serve/recorded-demo.yaml", "--port", str(port), "--ray-address", "local"],
-                           capture_output=True, text=True, timeout=120, cwd=REPO)
+                            "configs/serve/recorded-demo.yaml", "--port", str(port), *address],
+                           capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
         took = time.monotonic() - t0
     assert r.returncode == 2, r.stdout + r.stderr
     assert (f"port {port} on 127.0.0.1 is in use (by another hydra-ray serve?); stop it or pass --port"
             in r.stderr), r.stderr
     assert "[ray]" not in r.stdout and "ready at" not in r.stdout, r.stdout   # Ray was never started
     assert took < 60, took   # no Ray start (its own start takes 10 s and more here)
+
+
+def test_the_command_and_the_service_agree_on_when_a_local_ray_is_started(monkeypatch):
+    """One rule, asked by both: the command checks this machine's port and devices only when the
+    service will start its Ray here (no address, or the address ``local``, given either way)."""
+    from hydra_ray.serve.service import starts_local_ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert starts_local_ray(None) and starts_local_ray("local")
+    assert not starts_local_ray("ray://head:10001") and not starts_local_ray("auto")
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    assert starts_local_ray(None)
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert not starts_local_ray(None) and starts_local_ray("local")
 
 
 def test_port_problem_says_what_cannot_be_listened_on():

@@ -74,13 +74,13 @@ def check(preset_path: str, overrides, local: bool = False, port: int | None = N
 
 def run(args) -> int:
     import json
-    import os
     import signal
     import sys
 
     from hydra_ray.serve.app import plan
+    from hydra_ray.serve.service import starts_local_ray
 
-    local = not (args.ray_address or os.environ.get("RAY_ADDRESS")) or args.ray_address == "local"
+    local = starts_local_ray(args.ray_address)
     preset, problems = check(args.config, args.overrides, local=local and not args.check, port=args.port)
     for p in problems:
         print(f"hydra-ray serve: {p}", file=sys.stderr)

@@ -68,8 +68,10 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def _starts_local_ray(ray_address: str | None) -> bool:
-    """Whether connect() will start our own Ray here (as opposed to joining a cluster)."""
+def starts_local_ray(ray_address: str | None) -> bool:
+    """Whether start_service() will start our own Ray here rather than join a cluster: no address
+    given (argument or ``$RAY_ADDRESS``), or the address ``local``. The serve command asks this too,
+    to know whether this machine's port and devices are the ones that matter."""
     address = ray_address or os.environ.get("RAY_ADDRESS")
     return not address or address == "local"
 
@@ -111,7 +113,7 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
         service, name, prefix, p_host, p_port = preset, "hydra-ray", "/", "127.0.0.1", 8000
     host, port = host or p_host, (p_port if port is None else port)
     # With our own Ray the proxy listens here: a busy port is refused before anything starts.
-    local = not ray.is_initialized() and _starts_local_ray(ray_address)
+    local = not ray.is_initialized() and starts_local_ray(ray_address)
     problem = port_problem(host, port) if local else port_range_problem(port)
     if problem:
         raise PortUnavailable(problem)
