@@ -157,8 +157,10 @@ def test_enrich_local_ray_writes_schema_summary_and_resumes(tmp_path):
     timed = {r["pair_id"]: r["cpu_speed_cv"] for r in passed}
     assert all(cv is not None and cv > 0 for cv in timed.values()) and summary["sets_timed"] == len(timed)
     assert summary["sets_timed_on_unsteady_cpu"] == sum(cv > summary["steady_cv_max"] for cv in timed.values())
-    again = run_enrich(inp, out, _enrich_cfg(), emit=lambda s: None)
+    said: list[str] = []
+    again = run_enrich(inp, out, _enrich_cfg(output={"compact": True}), emit=said.append)
     assert again["sets_measured_this_run"] == 0
+    assert not any("compacted" in line for line in said), said   # nothing was merged, so nothing is claimed
     assert len(_rows(out)) == len(rows)
 
 

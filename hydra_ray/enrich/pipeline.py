@@ -148,7 +148,8 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
         compacted = None
         if cfg.output.compact:
             compacted = store.compact(cfg.output.compact_rows, arrow_schema())
-            emit(f"[enrich] compacted {compacted[0]} file(s) into {compacted[1]}")
+            if compacted[1] < compacted[0]:   # on a rerun with nothing new there is nothing to merge
+                emit(f"[enrich] compacted {compacted[0]} file(s) into {compacted[1]}")
         counts = run.counts
         summary = summarize_output(store, wall_s=time.monotonic() - t_start, measured_now=writer.sets_written,
                                    placement=plan_reason, config=cfg.to_dict())
