@@ -38,8 +38,6 @@ def test_reproduce_evaluation_resumes_with_the_tasks_a_stopped_run_kept(tmp_path
     """`hydra-ray reproduce` measures the patterns through the same checkpoint: a task kept by a stopped
     run with this configuration and these candidates is taken as kept (its rows, here marked, reach the
     report) and only the other task is measured; the file is gone once the report is written."""
-    from hydra_ray.config import dump_config
-    from hydra_ray.evaluate.checkpoint import run_fingerprint
     from hydra_ray.evaluate.optimizers import IdentityOptimizer, ReferenceOptimizer, openai_optimizer
     from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
     from hydra_ray.evaluate.suites import load_tasks
@@ -57,8 +55,8 @@ def test_reproduce_evaluation_resumes_with_the_tasks_a_stopped_run_kept(tmp_path
     marked = first[first["task_id"] == kept_task].to_dict("records")
     for row in marked:
         row["cand_latency"] = 12345.0                                       # could only come from the file
-    Checkpoint(out, run_fingerprint(dump_config(cfg), proposals)).load()
-    Checkpoint(out, run_fingerprint(dump_config(cfg), proposals)).add(kept_task, marked)
+    Checkpoint.for_run(out, cfg, proposals).load()
+    Checkpoint.for_run(out, cfg, proposals).add(kept_task, marked)
     said: list[str] = []
     df = run_evaluation(cfg, out, log=said.append)["frame"]
     assert any("resuming: 1 task(s)" in s for s in said) and any(f"{kept_task}: measured by the earlier run" in s
@@ -128,6 +126,7 @@ def test_evaluate_rerun_keeps_a_finished_output_and_refuses_other_settings(tmp_p
     """The audit's case: a 2-task run, then the same command (nothing measured again), then one task into
     the same output (refused, exit 2, the 2-task results still there), then --overwrite."""
     import os
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
@@ -137,9 +136,9 @@ def test_evaluate_rerun_keeps_a_finished_output_and_refuses_other_settings(tmp_p
     repo = Path(__file__).resolve().parents[1]
     out = tmp_path / "eval"
 
-    def hydra(*extra):
+    def hydra(*extra, output=out):
         return subprocess.run([sys.executable, "-m", "hydra_ray", "evaluate", "--suite", "patterns", "--optimizer",
-                               "reference", "--output", str(out), "patterns.sizes=[small]", "measure.repeats=4",
+                               "reference", "--output", str(output), "patterns.sizes=[small]", "measure.repeats=4",
                                "stats.n_boot=100", "identity_baseline=false", *extra], capture_output=True,
                               text=True, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300)
 
@@ -149,6 +148,11 @@ def test_evaluate_rerun_keeps_a_finished_output_and_refuses_other_settings(tmp_p
     again = hydra(two)
     assert again.returncode == 0 and "already finished (2 task(s)" in again.stderr
     assert "candidate(s)\n" not in again.stderr.split("already finished")[1]   # no task measured
+    # A finished output moved elsewhere is the same run there: where it is written is not a setting.
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    there = hydra(two, output=moved)
+    assert there.returncode == 0 and "already finished (2 task(s)" in there.stderr, there.stderr
     one = hydra("patterns.names=[triangular_sum]")
     assert one.returncode == 2, one.stderr
     assert "patterns.names: ['triangular_sum', 'string_concat'] → ['triangular_sum']" in one.stderr

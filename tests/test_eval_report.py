@@ -162,6 +162,11 @@ def test_report_files(tmp_path, cfg):
     assert "latency gmean" in md and "mean over tasks of each task's before/after" in md
     # Fig. 3 layout (minimal prompts) only: the script has no detailed configuration.
     assert (out / "pareto_minimal.png").stat().st_size > 0 and not (out / "pareto_detailed.png").exists()
+    # A figure an earlier report in this folder drew (as after --overwrite) goes: this run does not draw it.
+    (out / "pareto_detailed.png").write_bytes(b"an earlier run's figure")
+    write_report(pd.read_parquet(out / "results.parquet"), out, suite="unit", optimizer="scripted",
+                 stats_cfg=cfg.stats, config=cfg.to_dict(), split={"path": "s.txt", "sha256": "ab" * 32, "n_problems": 3})
+    assert not (out / "pareto_detailed.png").exists() and (out / "pareto_minimal.png").is_file()
     assert re.search(r"\| t0 \| runtime/minimal \| passed \| 10 \| 3\.333 \| 3×\* \[2\.9\d*, 3\.\d+\]", md)
     assert "| t1 | memory/minimal | wrong_answer@10 |" in md   # failed at the small size only
     assert "latency before (ms)" in md and "memory after (KB)" in md

@@ -130,13 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
         for task_id, cands in IdentityOptimizer().propose(suite.tasks).items():
             proposals.setdefault(task_id, []).extend(cands)
-    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed, run_fingerprint
+    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed
 
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     # Each measured task is kept at once, so a stopped run (Ctrl-C, SIGTERM) resumes where it stopped; a
     # finished run in OUTPUT made from other settings is refused here, before any of its files is written.
-    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log, config=cfg.to_dict(),
-                            overwrite=getattr(args, "overwrite", False))
+    checkpoint = Checkpoint.for_run(out, cfg, proposals, log, overwrite=getattr(args, "overwrite", False))
     checkpoint.check()
     (out / "config.yaml").write_text(dump_config(cfg))
     n = _write_candidates(out / "candidates.jsonl", proposals)

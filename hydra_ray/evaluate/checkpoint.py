@@ -27,12 +27,18 @@ def fingerprint(config_text: str, candidates_text: str) -> str:
     return hashlib.sha256(config_text.encode() + b"\0" + candidates_text.encode()).hexdigest()
 
 
-def run_fingerprint(config_text: str, proposals: dict[str, list[Any]]) -> str:
-    """What decides a run's rows: the configuration and each candidate's code (not whether it came
+def run_settings(cfg: Any) -> dict[str, Any]:
+    """The settings that decide a run's rows: the whole configuration but where it is written, so a
+    finished output moved to another folder is still recognised there."""
+    return {k: v for k, v in json.loads(json.dumps(cfg.to_dict(), default=str)).items() if k != "output"}
+
+
+def run_fingerprint(settings: dict[str, Any], proposals: dict[str, list[Any]]) -> str:
+    """What decides a run's rows: its settings and each candidate's code (not whether it came
     from a cache)."""
     programs = json.dumps([[task_id, c.config, c.index, c.code, c.weights] for task_id, cands in proposals.items()
                            for c in cands], default=list)
-    return fingerprint(config_text, programs)
+    return fingerprint(json.dumps(settings, sort_keys=True), programs)
 
 
 class Proposed:
@@ -55,6 +61,13 @@ def _plain(x: Any) -> Any:
 
 
 class Checkpoint:
+    @classmethod
+    def for_run(cls, out_dir: Path, cfg: Any, proposals: dict[str, list[Any]],
+                log: Callable[[str], None] = lambda s: None, overwrite: bool = False) -> "Checkpoint":
+        """The checkpoint of an evaluation with this configuration and these candidates in ``out_dir``."""
+        settings = run_settings(cfg)
+        return cls(out_dir, run_fingerprint(settings, proposals), log, config=settings, overwrite=overwrite)
+
     def __init__(self, out_dir: Path, fp: str, log: Callable[[str], None] = lambda s: None,
                  config: dict[str, Any] | None = None, overwrite: bool = False):
         self.out = Path(out_dir)

@@ -156,10 +156,18 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+# Every file write_report may write. Those of an earlier report go first: a figure this run does not
+# draw (no sized task, one prompt style) must not stay beside this run's tables as if it were this run's.
+REPORT_FILES = ("results.parquet", "summary.json", "table.csv", "table2.csv", "table.md", "pareto.png",
+                "pareto_minimal.png", "pareto_detailed.png", "sizes.png")
+
+
 def write_report(df: pd.DataFrame, out_dir: str | Path, *, suite: str, optimizer: str, stats_cfg: Any,
                  config: dict[str, Any] | None = None, split: dict[str, Any] | None = None) -> dict[str, Any]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
     df.to_parquet(out / "results.parquet", index=False)
     metrics = measured_metrics(df)
     configs = aggregate.config_summary(df, stats_cfg)

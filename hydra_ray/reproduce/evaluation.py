@@ -92,8 +92,7 @@ def mode_of(cfg: Any) -> str:
 def run_evaluation(cfg: Any, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure reference + recorded prompt configurations (+ identity) and write evaluate's own report
     into ``out``; returns the results frame and evaluate's summary."""
-    from hydra_ray.config import dump_config
-    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed, run_fingerprint
+    from hydra_ray.evaluate.checkpoint import Checkpoint, Proposed
     from hydra_ray.evaluate.harness import evaluate, rows_to_frame
     from hydra_ray.evaluate.optimizers import IdentityOptimizer, ReferenceOptimizer, openai_optimizer
     from hydra_ray.evaluate.prompts import PROMPT_CONFIGS
@@ -107,8 +106,8 @@ def run_evaluation(cfg: Any, out: Path, log: Callable[[str], None] = print) -> d
     proposals = CombinedOptimizer(opts).propose(suite.tasks)
     # As `hydra-ray evaluate`: measured tasks are kept at once, and a stopped reproduction resumes with them.
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = Checkpoint(out, run_fingerprint(dump_config(cfg), proposals), log, config=cfg.to_dict(),
-                            overwrite=True)   # its own scratch folder: a changed plan measures again
+    checkpoint = Checkpoint.for_run(out, cfg, proposals, log,
+                                    overwrite=True)   # its own scratch folder: a changed plan measures again
     rows = evaluate(suite.tasks, Proposed(CombinedOptimizer.name, proposals), cfg, log=log,
                     done=checkpoint.load(), on_task=checkpoint.add)
     df = rows_to_frame(rows)
