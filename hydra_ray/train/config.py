@@ -82,6 +82,8 @@ class LoraSettings(Config):
 
 @dataclass
 class DPOSettings(Config):
+    # Defaults suit the tiny CPU model (configs/train/tiny-cpu.yaml). The paper's run (Sec. V-B) used
+    # β = 0.015 and learning rate 2e-6, as configs/train/qwen2.5-coder-7b-*.yaml and cluster.yaml do.
     beta: float = 0.1
     learning_rate: float = 5e-4
     per_device_batch_size: int = 4
