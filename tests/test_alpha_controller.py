@@ -1,4 +1,10 @@
-"""The α controller's math: loss rule, advantage rule, clipping, concentration, state round trip."""
+"""The α controller's math: loss rule, advantage rule, clipping, concentration, state round trip.
+
+The loss rule is the paper's (Sec. IV-E): L̄_r = (1/|S_r|) Σ_{i∈S_r} L_r^(i), L̄_global = (1/R) Σ_r L̄_r (an
+unweighted mean over regions, not over examples), α_r ← clip(α_r·exp(η(L̄_r − L̄_global)), α_min, α_max).
+Ours differs only where a region has no example in the interval: its L̄_r is undefined, so it keeps its α
+and L̄ is the mean over the regions seen (README, Differences from the paper).
+"""
 from __future__ import annotations
 
 import json
@@ -24,6 +30,19 @@ def test_loss_rule_matches_the_closed_form():
     assert out["memory"] == pytest.approx(math.exp(-0.02), rel=1e-12)
     assert all(out[r] == 1.0 for r in REGIONS if r not in ("latency", "memory"))
 
+
+
+def test_global_mean_is_over_regions_not_examples():
+    """Sec. IV-E: L̄_global = (1/R) Σ_r L̄_r. Three latency examples at loss 1.0 and one balanced example
+    at 0.0: L̄_lat = 1, L̄_bal = 0, so L̄ = (1 + 0)/2 = 0.5 and, with η = 0.4,
+    α_lat = exp(0.4 · 0.5) = e^{0.2}, α_bal = e^{−0.2}. A mean over the four examples (0.75) would give
+    e^{0.1} and e^{−0.3} instead."""
+    ctl = AlphaController(AlphaSettings(lr=0.4, alpha_min=0.1, alpha_max=10.0, reports_per_update=1))
+    ctl.report(["latency", "latency", "latency", "balanced"], [1.0, 1.0, 1.0, 0.0])
+    a = ctl.get_alpha()
+    assert a["latency"] == pytest.approx(math.exp(0.2), rel=1e-12)
+    assert a["balanced"] == pytest.approx(math.exp(-0.2), rel=1e-12)
+    assert ctl.updates[-1].mean_loss["latency"] == 1.0 and ctl.updates[-1].count["latency"] == 3
 
 def test_loss_rule_preserves_geometric_mean_before_clipping():
     """Σ_r log α'_r = Σ_r log α_r + η Σ_r (L̄_r − L̄) = Σ_r log α_r, since Σ_r (L̄_r − L̄) = 0:

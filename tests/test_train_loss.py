@@ -1,4 +1,10 @@
-"""Per-example DPO losses equal TRL's own loss; the collator tokenizes exactly as TRL does."""
+"""Per-example DPO losses equal TRL's own loss and the paper's formula; the collator tokenizes as TRL does.
+
+The paper's DPO loss (Sec. IV-D) for a winner/loser pair (C_w, C_ℓ) under prompt x is
+L = −log σ(β[log π_θ(C_w|x)/π_ref(C_w|x) − log π_θ(C_ℓ|x)/π_ref(C_ℓ|x)]). The α controller is fed one such
+loss per example, so they are checked against TRL (same batch, batch of one) and, independently of TRL,
+against that formula evaluated from two plain forward passes (policy, and reference = adapter disabled).
+"""
 from __future__ import annotations
 
 import copy
@@ -87,6 +93,49 @@ def test_per_example_losses_equal_trl(dirs, tmp_path):
         assert mine.shape == (1,)
         assert mine.item() == pytest.approx(trl_loss.item(), rel=1e-5, abs=1e-6)
         assert per_example[i].item() == pytest.approx(mine.item(), rel=1e-4)
+
+
+def _sequence_logps(model, batch):
+    """Σ_t log p(y_t | x, y_<t) over each row's completion tokens, from a plain forward pass of ``model``:
+    logits at position t predict token t+1, so token t+1 counts when completion_mask[t+1] is 1."""
+    ids, attn, comp = batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+    tok = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return (tok * comp[:, 1:]).sum(dim=1)
+
+
+def test_per_example_loss_is_the_papers_dpo_formula(dirs, tmp_path):
+    """The paper's DPO loss (Sec. IV-D), computed here from first principles, not from TRL:
+
+        L_DPO = −log σ(β [log π_θ(C_w|x)/π_ref(C_w|x) − log π_θ(C_ℓ|x)/π_ref(C_ℓ|x)]),  σ(z) = 1/(1+e^(−z))
+
+    log π(C|x) is the sum over C's tokens of log softmax(logits)[next token], from one forward pass of
+    the policy (LoRA on) and one of the reference (the same model with the adapter disabled: the
+    original model, π_ref). The batch holds the B chosen rows, then the B rejected ones. The per-example
+    losses the α controller receives must equal this for every example; a wrong β, a swapped sign
+    (loser minus winner) or a missing reference term each break it."""
+    model_dir, labelled = dirs
+    ours, _ = _trainers(model_dir, labelled, tmp_path)
+    batch = ours.data_collator([ours.train_dataset[i] for i in range(4)])
+    ours.model.train()
+    with torch.no_grad():
+        ours.compute_loss(ours.model, dict(batch))
+        got = ours.last_batch
+        ours.model.eval()   # dropout is 0: train and eval forwards agree
+        plain = {k: batch[k] for k in ("input_ids", "attention_mask", "completion_mask")}
+        policy = _sequence_logps(ours.model, plain)
+        with ours.model.disable_adapter():
+            ref = _sequence_logps(ours.model, plain)
+    pol_w, pol_l = policy.chunk(2)
+    ref_w, ref_l = ref.chunk(2)
+    beta = ours.beta
+    assert beta == 0.5
+    z = beta * ((pol_w - ref_w) - (pol_l - ref_l))
+    paper = -torch.log(1.0 / (1.0 + torch.exp(-z)))
+    assert torch.allclose(got.chosen_logratio, pol_w - ref_w, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(got.rejected_logratio, pol_l - ref_l, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(got.per_example, paper, rtol=1e-4, atol=1e-5), (got.per_example, paper)
+    assert (z.abs() > 1e-3).all(), "policy and reference must differ for the check to mean anything"
 
 
 class _RefFirst(RegionDPOTrainer):

@@ -124,6 +124,10 @@ def table2(df: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFr
 
     A task whose per-task ratio is not finite (an "after" of 0) is left out of ``ratio`` and
     ``gmean_ratio``; ``n_ratio`` counts the tasks that entered them.
+
+    N differs from the paper's (README, Differences from the paper): the paper's N changes with the prompt
+    configuration and is shared by its two models (tasks both models solved under that configuration);
+    one run has one model, so here N is the tasks every configuration of the run got right.
     """
     best = select_best(df)
     configs = sorted(best["config"].unique()) if not best.empty else []

@@ -11,6 +11,10 @@ For candidates a and b with raw metric medians ``x_a, x_b`` and weights ``w`` (s
    ``|R_a − R_b| < ε`` (or exactly 0) it is dropped as ``below_epsilon``. A dropped pair is counted,
    never labelled at random.
 
+Steps 2 and 4 are ours (README, Differences from the paper): Sec. IV-C of the paper labels every pair,
+"the submission with higher reward is labeled as the *winner*, C_w , and the other as the *loser*", with
+no significance test, tie or threshold. Step 3 is the paper's R_i = w · ṽ_i = Σ_k w_k ṽ_i,k.
+
 The rule is symmetric: swapping a and b swaps the scores, the rewards and the winner, bit for bit
 (every operation used is commutative in floating point).
 

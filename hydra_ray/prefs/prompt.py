@@ -6,11 +6,12 @@ serve and evaluate read it from there and refuse a different setting):
 
 * ``weights`` (default, **our extension**): the weights are written into every prompt, so one model can be
   steered at inference time;
-* ``none`` (**the paper's**): no weights in the prompt. The paper's DPO loss conditions on a prompt x
-  (Sec. IV-D) but never puts the weights in it, and lists this as future work (Sec. IX: "future work
-  could investigate explicit preference conditioning during inference. For example, learned preference
-  embeddings or control tokens could be introduced into the prompt"). The weights then only decide
-  which side is chosen.
+* ``none`` (**the paper's, as we read it**): no weights in the prompt. The paper's DPO loss conditions on
+  a prompt x (Sec. IV-D) but never says what x holds nor prints a prompt; it lists putting the
+  preference into the prompt as future work (Sec. IX: "future work could investigate explicit
+  preference conditioning during inference. For example, learned preference embeddings or control
+  tokens could be introduced into the prompt"), so we take its prompts to carry no weights. The
+  weights then only decide which side is chosen. The wording of both templates is ours.
 
 Prompt (TRL conversational format, a list of ``{"role", "content"}`` messages)::
 

@@ -21,8 +21,16 @@ L̄_r over the regions seen in it::
 
     α_r ← clip(α_r · exp(η (L̄_r − L̄)), α_min, α_max)
 
-so regions the model finds hard (above-average loss) are sampled more often, easy ones less. A region
-with no example in the interval keeps its α and does not enter L̄.
+so regions the model finds hard (above-average loss) are sampled more often, easy ones less.
+
+Two departures from Sec. IV-E (README, Differences from the paper), both forced by the interval:
+
+* *When.* Sec. IV-E averages the losses "Over S samples in an epoch" and updates α for "the next epoch";
+  Sec. V-B says α "is updated online". Training here updates every ``alpha.update_interval`` optimizer
+  steps (the presets: every step); :mod:`hydra_ray.train.simulate` updates once per epoch, as IV-E.
+* *L̄ over the regions seen.* Sec. IV-E defines L̄_global = (1/R) Σ_r L̄_r with "R is the total number of
+  regions". A region with no example in the interval has no L̄_r: it keeps its α and does not enter L̄,
+  which is the unweighted mean of the L̄_r of the regions that were seen (the paper's form otherwise).
 
 ``advantage`` rule (**ours**, not the paper's: its experiments say α "is updated online using per-metric
 advantage signals" (Sec. V-B) and give no formula; the only formula in the paper is the ``loss`` rule of

@@ -76,6 +76,12 @@ def lora_config(cfg: TrainConfig, *, init_lora_weights: bool = True):
 
 
 def dpo_args(cfg: TrainConfig, output_dir: str | Path, *, use_cpu: bool, **overrides):
+    """TRL's ``DPOConfig``: standard DPO (``loss_type=["sigmoid"]``, the paper's Sec. IV-D loss) with β and η.
+
+    The update is the Transformers default optimizer, AdamW, with gradient-norm clipping at
+    ``dpo.max_grad_norm`` and the configured schedule, where Sec. IV-D writes plain gradient descent
+    θ ← θ − η∇_θ L_DPO (Sec. V-B names no optimizer; README, Differences from the paper).
+    """
     from trl import DPOConfig
 
     d = cfg.dpo

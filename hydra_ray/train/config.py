@@ -82,6 +82,8 @@ class LoraSettings(Config):
 
 @dataclass
 class DPOSettings(Config):
+    # Defaults suit the tiny CPU model (configs/train/tiny-cpu.yaml). The paper's run (Sec. V-B) used
+    # β = 0.015 and learning rate 2e-6, as configs/train/qwen2.5-coder-7b-*.yaml and cluster.yaml do.
     beta: float = 0.1
     learning_rate: float = 5e-4
     per_device_batch_size: int = 4
@@ -123,7 +125,9 @@ class AlphaConfig(Config):
     alpha_min: float = 0.75
     alpha_max: float = 1.5
     initial: float = 1.0
-    update_interval: int = 1           # optimizer steps between α updates
+    # Optimizer steps between α updates. The paper's Sec. IV-E updates once per epoch, its Sec. V-B
+    # "online"; ours every step by default (README, Differences from the paper; hydra_ray.train.alpha).
+    update_interval: int = 1
     max_relabel_tries: int = 4         # fresh draws per example before falling back to its stored label
 
     def _check(self, errors: list[str]) -> None:

@@ -5,6 +5,11 @@ raw medians are labelled again with the dataset's own :class:`~hydra_ray.prefs.l
 winner and loser may swap), and the prompt is rendered again with the new weights. A draw the labeller
 drops (every metric tied, or a reward gap below ε) is redrawn up to ``max_tries`` times; after that the
 example keeps the weights and label stored in the dataset, which the labeller accepted when it was built.
+
+The paper (Sec. V-B): "preference labels are recomputed at each step using the current weights". The
+redraws and the fallback are ours (README, Differences from the paper): the weights trained on are draws
+from Dirichlet(c) conditioned on the labeller deciding the pair, and a fallback example carries the
+weights, region and label drawn at labelling time, not the current α.
 """
 from __future__ import annotations
 

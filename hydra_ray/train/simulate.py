@@ -20,9 +20,11 @@ where ``n_r`` is the number of examples of region r drawn in all *earlier* epoch
 before any exposure, ``floor`` what remains after unlimited exposure, ``scale`` the exposure (examples)
 that closes 1 − 1/e ≈ 63 % of the gap. ``start == floor`` is a fixed loss (the old behaviour).
 
-The paper gives neither η nor α_min nor the region threshold of its simulation, nor how α of the
-``balanced`` region enters the draws; we use η = 0.3, α_min = 0.1, threshold 0.5 and our controller's
-concentration c_k = α_k · α_balanced (see :mod:`hydra_ray.train.alpha`). α_max = 10 is the paper's.
+The paper gives neither η nor α_min nor the region threshold of its simulation, nor how many samples
+an epoch holds, nor how α of the ``balanced`` region enters the draws; we use η = 0.3, α_min = 0.1,
+threshold 0.5, 256 draws an epoch with Gaussian noise (σ = 0.05) on each loss, and our controller's
+concentration c_k = α_k · α_balanced (see :mod:`hydra_ray.train.alpha`). α_max = 10 and the 100 epochs
+are the paper's; so is one α update per epoch (Sec. IV-E, "Over S samples in an epoch").
 """
 from __future__ import annotations
 
