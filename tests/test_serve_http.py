@@ -130,6 +130,8 @@ def test_nothing_better_returns_the_original(url):
 @pytest.mark.parametrize("body, content, status, kind, words", [
     (None, '{"code": "print(1)", ', 400, "invalid_json", ["not valid JSON"]),
     (None, "", 400, "missing_body", ["missing"]),
+    (None, "[1]", 422, "invalid_request", ["request body is valid JSON but an array; send a JSON object"]),
+    (None, '"print(1)"', 422, "invalid_request", ["request body is valid JSON but a string"]),
     ({"code": "print(1)", "weights": {"runtime": -0.5, "memory": 1.5}}, None, 422, "invalid_weights",
      ["negative", "runtime"]),
     ({"code": "print(1)", "weights": [0.5, 0.6, 0, 0, 0]}, None, 422, "invalid_weights", ["sum to 1", "1.1"]),

@@ -96,6 +96,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         return _error(415, "unsupported_media_type", f"request body was sent as Content-Type: {sent}, so it was "
                       "not read as JSON; send it with Content-Type: application/json (curl: -H 'Content-Type: "
                       "application/json')")
+    whole = [e for e in errors if tuple(e.get("loc", ())) == ("body",)
+             and e.get("type") in ("model_attributes_type", "dict_type")]
+    if whole:   # valid JSON, but not an object (an array, a string, a number)
+        got = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(
+            type(whole[0].get("input")), "a number")
+        return _error(422, "invalid_request", f"request body is valid JSON but {got}; send a JSON object of the request's "
+                      'fields, e.g. {"code": "...", "preset": "runtime"} (GET /docs lists them)', "body")
     parts, first = [], None
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x != "body"]
