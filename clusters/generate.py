@@ -128,6 +128,49 @@ def serve_config(preset: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _path_fields(obj: Any, prefix: str = ""):
+    """(dotted name, path kind, value) of every set path field of a config dataclass, nested ones too."""
+    import dataclasses
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _path_fields(value, f"{prefix}{f.name}.")
+        elif f.metadata.get("path") and isinstance(value, str) and value:
+            yield f"{prefix}{f.name}", f.metadata["path"], value
+
+
+def paths_outside_the_image(preset: dict[str, Any]) -> list[str]:
+    """Relative paths in the application's args that pods will not find: they resolve under APP_DIR,
+    where the image holds only ``hydra_ray/`` and ``configs/``. A bundled data file (found inside the
+    package) and a hub id are fine; ``runs/train-tiny`` from a local preset is not."""
+    from hydra_ray.config import ConfigError, from_dict
+    from hydra_ray.paths import is_uri, looks_like_path
+    from hydra_ray.serve.config import PACKAGE_DIR, ServiceConfig
+
+    try:
+        args = from_dict(ServiceConfig, preset["applications"][0].get("args") or {})
+    except (ConfigError, KeyError, IndexError, TypeError, AttributeError):
+        return []   # render_rayservice reports what is wrong with the preset
+    shipped = (HERE.parent / "hydra_ray", HERE.parent / "configs")
+    notes = []
+    for name, kind, value in _path_fields(args):
+        path = Path(value).expanduser()
+        if is_uri(value) or path.is_absolute():
+            continue
+        if kind == "data" and (PACKAGE_DIR / path).is_file():
+            continue
+        if kind == "model" and not (looks_like_path(value) or path.exists()):
+            continue   # a hub id (the image must hold it in its cache; README)
+        in_checkout = (HERE.parent / path).resolve()
+        if in_checkout.exists() and any(in_checkout.is_relative_to(d) for d in shipped):
+            continue   # copied into the image (../Dockerfile)
+        notes.append(f"applications[0].args.{name} is the relative path {value!r}: pods resolve it under "
+                     f"{APP_DIR}, where the image holds only hydra_ray/ and configs/; give an absolute path on "
+                     f"storage every node mounts (e.g. {SHARED_DIR}/...) or an s3:// URI")
+    return notes
+
+
 def load_cluster_spec(path: Path = RAYCLUSTER) -> dict[str, Any]:
     doc = yaml.safe_load(path.read_text())
     if not isinstance(doc, dict) or doc.get("kind") != "RayCluster" or not isinstance(doc.get("spec"), dict):
@@ -274,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             src = f" and {args.preset}"
             sys.stdout.write(dump(render_rayservice(preset, name=args.name), GENERATED.format(
                 cmd=f"rayservice {args.preset}", src=src)))
+            for note in paths_outside_the_image(preset):
+                print(f"note: {note}", file=sys.stderr)
         elif args.cmd == "rayjobs":
             stale = [p for p, text in rendered_rayjobs().items() if not p.is_file() or p.read_text() != text]
             if args.check:

@@ -336,6 +336,29 @@ def test_generate_cli_renders_and_validates(tmp_path):
     assert bad.returncode == 1 and "serveConfigV3" in bad.stderr
 
 
+def test_rayservice_names_relative_paths_the_pods_will_not_find(tmp_path):
+    """A RayService's replicas run in the image's /opt/hydra-ray, which holds hydra_ray/ and configs/
+    only: a preset's runs/train-tiny is not there. Bundled data and hub ids are."""
+    def notes(preset):
+        return subprocess.run([sys.executable, str(CLUSTERS / "generate.py"), "rayservice", str(preset)],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    local = notes(ROOT / "configs" / "serve" / "tiny-cpu.yaml")
+    assert local.returncode == 0 and "kind: RayService" in local.stdout
+    assert ("note: applications[0].args.model.training_output is the relative path 'runs/train-tiny': pods "
+            "resolve it under /opt/hydra-ray") in local.stderr, local.stderr
+    for fine in ("recorded-demo.yaml", "qwen2.5-coder-7b-gpu.yaml"):   # a bundled recording; absolute paths
+        assert notes(ROOT / "configs" / "serve" / fine).stderr == "", fine
+    preset = yaml.safe_load((ROOT / "configs" / "serve" / "tiny-cpu.yaml").read_text())
+    args = preset["applications"][0]["args"]
+    args["model"] = {"training_output": "s3://bucket/train", "base": "Qwen/Qwen2.5-Coder-7B-Instruct"}
+    args["reward"] = {"labeler": "runs/labelled/labeler.json"}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(preset))
+    mixed = notes(tmp_path / "p.yaml").stderr
+    assert "reward.labeler is the relative path 'runs/labelled/labeler.json'" in mixed
+    assert "training_output" not in mixed and "model.base" not in mixed, mixed
+
+
 SERVE_PRESETS = sorted((ROOT / "configs" / "serve").glob("*.yaml"))
 
 
