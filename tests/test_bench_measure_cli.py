@@ -11,13 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_measure  # noqa: E402
+import measure_humaneval  # noqa: E402
+import measure_pairs  # noqa: E402
+import measure_setup  # noqa: E402
+import measure_work  # noqa: E402
 import report_format  # noqa: E402
 import report_measure  # noqa: E402
 import report_pooled  # noqa: E402
 
 
 def test_spread_designs_parse_loops_gap_sample_and_retiming():
-    d = bench_measure._spread_designs(["10x0", "120x5x0.5", "120x5x0.5r1"])
+    d = measure_humaneval._spread_designs(["10x0", "120x5x0.5", "120x5x0.5r1"])
     assert d["back_to_back_10"] == {"function_loops": 10, "function_loop_gap_ms": 0.0, "remeasure_unsteady": 0}
     assert d["spread_120x5ms_of_0.5ms"]["function_min_sample_ms"] == 0.5
     assert d["spread_120x5ms_of_0.5ms"]["remeasure_unsteady"] == 0
@@ -27,11 +31,11 @@ def test_spread_designs_parse_loops_gap_sample_and_retiming():
 @pytest.mark.parametrize("bad", ["120", "120x", "axb", "1x2x3x4", "120x5rx"])
 def test_a_bad_design_names_the_expected_form(bad):
     with pytest.raises(SystemExit, match=f"'{bad}' is not LOOPSxGAP_MS"):
-        bench_measure._spread_designs([bad])
+        measure_humaneval._spread_designs([bad])
 
 
 def test_report_renders_a_retiming_comparison():
-    designs = bench_measure._spread_designs(bench_measure.RETIMING_DESIGNS)
+    designs = measure_humaneval._spread_designs(measure_humaneval.RETIMING_DESIGNS)
     once, again = designs
     ls = {"tasks": 164, "repeats": 5, "designs": designs, "wall_s": 10.0, "loadavg_before": [1.0, 1.0, 1.0],
           "loadavg_after": [1.1, 1.0, 1.0],
@@ -44,7 +48,7 @@ def test_report_renders_a_retiming_comparison():
 
 
 def _pairs_record(modes, conclusive):
-    """A pairs section as bench_measure.pairs records it: pair -> two passes per mode."""
+    """A pairs section as measure_pairs.pairs records it: pair -> two passes per mode."""
     per = {m: {pid: [{"significant": sig, "winner": "fast", "ratio": 2.0, "mode": m, "reason": None,
                       "cpu_speed_cv": 0.01, "timing_attempts": 1}] * 2 for pid, sig in conclusive.items()}
            for m in modes}
@@ -66,7 +70,7 @@ def test_the_verified_pair_source_is_recorded_apart_and_rendered_without_the_mod
     m = {"pairs_cn": _pairs_record(("inprocess", "function"), conclusive),
          "work_cn": {"per_pair": {p: {**w, "reported_speedup": 2.0, "net_instructions": {"slow": 1e6}}
                                   for p, w in work.items()}, "seconds": 9.0}}
-    m["work_cn"]["conclusive_by_work"] = bench_measure.conclusive_by_work(m["work_cn"]["per_pair"], m["pairs_cn"])
+    m["work_cn"]["conclusive_by_work"] = measure_work.conclusive_by_work(m["work_cn"]["per_pair"], m["pairs_cn"])
     row = m["work_cn"]["conclusive_by_work"]["work_differs_by_10%"]
     assert set(row) == {"inprocess", "function"}
     assert row["inprocess"] == {"pairs_differing": 2, "passing_pairs": 3, "conclusive_share": 1.0}
@@ -145,7 +149,7 @@ def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_
     ok = new["per_pair"]["function"]
     from hydra_ray.metrics.profile_config import ProfileConfig
 
-    new["modes"]["function"].update(bench_measure.first_look_summary(ok, ProfileConfig()))
+    new["modes"]["function"].update(measure_pairs.first_look_summary(ok, ProfileConfig()))
     r = new["modes"]["function"]
     assert (r["first_look_conclusive_pass1"], r["timed_longer"], r["found_at_second_look"]) == (1, 4, 2)
     assert r["first_look_conclusive_share"] == pytest.approx(2 / 6) and r["dropped_at_second_look"] == 0
@@ -195,8 +199,8 @@ def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered
     m = {"pairs_cn": _pairs_record(("inprocess", "function"), {"a": True, "b": False}),
          "pairs_cn_s1": _pairs_record(("inprocess", "function"), {"c": True, "d": False}),
          "pairs": _pairs_record(("function",), {"x": False})}
-    assert bench_measure.left_inconclusive(m, "cn") == ["b", "d"]
-    assert bench_measure.left_inconclusive(m, "pie") == ["x"]
+    assert measure_work.left_inconclusive(m, "cn") == ["b", "d"]
+    assert measure_work.left_inconclusive(m, "pie") == ["x"]
     assert bench_measure.sample_key("work_per_call_left", "cn", 0) == "work_per_call_left_cn"
     m["work_per_call_left_cn"] = {"per_pair": {"b": {"work_ratio_slow_over_fast": 1.04},
                                                "d": {"work_ratio_slow_over_fast": 0.999}}, "seconds": 3.0}
@@ -235,14 +239,14 @@ def test_pies_second_runtime_figure_is_copied_from_the_pair_file_and_splits_the_
     data = tmp_path / "data"
     data.mkdir()
     rows = [("a", 300, 100), ("b", 120, 110), ("c", 60, 50), ("never_drawn", 9, 1)]
-    (data / bench_measure.PAIR_SOURCES["cn"]).write_text("".join(
+    (data / measure_setup.PAIR_SOURCES["cn"]).write_text("".join(
         json.dumps({"pair_id": p, "reported_speedup": 1.5, "slow": {"cpu_time_ms": s, "code": "print((1))\n"},
                     "fast": {"cpu_time_ms": f, "code": "print(1)  # same tree\n" if p == "b" else "print(2)\n"}}) + "\n"
         for p, s, f in rows))
     m = {"pairs_cn": _pairs_record(("function",), {"a": True, "b": False}),
          "pairs_cn_s1": _pairs_record(("function",), {"c": True}),
          "pairs": _pairs_record(("function",), {"x": False})}
-    bench_measure.judge_figures(m, data)
+    measure_work.judge_figures(m, data)
     assert "judge" not in m   # that file is not in this data folder
     assert set(m["judge_cn"]["per_pair"]) == {"a", "b", "c"}
     assert m["judge_cn"]["per_pair"]["a"] == {"reported_speedup": 1.5, "cpu_time_ms": {"slow": 300, "fast": 100},
