@@ -144,7 +144,7 @@ def scan(out: str) -> None:
     ids = store.finished_pair_ids()
     scan_s = time.monotonic() - t0
     rss_scan = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from hydra_ray.enrich.pipeline import summarize_output
+    from hydra_ray.enrich.summary import summarize_output
 
     t1 = time.monotonic()
     summary = summarize_output(store, wall_s=1.0, measured_now=0, placement="", config={})

@@ -278,7 +278,7 @@ def test_doctor_json_lists_all_five_metrics(node):
 def test_sources_follow_the_mode_as_the_profiler_records_them(node):
     """What `doctor` shows is what rows record: peak memory is RSS, RSS growth over the fork point or the
     tracemalloc peak of one call; function mode times the call loop and cannot read RAPL for one call."""
-    from hydra_ray.metrics.profiler import MEMORY_SOURCE
+    from hydra_ray.metrics.run_readings import MEMORY_SOURCE
 
     for mode in ("process", "inprocess", "function"):
         got = {m.metric: m.source for m in be.default_sources(_with(node, False, False, True), False, mode)}

@@ -11,11 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_measure  # noqa: E402
-import report  # noqa: E402
+import measure_humaneval  # noqa: E402
+import measure_pairs  # noqa: E402
+import measure_setup  # noqa: E402
+import measure_work  # noqa: E402
+import report_format  # noqa: E402
+import report_measure  # noqa: E402
+import report_pooled  # noqa: E402
 
 
 def test_spread_designs_parse_loops_gap_sample_and_retiming():
-    d = bench_measure._spread_designs(["10x0", "120x5x0.5", "120x5x0.5r1"])
+    d = measure_humaneval._spread_designs(["10x0", "120x5x0.5", "120x5x0.5r1"])
     assert d["back_to_back_10"] == {"function_loops": 10, "function_loop_gap_ms": 0.0, "remeasure_unsteady": 0}
     assert d["spread_120x5ms_of_0.5ms"]["function_min_sample_ms"] == 0.5
     assert d["spread_120x5ms_of_0.5ms"]["remeasure_unsteady"] == 0
@@ -25,11 +31,11 @@ def test_spread_designs_parse_loops_gap_sample_and_retiming():
 @pytest.mark.parametrize("bad", ["120", "120x", "axb", "1x2x3x4", "120x5rx"])
 def test_a_bad_design_names_the_expected_form(bad):
     with pytest.raises(SystemExit, match=f"'{bad}' is not LOOPSxGAP_MS"):
-        bench_measure._spread_designs([bad])
+        measure_humaneval._spread_designs([bad])
 
 
 def test_report_renders_a_retiming_comparison():
-    designs = bench_measure._spread_designs(bench_measure.RETIMING_DESIGNS)
+    designs = measure_humaneval._spread_designs(measure_humaneval.RETIMING_DESIGNS)
     once, again = designs
     ls = {"tasks": 164, "repeats": 5, "designs": designs, "wall_s": 10.0, "loadavg_before": [1.0, 1.0, 1.0],
           "loadavg_after": [1.1, 1.0, 1.0],
@@ -37,12 +43,12 @@ def test_report_renders_a_retiming_comparison():
                              "median_cv": 0.018, "retimed": 0, "seconds_per_task": 4.7},
                       again: {"passed": 164, "measurable_cv_le_5pct": 148, "share_measurable": 148 / 164,
                               "median_cv": 0.017, "retimed": 155, "seconds_per_task": 8.1}}}
-    text = "\n".join(report._loop_spread(ls, "timing a task again when the CPU swung"))
+    text = "\n".join(report_measure._loop_spread(ls, "timing a task again when the CPU swung"))
     assert "All 164" in text and "155 tasks were" in text and "**91%**" in text
 
 
 def _pairs_record(modes, conclusive):
-    """A pairs section as bench_measure.pairs records it: pair -> two passes per mode."""
+    """A pairs section as measure_pairs.pairs records it: pair -> two passes per mode."""
     per = {m: {pid: [{"significant": sig, "winner": "fast", "ratio": 2.0, "mode": m, "reason": None,
                       "cpu_speed_cv": 0.01, "timing_attempts": 1}] * 2 for pid, sig in conclusive.items()}
            for m in modes}
@@ -64,11 +70,11 @@ def test_the_verified_pair_source_is_recorded_apart_and_rendered_without_the_mod
     m = {"pairs_cn": _pairs_record(("inprocess", "function"), conclusive),
          "work_cn": {"per_pair": {p: {**w, "reported_speedup": 2.0, "net_instructions": {"slow": 1e6}}
                                   for p, w in work.items()}, "seconds": 9.0}}
-    m["work_cn"]["conclusive_by_work"] = bench_measure.conclusive_by_work(m["work_cn"]["per_pair"], m["pairs_cn"])
+    m["work_cn"]["conclusive_by_work"] = measure_work.conclusive_by_work(m["work_cn"]["per_pair"], m["pairs_cn"])
     row = m["work_cn"]["conclusive_by_work"]["work_differs_by_10%"]
     assert set(row) == {"inprocess", "function"}
     assert row["inprocess"] == {"pairs_differing": 2, "passing_pairs": 3, "conclusive_share": 1.0}
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "The same, on the verified pair file" in text
     assert "| inprocess | 3 | 2, 2 | **67%** |" in text
     assert "| ≥ 10% | 2 of 3 | – | **100%** | **100%** |" in text
@@ -88,14 +94,14 @@ def test_wilson_interval_matches_the_formula_and_stays_in_range():
     p = 0.5, n = 10: centre 0.5, half = 1.96·sqrt(0.025 + 0.0096)/1.384 = 0.2634 → (0.2366, 0.7634).
     p = 0, n = 10: centre = half = 0.1920/1.384 = 0.1388 → (0, 0.2775): not zero-width at 0%.
     p = 25/30 (the verified file's function-mode share): (0.664, 0.927), so 90% is inside it."""
-    lo, hi = report.wilson(0.5, 10)
+    lo, hi = report_format.wilson(0.5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
-    lo, hi = report.wilson(0.0, 10)
+    lo, hi = report_format.wilson(0.0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
-    lo, hi = report.wilson(25 / 30, 30)
+    lo, hi = report_format.wilson(25 / 30, 30)
     assert lo == pytest.approx(0.664, abs=1e-3) and hi == pytest.approx(0.927, abs=1e-3) and lo < 0.9 < hi
-    assert report.wilson(1.0, 5)[1] == 1.0 and report.wilson(None, 5) is None and report.wilson(0.5, 0) is None
-    assert report._interval(0.5, 10) == "24%–76%" and report._interval(None, 3) == "–"
+    assert report_format.wilson(1.0, 5)[1] == 1.0 and report_format.wilson(None, 5) is None and report_format.wilson(0.5, 0) is None
+    assert report_format.interval(0.5, 10) == "24%–76%" and report_format.interval(None, 3) == "–"
 
 
 def test_a_second_seed_is_recorded_apart_and_pooled_with_the_first(tmp_path, monkeypatch):
@@ -116,13 +122,13 @@ def test_a_second_seed_is_recorded_apart_and_pooled_with_the_first(tmp_path, mon
     monkeypatch.setattr(bench_measure, "RESULTS", tmp_path)
     bench_measure._save(path, m)    # the cross-reference is computed for every sample
     assert m["work_cn_s1"]["conclusive_by_work"]["work_differs_by_10%"]["function"]["pairs_differing"] == 2
-    assert report.sample_suffixes(m, "_cn") == ["_cn", "_cn_s1"] and report.sample_suffixes(m, "") == [""]
-    pooled = report.pooled_conclusive(m, ["_cn", "_cn_s1"])["function"]
+    assert report_pooled.sample_suffixes(m, "_cn") == ["_cn", "_cn_s1"] and report_pooled.sample_suffixes(m, "") == [""]
+    pooled = report_pooled.pooled_conclusive(m, ["_cn", "_cn_s1"])["function"]
     assert pooled["pairs"] == 5 and pooled["share"] == pytest.approx(0.7)
     assert pooled["work_pairs"] == 4 and pooled["work_share"] == pytest.approx(0.75)
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "### Conclusive PIE pairs and winner agreement (another sample of the same file, `--seed 1`)" in text
-    assert "| function | one look | 5 | **70%** | " + report._interval(0.7, 5) + " | – | 4 | 75% |" in text
+    assert "| function | one look | 5 | **70%** | " + report_format.interval(0.7, 5) + " | – | 4 | 75% |" in text
 
 
 def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_keeps_the_other_mode():
@@ -143,7 +149,7 @@ def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_
     ok = new["per_pair"]["function"]
     from hydra_ray.metrics.profile_config import ProfileConfig
 
-    new["modes"]["function"].update(bench_measure.first_look_summary(ok, ProfileConfig()))
+    new["modes"]["function"].update(measure_pairs.first_look_summary(ok, ProfileConfig()))
     r = new["modes"]["function"]
     assert (r["first_look_conclusive_pass1"], r["timed_longer"], r["found_at_second_look"]) == (1, 4, 2)
     assert r["first_look_conclusive_share"] == pytest.approx(2 / 6) and r["dropped_at_second_look"] == 0
@@ -153,11 +159,11 @@ def test_two_looks_are_rendered_beside_the_first_look_alone_and_a_partial_rerun_
     assert merged["mode_runs"]["function"]["when"] == "2026-12-04T20:00:00"
     assert bench_measure.merge_modes({**old, "sample": "another"}, new) is new   # another sample replaces
     m = {"pairs_cn": merged}
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "| function | 1, 1 | 33% | **67%** | 4 | 2 | 0 | 100% |" in text
     assert "inprocess: recorded before two looks" in text
     assert "inprocess (2026-12-03T10:00:00): Load average" in text
-    pooled = report.pooled_conclusive(m, ["_cn"])
+    pooled = report_pooled.pooled_conclusive(m, ["_cn"])
     assert pooled["function"]["rule"] == "two looks" and pooled["inprocess"]["rule"] == "one look"
     assert pooled["function"]["first_look_share"] == pytest.approx(1 / 3)
 
@@ -178,13 +184,13 @@ def test_function_mode_is_read_against_the_work_of_one_call(tmp_path, monkeypatc
     cross = m["work_per_call_cn_s1"]["conclusive_by_work"]
     assert set(cross) == {"work_differs_by_2%", "work_differs_by_5%", "work_differs_by_10%"}
     assert set(cross["work_differs_by_2%"]) == {"function"} and cross["work_differs_by_2%"]["function"]["pairs_differing"] == 1
-    bands = report.per_call_conclusive(m, ["_cn", "_cn_s1"])
+    bands = report_pooled.per_call_conclusive(m, ["_cn", "_cn_s1"])
     assert bands["< 2% (alike per call)"] == {"pairs": 2, "share": 0.5}
     assert bands[">= 2% (the minimum effect)"] == {"pairs": 2, "share": 1.0}
     assert bands[">= 5%"] == {"pairs": 1, "share": 1.0} and bands[">= 10%"] == {"pairs": 1, "share": 1.0}
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "### Function mode against the work of one call" in text
-    assert "| >= 2% (the minimum effect) | 2 | 100% | " + report._interval(1.0, 2) + " |" in text
+    assert "| >= 2% (the minimum effect) | 2 | 100% | " + report_format.interval(1.0, 2) + " |" in text
 
 
 def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered(tmp_path, monkeypatch):
@@ -193,15 +199,15 @@ def test_the_pairs_left_inconclusive_are_selected_over_every_sample_and_rendered
     m = {"pairs_cn": _pairs_record(("inprocess", "function"), {"a": True, "b": False}),
          "pairs_cn_s1": _pairs_record(("inprocess", "function"), {"c": True, "d": False}),
          "pairs": _pairs_record(("function",), {"x": False})}
-    assert bench_measure.left_inconclusive(m, "cn") == ["b", "d"]
-    assert bench_measure.left_inconclusive(m, "pie") == ["x"]
+    assert measure_work.left_inconclusive(m, "cn") == ["b", "d"]
+    assert measure_work.left_inconclusive(m, "pie") == ["x"]
     assert bench_measure.sample_key("work_per_call_left", "cn", 0) == "work_per_call_left_cn"
     m["work_per_call_left_cn"] = {"per_pair": {"b": {"work_ratio_slow_over_fast": 1.04},
                                                "d": {"work_ratio_slow_over_fast": 0.999}}, "seconds": 3.0}
     monkeypatch.setattr(bench_measure, "RESULTS", tmp_path)
     bench_measure._save(tmp_path / "measure.json", m)   # a selection: no cross-reference added
     assert "conclusive_by_work" not in m["work_per_call_left_cn"]
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "### The pairs function mode left inconclusive, against the work of one call" in text
     assert text.index("| d | 0.999 | 2.000, 2.000 |") < text.index("| b | 1.040 | 2.000, 2.000 |")
 
@@ -217,7 +223,7 @@ def test_table_iii_names_its_cycles_source_estimated_or_counted():
                                                          "latency_significant": True, "paper": None}],
                 "paper_summary": {"cycles": "36.0% cycles reduction"}, "loadavg_before": [0.1], "loadavg_after": [0.1]}
     m = {"table3": record("estimate_cpu_time_x_clock", True), "table3_valgrind": record("valgrind_instructions", False)}
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "| cycles (ours, est.) |" in text and "Cycles and energy here are estimates" in text
     assert "### Table III: the patterns suite in function mode, beside the paper (cycles counted: `table3_valgrind`)" in text
     assert "| instructions per call (ours, valgrind_instructions) |" in text
@@ -233,22 +239,22 @@ def test_pies_second_runtime_figure_is_copied_from_the_pair_file_and_splits_the_
     data = tmp_path / "data"
     data.mkdir()
     rows = [("a", 300, 100), ("b", 120, 110), ("c", 60, 50), ("never_drawn", 9, 1)]
-    (data / bench_measure.PAIR_SOURCES["cn"]).write_text("".join(
+    (data / measure_setup.PAIR_SOURCES["cn"]).write_text("".join(
         json.dumps({"pair_id": p, "reported_speedup": 1.5, "slow": {"cpu_time_ms": s, "code": "print((1))\n"},
                     "fast": {"cpu_time_ms": f, "code": "print(1)  # same tree\n" if p == "b" else "print(2)\n"}}) + "\n"
         for p, s, f in rows))
     m = {"pairs_cn": _pairs_record(("function",), {"a": True, "b": False}),
          "pairs_cn_s1": _pairs_record(("function",), {"c": True}),
          "pairs": _pairs_record(("function",), {"x": False})}
-    bench_measure.judge_figures(m, data)
+    measure_work.judge_figures(m, data)
     assert "judge" not in m   # that file is not in this data folder
     assert set(m["judge_cn"]["per_pair"]) == {"a", "b", "c"}
     assert m["judge_cn"]["per_pair"]["a"] == {"reported_speedup": 1.5, "cpu_time_ms": {"slow": 300, "fast": 100},
                                               "judge_speedup": 3.0, "same_syntax_tree": False}
     assert m["judge_cn"]["per_pair"]["b"]["same_syntax_tree"] is True
-    split = report.judge_conclusive(m, ["_cn", "_cn_s1"], m["judge_cn"])
+    split = report_pooled.judge_conclusive(m, ["_cn", "_cn_s1"], m["judge_cn"])
     assert split == {"function": {"both": {"pairs": 2, "share": 1.0}, "reported_only": {"pairs": 1, "share": 0.0}}}
-    text = "\n".join(report.measure_section(m))
+    text = "\n".join(report_measure.measure_section(m))
     assert "### Conclusive pairs by PIE's two runtime figures" in text
-    assert "| function | 2 | **100%** | " + report._interval(1.0, 2) + " | 1 | 0% |" in text
+    assert "| function | 2 | **100%** | " + report_format.interval(1.0, 2) + " | 1 | 0% |" in text
     assert "1 pair here has two programs of the same syntax tree" in text and "b (1.5×)" in text

@@ -50,7 +50,7 @@ def test_cpu_smoke_runs_the_serve_stages_and_renders(tmp_path):
         assert serve["vllm.batch1_tokens_per_s"] is None
     assert serve["mode"].startswith("cpu-smoke")
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from report import gpu_section
+    from report_gpu import gpu_section
 
     text = "\n".join(gpu_section(results))
     assert "## GPU" in text and "HF generate" in text and "cpu-smoke" in text

@@ -13,7 +13,8 @@ from hydra_ray.evaluate.tasks import Task, TestCase
 from hydra_ray.prefs.dataset import read_labels
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.prefs.prompt import extract_code, render_messages, resolve_conditioning
-from hydra_ray.serve.config import ModelPathError, ServiceConfig, effective_conditioning
+from hydra_ray.serve.config import ServiceConfig
+from hydra_ray.serve.config_paths import ModelPathError, effective_conditioning
 from hydra_ray.train.config import TrainConfig, check_node
 from hydra_ray.train.driver import write_prompt_record
 from hydra_ray.train.relabel import Relabeler

@@ -10,7 +10,8 @@ import yaml
 from hydra_ray.config import ConfigError
 from hydra_ray.prefs.prompt import extract_code, render_messages
 from hydra_ray.serve.app import plan
-from hydra_ray.serve.config import BUILD_PATH, absolutize, load_preset, service_config
+from hydra_ray.serve.config import BUILD_PATH, load_preset, service_config
+from hydra_ray.serve.config_paths import absolutize
 from hydra_ray.serve.recorded import (DEMO_FILE, RecordedCompletions, RecordedError, RecordedLine, code_key,
                                       demo_lines, load_recorded, prompt_key)
 

@@ -16,7 +16,8 @@ import yaml
 
 from hydra_ray.prefs.prompt import render_messages
 from hydra_ray.serve.backends import GenRequest, ModelBackend
-from hydra_ray.serve.config import ModelPathError, load_preset, resolve_model, service_config
+from hydra_ray.serve.config import load_preset, service_config
+from hydra_ray.serve.config_paths import ModelPathError, resolve_model
 
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")

@@ -33,288 +33,19 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from gpu_models import stage_prepare
+from gpu_serve import stage_serve
+from gpu_stage import REPO, run_stage_json
+from gpu_train import stage_plain, stage_train
+
 RESULTS = REPO / "benchmarks" / "results"
-QLORA = REPO / "configs" / "train" / "qwen2.5-coder-7b-qlora.yaml"
 
-# Qwen2.5-Coder-7B(-Instruct) config.json, the fields that set the shape.
-QWEN7B = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-              num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, rope_theta=1000000.0,
-              rms_norm_eps=1e-6, tie_word_embeddings=False)
-SMOKE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, vocab_size=8192, max_position_embeddings=4096, rope_theta=1000000.0,
-             rms_norm_eps=1e-6, tie_word_embeddings=False)
-# Dense bf16 peak (no sparsity) by device name, for MFU; unknown devices get none.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 70e12}
-CODE = "n = int(input())\ntotal = 0\nfor i in range(n):\n    total += i\nprint(total)\n"
-
-
-# ---- building the models (no downloads) --------------------------------------------------------------
-
-def build_big_model(out: Path, shape: dict, device: str) -> Path:
-    """The tiny model's tokenizer and config, reshaped; random bf16 weights made on ``device``."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from hydra_ray.train.tiny_model import build_tiny_model
-
-    build_tiny_model(out)
-    for f in out.glob("model*.safetensors"):
-        f.unlink()
-    cfg = AutoConfig.from_pretrained(out)
-    cfg.update(shape)
-    n_tok = len(AutoTokenizer.from_pretrained(out))
-    torch.manual_seed(0)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
-    with torch.no_grad():
-        w = model.lm_head.weight
-        w[n_tok:].zero_()
-        w[:n_tok].normal_(0.0, 10.0 / shape["hidden_size"] ** 0.5)   # logits ~ N(0, 10): decodable ids win
-    model.generation_config.eos_token_id = cfg.eos_token_id
-    model.generation_config.pad_token_id = cfg.pad_token_id
-    model.save_pretrained(out)
-    n_params = sum(p.numel() for p in model.parameters())
-    (out / "bench-shape.json").write_text(json.dumps({"parameters": n_params, "shape": shape,
-                                                      "tokenizer_tokens": n_tok}))
-    del model
-    return out
-
-
-def build_adapter(base: Path, out: Path) -> Path:
-    """A hydra-ray train output around a random LoRA (r=16, all linear layers): OUT/adapter + config."""
-    import torch
-    import yaml
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if device == "cuda" else None)
-    torch.manual_seed(1)
-    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                  init_lora_weights=False))
-    peft_model.save_pretrained(out / "adapter")
-    AutoTokenizer.from_pretrained(base).save_pretrained(out / "adapter")
-    (out / "config.yaml").write_text(yaml.safe_dump({"model": {"name_or_path": str(base)}}))
-    return out
-
-
-def stage_prepare(work: Path, smoke: bool) -> dict:
-    from hydra_ray.train.sample_data import build_sample_labelled_set
-    from hydra_ray.train.tiny_model import build_tiny_model
-
-    t0 = time.perf_counter()
-    build_tiny_model(work / "tiny")
-    build_sample_labelled_set(work / "labelled", samples_per_pair=2)
-    t1 = time.perf_counter()
-    build_big_model(work / "big", SMOKE if smoke else QWEN7B, "cpu" if smoke else "cuda")
-    t2 = time.perf_counter()
-    build_adapter(work / "big", work / "big-train")
-    info = json.loads((work / "big" / "bench-shape.json").read_text())
-    return {"tiny_and_data_s": t1 - t0, "big_model_build_and_save_s": t2 - t1,
-            "adapter_s": time.perf_counter() - t2, **info}
-
-
-# ---- serving ------------------------------------------------------------------------------------------
-
-def stage_serve(work: Path, backend: str, smoke: bool, repeats: int, chat_tokens: int, opt_tokens: int) -> dict:
-    import httpx
-    import ray
-    from ray import serve
-
-    from hydra_ray.prefs.prompt import render_messages
-    from hydra_ray.serve.config import vllm_node_problems
-    from hydra_ray.serve.testing import deploy, free_port
-
-    if backend == "vllm" and (problems := vllm_node_problems()):
-        return {"skipped": "; ".join(problems)}
-    args = {
-        "backend": backend,
-        "model": {"training_output": str(work / "big-train"), "merge_adapter": backend == "model",
-                  "device": "cpu" if smoke else "auto", "dtype": "float32" if smoke else "bfloat16"},
-        "generation": {"n_candidates": 4, "max_candidates": 8, "max_new_tokens": opt_tokens,
-                       "max_new_tokens_limit": 4096, "temperature": 0.7, "timeout_s": 600},
-        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05},
-        "deployments": {"generation": {"num_cpus": 1, "num_gpus": 0 if smoke else 1, "use_gpu": not smoke,
-                                       "max_ongoing_requests": 32},
-                        "verification": {"num_cpus": 1}},
-        "verification": {"profile": {"warmup": 0, "repeats": 4, "throughput_bursts": 4}},
-    }
-    ray.init(address="local", include_dashboard=False, num_cpus=max(2, min(8, os.cpu_count() or 2)))
-    try:
-        t0 = time.perf_counter()
-        url = deploy(args, free_port(), timeout_s=900)
-        startup = time.perf_counter() - t0
-        health = httpx.get(url + "healthz", timeout=60).json()["generation"]
-
-        def chat(k: int) -> tuple[int, float]:
-            body = {"messages": render_messages(f"print({k})\n", [0.2] * 5), "max_tokens": chat_tokens,
-                    "temperature": 0.7, "seed": k}
-            t = time.perf_counter()
-            r = httpx.post(url + "v1/chat/completions", json=body, timeout=900)
-            r.raise_for_status()
-            return r.json()["usage"]["completion_tokens"], time.perf_counter() - t
-
-        chat(10_000)   # warm-up: first call of a shape (kernels, graphs)
-        one = [chat(k) for k in range(repeats)]
-        batch1 = statistics.median(n / s for n, s in one)
-        eights = []
-        for rep in range(max(1, repeats - 1)):
-            t = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                outs = list(pool.map(chat, range(100 * (rep + 1), 100 * (rep + 1) + 8)))
-            eights.append(sum(n for n, _ in outs) / (time.perf_counter() - t))
-        opt = []
-        for k in range(repeats):
-            t = time.perf_counter()
-            r = httpx.post(url + "v1/optimize", json={"code": CODE, "inputs": ["10\n"], "preset": "runtime",
-                                                      "n_candidates": 4, "max_new_tokens": opt_tokens, "seed": k},
-                           timeout=900)
-            r.raise_for_status()
-            body = r.json()
-            opt.append({"latency_s": time.perf_counter() - t, "generation_s": body["timings"]["generation_s"],
-                        "completion_tokens": body["generation"]["completion_tokens"]})
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-    return {"startup_s": startup, "generation_replica": health,
-            "batch1_tokens_per_s": batch1, "batch8_tokens_per_s": statistics.median(eights),
-            "batch1_runs": [{"tokens": n, "seconds": s} for n, s in one], "batch8_runs_tokens_per_s": eights,
-            "chat_max_tokens": chat_tokens,
-            "optimize_4_candidates": {"max_new_tokens": opt_tokens, "runs": opt,
-                                      "latency_s_median": statistics.median(o["latency_s"] for o in opt),
-                                      "generation_s_median": statistics.median(o["generation_s"] for o in opt)}}
-
-
-# ---- training -----------------------------------------------------------------------------------------
-
-def _overrides(model: Path, steps: int, batch: int, smoke: bool) -> list[str]:
-    o = [f"model.name_or_path={model}", f"dpo.max_steps={steps}", f"dpo.per_device_batch_size={batch}",
-         f"dpo.save_steps={steps * 10}", "dpo.logging_steps=1", "dpo.warmup_steps=0"]
-    if smoke:   # hydra-ray train refuses QLoRA/bf16 on CPU: the preset's CPU-runnable rest, both sides alike
-        o += ["scaling.use_gpu=false", "scaling.cpus_per_worker=1", "model.quantization=none",
-              "model.dtype=float32", "model.gradient_checkpointing=false", "dpo.bf16=false"]
-    return o
-
-
-def _peak_flops() -> float | None:
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    name = torch.cuda.get_device_name(0)
-    return next((v for k, v in PEAK_BF16.items() if k in name), None)
-
-
-def _derived(step_s: float | None, tokens_per_step: float | None, n_params: int, checkpointing: bool) -> dict:
-    """tokens/s and MFU by FLOPs/token = 8·N (reference forward 2N, policy forward 2N and backward 4N),
-    10·N with gradient checkpointing (one more policy forward), as shared/notes/gpu-measured.md counts."""
-    if not step_s or not tokens_per_step:
-        return {"tokens_per_s": None, "mfu": None}
-    tps = tokens_per_step / step_s
-    peak = _peak_flops()
-    factor = 10 if checkpointing else 8
-    return {"tokens_per_s": tps, "mfu": tps * factor * n_params / peak if peak else None,
-            "flops_per_token": f"{factor}*N", "peak_flops": peak}
-
-
-def stage_plain(model: Path, data: Path, steps: int, batch: int, smoke: bool, out: Path) -> dict:
-    import torch
-    from transformers import TrainerCallback
-    from trl import DPOTrainer
-
-    from hydra_ray.config import load_config
-    from hydra_ray.train.builder import dpo_args, load_dataset, load_model, load_tokenizer, lora_config
-    from hydra_ray.train.config import TrainConfig
-
-    cfg = load_config(TrainConfig, QLORA, _overrides(model, steps, batch, smoke))
-    times: list[float] = []
-
-    class Timer(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            times.append(time.perf_counter())
-
-    ds = load_dataset(data).select_columns(["prompt", "chosen", "rejected"])
-    cuda = torch.cuda.is_available()
-    trainer = DPOTrainer(model=load_model(cfg), args=dpo_args(cfg, out, use_cpu=not cuda), train_dataset=ds,
-                         processing_class=load_tokenizer(cfg), peft_config=lora_config(cfg), callbacks=[Timer()])
-    trainer.train()
-    gaps = [b - a for a, b in zip(times[3:], times[4:])]
-    tokens = max((h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h), default=None)
-    return {"step_time_median_s": statistics.median(gaps) if gaps else None, "steps": len(times),
-            "tokens_per_step": tokens / len(times) if tokens else None,
-            "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
-
-
-def stage_hydra(model: Path, data: Path, steps: int, batch: int, smoke: bool, out: Path) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "train", "--input", str(data), "--output",
-                           str(out), "--config", str(QLORA), *_overrides(model, steps, batch, smoke)],
-                          capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
-        raise RuntimeError(f"hydra-ray train failed:\n{proc.stderr[-3000:]}")
-    worker = json.loads((out / "workers.json").read_text())["0"]
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    tokens = max((float(r["num_tokens"]) for r in rows if "num_tokens" in r), default=None)
-    return {"step_time_median_s": worker["step_time_median_s"], "steps": worker["global_step"],
-            "tokens_per_step": tokens / worker["global_step"] if tokens else None,
-            "peak_gpu_memory_gib": worker.get("peak_gpu_memory_gib"), "device": worker.get("device"),
-            "wall_s_including_ray_startup": time.perf_counter() - t0}
-
-
-def stage_train(work: Path, which: str, smoke: bool, steps: int, batch: int) -> dict:
-    from hydra_ray.config import load_config
-    from hydra_ray.train.config import TrainConfig
-
-    model = work / ("tiny" if which == "tiny" else "big")
-    data = work / "labelled"
-    n_params = json.loads((work / "big" / "bench-shape.json").read_text())["parameters"] if which == "big" else \
-        _count_params(model)
-    ckpt = load_config(TrainConfig, QLORA, _overrides(model, steps, batch, smoke)).model.gradient_checkpointing
-    plain = _run_json(["--stage", "plain", "--model", str(model), "--steps", str(steps), "--batch", str(batch)],
-                      work / f"plain-{which}.json", smoke)
-    hydra = stage_hydra(model, data, steps, batch, smoke, work / f"hydra-{which}-{time.time_ns()}")
-    plain.update(_derived(plain["step_time_median_s"], plain["tokens_per_step"], n_params, ckpt))
-    hydra.update(_derived(hydra["step_time_median_s"], hydra["tokens_per_step"], n_params, ckpt))
-    ratio = hydra["step_time_median_s"] / plain["step_time_median_s"] \
-        if hydra["step_time_median_s"] and plain["step_time_median_s"] else None
-    per_token = None
-    if ratio and hydra["tokens_per_step"] and plain["tokens_per_step"]:
-        per_token = ratio * plain["tokens_per_step"] / hydra["tokens_per_step"]
-    return {"model": which, "parameters": n_params, "preset": str(QLORA.relative_to(REPO)), "steps": steps,
-            "per_device_batch_size": batch, "gradient_checkpointing": ckpt, "plain_trl": plain, "hydra_ray": hydra,
-            "ratio_step_time": ratio, "ratio_time_per_token": per_token, "target_ratio": 1.05}
-
-
-def _count_params(model: Path) -> int:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    return sum(p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model)).parameters())
-
-
-def _run_json(extra: list[str], out: Path, smoke: bool, timeout: float | None = None) -> dict:
-    """This file's ``--stage`` in a fresh process (its own CUDA context and memory peak)."""
-    cmd = [sys.executable, __file__, *extra, "--stage-output", str(out), "--work", str(out.parent)]
-    if smoke:
-        cmd.append("--cpu-smoke")
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"stage {' '.join(extra)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(out.read_text())
-
-
-# ---- CUDA tests ---------------------------------------------------------------------------------------
 
 def stage_tests() -> dict:
     proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_serve_model.py", "-q", "-k", "gpu", "-rA",
@@ -325,8 +56,6 @@ def stage_tests() -> dict:
             "summary": lines[-1] if lines else "", "outcomes": outcomes,
             "gpu_lines": [ln for ln in lines if "tokens/s" in ln]}
 
-
-# ---- the driver ---------------------------------------------------------------------------------------
 
 def machine() -> dict:
     import importlib.metadata as md
@@ -411,7 +140,7 @@ def main() -> int:
             return None
         t = time.perf_counter()
         try:
-            res = _run_json(extra, work / f"{name}.json", smoke, timeout=min(cap, left))
+            res = run_stage_json(extra, work / f"{name}.json", smoke, timeout=min(cap, left))
             log[name] = {"status": "ok", "seconds": time.perf_counter() - t}
             return res
         except subprocess.TimeoutExpired:

@@ -38,8 +38,8 @@ def check(preset_path: str, overrides, local: bool = False, port: int | None = N
     files; with ``local``, what this node lacks to host the generation replica, e.g. CUDA or vllm for
     backend vllm). ``port``: --port, which replaces the preset's."""
     from hydra_ray.config import ConfigError
-    from hydra_ray.serve.config import (MODEL_BACKENDS, ModelPathError, check_node, effective_conditioning,
-                                        load_preset, read_preset_data, resolve_data_path, resolve_model)
+    from hydra_ray.serve.config import MODEL_BACKENDS, check_node, load_preset, read_preset_data
+    from hydra_ray.serve.config_paths import ModelPathError, effective_conditioning, resolve_data_path, resolve_model
     from hydra_ray.serve.service import port_range_problem
 
     preset = load_preset(preset_path, overrides)

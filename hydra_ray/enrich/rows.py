@@ -24,7 +24,7 @@ from typing import Any
 from hydra_ray.data.programs import program_key
 from hydra_ray.data.schema import ProgramSet
 from hydra_ray.metrics.names import METRICS
-from hydra_ray.metrics.profiler import CandidateResult
+from hydra_ray.metrics.candidate_result import CandidateResult
 from hydra_ray.metrics.stats import summarize
 
 

@@ -18,7 +18,8 @@ class InProcessClient:
     def __init__(self, serve_preset: str, overrides: Sequence[str] = (), *, max_new_tokens: int = 512,
                  temperature: float = 0.0):
         from hydra_ray.serve.backends import make_backend
-        from hydra_ray.serve.config import effective_conditioning, load_preset
+        from hydra_ray.serve.config import load_preset
+        from hydra_ray.serve.config_paths import effective_conditioning
 
         service = load_preset(serve_preset, overrides).app.args
         # What the model was trained with (its adapter's hydra_prompt.json), or the preset's setting.

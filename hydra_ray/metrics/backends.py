@@ -308,7 +308,7 @@ def energy_source(backends: NodeBackends) -> tuple[str, bool]:
     return energy.SOURCE_ESTIMATE, True
 
 
-# What peak memory is in each profile.mode (metrics/profiler.py MEMORY_SOURCE says the same for rows).
+# What peak memory is in each profile.mode (metrics/run_readings.py MEMORY_SOURCE says the same for rows).
 MEMORY_SOURCE_BY_MODE = {"process": SOURCE_RUSAGE, "inprocess": SOURCE_RSS_GROWTH, "function": SOURCE_TRACEMALLOC}
 
 

@@ -57,84 +57,30 @@ Differences.)
 Two looks (sequential testing; not in the paper): :mod:`hydra_ray.metrics.profile_config`. Rows
 record ``timing_rounds``.
 
-Calibration: the floor of every mode (an empty program; in function mode a ``pass`` function called
-through its entry point, ``function``, and an empty program called whole, ``function_program``) is
-measured on the node when the profiler starts; a latency or memory difference is significant only when it is also at
-least ``floor_multiple`` × the spread (IQR) of that mode's floor (and, for memory, two pages for RSS
-or 512 bytes for tracemalloc): a ratio is never claimed from a difference the node cannot resolve.
+Calibration (the floor of every mode, and the smallest difference it resolves):
+:mod:`hydra_ray.metrics.calibration`. How runs are laid out (ABBA rounds, the speed probe, bursts):
+:mod:`hydra_ray.metrics.timing_rounds`.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from hydra_ray.data.schema import ProgramSet
 from hydra_ray.metrics import backends as bk
 from hydra_ray.metrics import counters
 from hydra_ray.metrics import energy as en
+from hydra_ray.metrics.calibration import calibrate, floor_key, resolvable
+from hydra_ray.metrics.candidate_result import CandidateResult, MetricValue
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.profile_config import ProfileConfig
+from hydra_ray.metrics.run_readings import MEMORY_KIND, MEMORY_SOURCE, run_cpu_s, run_latency_ms, run_memory_kb
 from hydra_ray.metrics.stats import Look, coefficient_of_variation, compare_samples, decide_two_looks, summarize
-from hydra_ray.sandbox.modes import MODES, process_only_reason
+from hydra_ray.metrics.timing_rounds import Timing, abba_rounds, throughput_bursts, timing_runs
+from hydra_ray.sandbox.modes import process_only_reason
 from hydra_ray.sandbox.runner import RunSpec, Sandbox
 from hydra_ray.sandbox.verdict import RunResult, Verdict
-
-
-@dataclass
-class MetricValue:
-    value: float | None
-    unit: str
-    source: str
-    estimated: bool
-    samples: list[float]
-
-    @property
-    def summary(self):
-        return summarize(self.samples) if self.samples else None
-
-
-@dataclass
-class CandidateResult:
-    name: str
-    code: str
-    verdict: Verdict
-    detail: str = ""
-    tests_passed: int = 0
-    tests_total: int = 0
-    metrics: dict[str, MetricValue] = field(default_factory=dict)   # by metric column
-    peak_memory_net_kb: float | None = None
-    significant: dict[str, bool | None] = field(default_factory=dict)
-    p_values: dict[str, float | None] = field(default_factory=dict)
-    stderr_tail: str = ""
-    mode: str = "process"                      # the mode this set was measured in
-    mode_reason: str = ""                      # why, when it is not the configured one
-    memory_kind: str = "rss"                   # what peak_memory_kb is: rss | rss_growth | tracemalloc_peak
-    tracemalloc_peak_kb: float | None = None   # Python allocations (inprocess: correctness run; function: a call)
-    rss_growth_kb: float | None = None         # inprocess: median RSS growth over the fork point
-    function_calls: int | None = None          # function: calls per sample (median)
-    floor_key: str = ""                        # which calibrated floor applies (a key of baseline["floors"])
-    cpu_speed_cv: float | None = None          # CV of the CPU speed probe over the timing rounds (module doc)
-    timing_attempts: int = 0                   # timing phases run (more than 1: the CPU was unsteady)
-    cpu_speed_cv_each: list[float | None] = field(default_factory=list)   # the probe's CV in each attempt
-    timing_rounds: int = 0                     # measured rounds in the samples (more than repeats: a second look)
-    significant_first_look: dict[str, bool] = field(default_factory=dict)   # 2-candidate sets: after `repeats`
-
-
-@dataclass
-class _Timing:
-    """What the timing phase of one set ran: runs per candidate and round (warm-up rounds included),
-    the CPU speed probe per measured round, and the throughput bursts and cycle counts beside them."""
-    per: dict[str, dict[int, list[RunResult]]]
-    speed: dict[int, float]
-    rounds: int                       # rounds run so far, warm-up included
-    throughput: dict[str, list[float]] = field(default_factory=dict)
-    cycles: dict[str, list[float]] = field(default_factory=dict)
-
-    @property
-    def speed_cv(self) -> float | None:
-        return coefficient_of_variation(list(self.speed.values()))
 
 
 def resolve_sources(cfg: ProfileConfig, nb: bk.NodeBackends) -> tuple[str, str]:
@@ -166,43 +112,9 @@ class Profiler:
         if self.energy_source == en.SOURCE_RAPL:
             zones, _ = en.find_package_zones()
             self.sandbox.rapl_files = [str(z.energy_path) for z in zones]
-        self.baseline = self._calibrate()
+        self.baseline = calibrate(self.sandbox, cfg, self.backends)
         # Seconds spent per phase since construction: where a run's time goes (benchmarks read it).
         self.phase_seconds: dict[str, float] = {"verification": 0.0, "measurement": 0.0}
-
-    def _calibrate(self) -> dict[str, Any]:
-        """The floor of every mode on this node (an empty program; a ``pass`` function), recorded in every
-        row; ``interpreter_*`` is the process floor, subtracted for ``peak_memory_net_kb``."""
-        n = 5
-        # "function": a `pass` function called through its entry point (function tasks, e.g. HumanEval);
-        # "function_program": an empty program called whole, stdin rewound (stdin programs in function mode).
-        kinds = [(m, m, None) for m in MODES] + [("function_program", "function", None)]
-        kinds[2] = ("function", "function", "f()")
-        # The pauses between loops cost ~0.4 s a run; only a function-mode profiler uses function floors.
-        gap_ms = self.cfg.function_loop_gap_ms if self.cfg.mode == "function" else 0.0
-        empty = [RunSpec("empty" if call is None else "pass_function", want_stdout=False, mode=mode, call=call,
-                         min_calls=self.cfg.function_min_calls, min_sample_ms=self.cfg.function_min_sample_ms,
-                         loops=self.cfg.function_loops, loop_gap_ms=gap_ms)
-                 for _, mode, call in kinds for _ in range(n)]
-        runs = self.sandbox.run_batch({"empty": "pass\n", "pass_function": "def f():\n    pass\n"}, empty)
-        floors: dict[str, dict[str, Any]] = {}
-        for k, (name, mode, _) in enumerate(kinds):
-            mine = runs[k * n:(k + 1) * n]
-            ok = [r for r in mine if r.verdict.ok]
-            if not ok:
-                bad = mine[0] if mine else None
-                raise RuntimeError(f"calibration failed: an empty program does not run in the sandbox in mode "
-                                   f"{name!r}: {bad.verdict.value if bad else 'no result'} "
-                                   f"{bad.detail if bad else ''} {bad.stderr_tail[-500:] if bad else ''}")
-            lat = [_latency_ms(r, mode) for r in ok]
-            mem = [_memory_kb(r, mode) for r in ok]
-            floors[name] = {"latency_ms": summarize(lat).median, "latency_iqr_ms": summarize(lat).iqr,
-                            "memory_kb": summarize(mem).median, "memory_iqr_kb": summarize(mem).iqr,
-                            "memory_kind": MEMORY_KIND[mode], "n": len(ok)}
-        return {"interpreter_rss_kb": floors["process"]["memory_kb"],
-                "interpreter_ms": floors["process"]["latency_ms"], "floors": floors,
-                "isolation": self.sandbox.info.mechanism, "cpu_model": self.backends.cpu.model,
-                "clock_hz": self.backends.cpu.clock_hz}
 
     # ---------------------------------------------------------------------------------------------
     def initial_mode(self, ps: ProgramSet) -> tuple[str, str]:
@@ -234,9 +146,8 @@ class Profiler:
                 _, timing = self._measure(ps, programs, passing, mode)
         elif passing:
             _, timing = self._measure(ps, programs, passing, mode)
-        floor_key = "function_program" if mode == "function" and not ps.function_call else mode
         for r in results:
-            r.mode, r.mode_reason, r.floor_key = mode, reason, floor_key
+            r.mode, r.mode_reason, r.floor_key = mode, reason, floor_key(mode, ps)
             r.memory_kind = MEMORY_KIND[mode]
         passing = [r for r in results if r.verdict.ok]
         if len(passing) == 2 and len(results) == 2:
@@ -245,7 +156,7 @@ class Profiler:
             self.phase_seconds["measurement"] += time.perf_counter() - t1
         return results
 
-    def _two_looks(self, ps: ProgramSet, programs, pair: list[CandidateResult], mode: str, timing: _Timing) -> None:
+    def _two_looks(self, ps: ProgramSet, programs, pair: list[CandidateResult], mode: str, timing: Timing) -> None:
         """Which differences of a 2-candidate set are significant (profile_config's module doc, "Two
         looks"): the first look after ``repeats`` rounds; if latency is inconclusive there,
         ``extra_repeats`` more rounds and a second look at every sample."""
@@ -266,8 +177,7 @@ class Profiler:
 
     def floor_of(self, mode: str, ps: ProgramSet) -> dict[str, Any]:
         """The calibrated floor that applies to ``ps`` measured in ``mode``."""
-        key = "function_program" if mode == "function" and not ps.function_call else mode
-        return self.baseline["floors"][key]
+        return self.baseline["floors"][floor_key(mode, ps)]
 
     def verify(self, ps: ProgramSet) -> list[CandidateResult]:
         """Verdicts only (every candidate on every test once), no measurement."""
@@ -321,66 +231,18 @@ class Profiler:
                 res.tracemalloc_peak_kb = max(peaks)
         return mode, reason
 
-    @staticmethod
-    def _order(names: list[str], rnd: int) -> list[str]:
-        """Round ``rnd`` of the ABBA interleaving: A B, B A, A B, ..."""
-        return names if rnd % 2 == 0 else names[::-1]
-
-    def _rounds(self, names: list[str], n_rounds: int) -> list[list[str]]:
-        return [self._order(names, r) for r in range(n_rounds)]
-
-    def _spec(self, ps: ProgramSet, name: str, test, mode: str, **kw) -> RunSpec:
-        if mode == "function":
-            # The first call's output is checked too: a program that behaves differently when called
-            # again (state left in modules) shows up here, and the set falls back to inprocess.
-            return RunSpec(name, test.input, test.expected, float_tol=ps.float_tol, mode=mode,
-                           call=ps.function_call, min_calls=self.cfg.function_min_calls,
-                           min_sample_ms=self.cfg.function_min_sample_ms, loops=self.cfg.function_loops,
-                           loop_gap_ms=self.cfg.function_loop_gap_ms, **kw)
-        return RunSpec(name, test.input, want_stdout=False, mode=mode, **kw)
-
-    def _timing_runs(self, ps: ProgramSet, programs, names: list[str], mode: str, rounds: range):
-        """Timing rounds ``rounds`` (ABBA by the round's number; those below ``warmup`` are warm-up):
-        (runs per name and round, the CPU speed probe's median per measured round). Warm runs carry the
-        probe themselves (``probe_ns``, timed by the child before any program code); a ``process`` round
-        ends with one probe run of its own."""
-        probe_runs = mode == "process" and SPEED_PROBE not in programs
-        specs, owners = [], []
-        for rnd in rounds:
-            for name in self._order(names, rnd):
-                for t in ps.tests:
-                    specs.append(self._spec(ps, name, t, mode, speed_probe=mode != "process"))
-                    owners.append((rnd, name))
-            if probe_runs:
-                specs.append(RunSpec(SPEED_PROBE, want_stdout=False, mode="inprocess", speed_probe=True))
-                owners.append((rnd, SPEED_PROBE))
-        runs = self.sandbox.run_batch({**programs, SPEED_PROBE: SPEED_PROBE_SOURCE} if probe_runs else programs, specs)
-        per: dict[str, dict[int, list[RunResult]]] = {n: {} for n in [*names, SPEED_PROBE]}
-        for (rnd, name), run in zip(owners, runs):
-            per[name].setdefault(rnd, []).append(run)
-        probes = per.pop(SPEED_PROBE)
-        speed: dict[int, float] = {}   # one figure a measured round: how fast the CPU was then
-        for rnd in rounds:
-            if rnd < self.cfg.warmup:
-                continue
-            rr = probes.get(rnd, []) if probe_runs else [r for n in names for r in per[n].get(rnd, [])]
-            ns = [r.extra.get("probe_ns") for r in rr if r.verdict.ok and r.extra.get("probe_ns")]
-            if ns:
-                speed[rnd] = float(sorted(ns)[len(ns) // 2])
-        return per, speed
-
-    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> tuple[str, _Timing]:
+    def _measure(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str) -> tuple[str, Timing]:
         """Timing, throughput, cycles and energy of the passing candidates: (in function mode, why the set
         must fall back to inprocess, "" when it need not; what was timed, for :meth:`_extend`)."""
         cfg, names, tests = self.cfg, [r.name for r in passing], ps.tests
         rounds = range(cfg.warmup + cfg.repeats)
         t, each = None, []
         while True:   # again while the CPU's speed swung (module doc); keep the steadiest attempt
-            per, speed = self._timing_runs(ps, programs, names, mode, rounds)
+            per, speed = timing_runs(self.sandbox, cfg, ps, programs, names, mode, rounds)
             cv = coefficient_of_variation(list(speed.values()))
             each.append(cv)
             if t is None or (cv is not None and (t.speed_cv is None or cv < t.speed_cv)):
-                t = _Timing(per, speed, len(rounds))
+                t = Timing(per, speed, len(rounds))
             if t.speed_cv is None or t.speed_cv <= cfg.steady_cv_max or len(each) > cfg.retimings(mode):
                 break
         for res in passing:
@@ -392,23 +254,23 @@ class Profiler:
                     return (f"candidate {name} fails as a function call ({bad.verdict.value}: {bad.detail[:120]}) "
                             "but passes in-process: measured in-process"), t
         else:
-            t.throughput = self._throughput(programs, names, tests, mode)
+            t.throughput = throughput_bursts(self.sandbox, cfg, programs, names, tests, mode)
         t.cycles = self._cycles(ps, programs, names, mode)
         self._derive(ps, passing, mode, t)
         return "", t
 
-    def _extend(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str, t: _Timing) -> None:
+    def _extend(self, ps: ProgramSet, programs, passing: list[CandidateResult], mode: str, t: Timing) -> None:
         """``extra_repeats`` more timing rounds, continuing the ABBA order, merged into ``t``; the metrics
         are derived again from every measured round (profile_config's module doc, "Two looks")."""
         more = range(t.rounds, t.rounds + self.cfg.extra_repeats)
-        per, speed = self._timing_runs(ps, programs, [r.name for r in passing], mode, more)
+        per, speed = timing_runs(self.sandbox, self.cfg, ps, programs, [r.name for r in passing], mode, more)
         for name, by_round in per.items():
             t.per[name].update(by_round)
         t.speed.update(speed)
         t.rounds = more.stop
         self._derive(ps, passing, mode, t)
 
-    def _derive(self, ps: ProgramSet, passing: list[CandidateResult], mode: str, t: _Timing) -> None:
+    def _derive(self, ps: ProgramSet, passing: list[CandidateResult], mode: str, t: Timing) -> None:
         """Every metric of every passing candidate from the measured rounds of ``t``."""
         cfg = self.cfg
         floor = self.floor_of(mode, ps)
@@ -420,9 +282,9 @@ class Profiler:
                 res.verdict, res.detail = failed.verdict, f"failed during repeated runs: {failed.detail}"
                 res.stderr_tail = failed.stderr_tail[-2000:]
                 continue
-            lat = [sum(_latency_ms(r, mode) for r in rr) for rr in rounds]
-            mem = [float(max(_memory_kb(r, mode) for r in rr)) for rr in rounds]
-            cpu_s = [sum(_cpu_s(r, mode) for r in rr) for rr in rounds]
+            lat = [sum(run_latency_ms(r, mode) for r in rr) for rr in rounds]
+            mem = [float(max(run_memory_kb(r, mode) for r in rr)) for rr in rounds]
+            cpu_s = [sum(run_cpu_s(r, mode) for r in rr) for rr in rounds]
             m = res.metrics
             lat_source = bk.SOURCE_FUNCTION_LOOP if mode == "function" else bk.SOURCE_WALL
             m["latency_ms"] = MetricValue(None, "ms", lat_source, False, lat)
@@ -459,27 +321,6 @@ class Profiler:
                 calls = [r.extra.get("calls") or 0 for rr in rounds for r in rr]
                 res.function_calls = int(summarize(calls).median) if calls else None
 
-    def _throughput(self, programs, names, tests, mode: str = "process") -> dict[str, list[float]]:
-        cfg = self.cfg
-        specs, owners = [], []
-        for burst, order in enumerate(self._rounds(names, cfg.throughput_bursts)):
-            for name in order:
-                for _ in range(cfg.throughput_burst_runs):
-                    for t in tests:
-                        specs.append(RunSpec(name, t.input, want_stdout=False, mode=mode))
-                        owners.append((burst, name))
-        runs = self.sandbox.run_batch(programs, specs)
-        spans: dict[tuple[int, str], list[RunResult]] = {}
-        for key, run in zip(owners, runs):
-            spans.setdefault(key, []).append(run)
-        out: dict[str, list[float]] = {n: [] for n in names}
-        for (burst, name), rr in sorted(spans.items()):
-            start = min(r.extra.get("t_start_ns", 0) for r in rr)
-            end = max(r.extra.get("t_end_ns", 0) for r in rr)
-            if end > start and all(r.verdict.ok for r in rr):
-                out[name].append(len(rr) / ((end - start) / 1e9))
-        return out
-
     def _cycles(self, ps: ProgramSet, programs, names: list[str], mode: str) -> dict[str, list[float]]:
         """perf/valgrind counts of each candidate, one per round, of what ``mode`` measures: the whole
         process, the program net of an empty one's start-up, or one call (:mod:`~hydra_ray.metrics.counters`)."""
@@ -494,18 +335,14 @@ class Profiler:
             prefix, factor, n_rounds = bk.perf_command_prefix("/dev/stderr"), calls, self.cfg.repeats
             parse = lambda text: float(bk.parse_perf_output(text).cycles or math.nan)  # noqa: E731
         limits = self.cfg.sandbox.scaled(factor) if factor != 1 else None
-        return counters.count_rounds(self.sandbox, ps, programs, self._rounds(names, n_rounds), mode,
+        return counters.count_rounds(self.sandbox, ps, programs, abba_rounds(names, n_rounds), mode,
                                      self.cfg.counter_calls, prefix, limits, parse)
 
     def _compare(self, a: CandidateResult, b: CandidateResult, floor: dict[str, Any], alpha: float,
                  first_n: int | None = None) -> dict[str, Look]:
         """Each metric of ``a`` against ``b`` at level ``alpha``, from their first ``first_n`` samples (all:
         None); a difference below what this mode's floor resolves is never significant (module doc)."""
-        mode = next(m for m, kind in MEMORY_KIND.items() if kind == floor["memory_kind"])
-        k = self.cfg.floor_multiple
-        # The smallest difference this node resolves in this mode (see the module docstring).
-        resolvable = {"latency_ms": k * floor["latency_iqr_ms"],
-                      "peak_memory_kb": max(k * floor["memory_iqr_kb"], 0.5 if mode == "function" else 8.0)}
+        smallest = resolvable(floor, self.cfg.floor_multiple)
         out: dict[str, Look] = {}
         for spec in METRICS:
             ma, mb = a.metrics.get(spec.column), b.metrics.get(spec.column)
@@ -515,7 +352,7 @@ class Profiler:
             cmp = compare_samples(xa, xb, alpha=alpha, min_effect=self.cfg.min_effect)
             diff = summarize(xb).median - summarize(xa).median
             significant = cmp.significant
-            if significant and spec.column in resolvable and abs(diff) < resolvable[spec.column]:
+            if significant and spec.column in smallest and abs(diff) < smallest[spec.column]:
                 significant = False   # below what the floor of this mode lets us resolve
             out[spec.column] = Look(significant, cmp.p_value, diff)
         return out
@@ -523,31 +360,3 @@ class Profiler:
 
 # In-process failures that a run as a process would only repeat, at the cost of the limit (_check_correctness).
 _PROCESS_CANNOT_HELP = (Verdict.TIMEOUT, Verdict.OUTPUT_LIMIT)
-
-# process mode's CPU speed probe: an empty in-process run, for the probe its child takes (sandbox/_warm.py).
-SPEED_PROBE = "__cpu_speed_probe__"
-SPEED_PROBE_SOURCE = "pass\n"
-
-MEMORY_KIND = {"process": "rss", "inprocess": "rss_growth", "function": "tracemalloc_peak"}
-MEMORY_SOURCE = bk.MEMORY_SOURCE_BY_MODE
-
-
-def _latency_ms(r: RunResult, mode: str) -> float:
-    if mode == "function":
-        return r.extra["loop_ns"] / r.extra["calls"] / 1e6
-    return r.wall_ms
-
-
-def _memory_kb(r: RunResult, mode: str) -> float:
-    if mode == "function":
-        return float(r.extra.get("tracemalloc_peak_kb") or 0.0)
-    if mode == "inprocess":
-        growth = r.extra.get("rss_growth_kb")
-        return float(growth if growth is not None else r.max_rss_kb)
-    return float(r.max_rss_kb)
-
-
-def _cpu_s(r: RunResult, mode: str) -> float:
-    if mode == "function" and r.extra.get("loop_cpu_ns") is not None:
-        return r.extra["loop_cpu_ns"] / r.extra["calls"] / 1e9
-    return r.cpu_s

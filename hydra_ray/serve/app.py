@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from hydra_ray.placement import generation_replicas, verification_replicas
-from hydra_ray.serve.config import DeploymentSection, ServiceConfig, absolutize, service_config
+from hydra_ray.serve.config import DeploymentSection, ServiceConfig, service_config
+from hydra_ray.serve.config_paths import absolutize
 
 
 def _cluster_resources() -> dict[str, float]:

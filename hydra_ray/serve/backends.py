@@ -8,7 +8,7 @@ one choice, then the request's :class:`GenResult` (usage, timing; its ``generati
 texts). The vLLM backend is asynchronous (``is_async``): it batches continuously by itself.
 
 ``ModelBackend`` loads the base model and the peft adapter the config names
-(:func:`hydra_ray.serve.config.resolve_model`), optionally merges the adapter, and decodes with HF
+(:func:`hydra_ray.serve.config_paths.resolve_model`), optionally merges the adapter, and decodes with HF
 ``generate``. Requests are grouped by sampling setting and ``n``; each group is one ``generate`` call
 in which every prompt is encoded once and its ``n`` samples come from ``num_return_sequences``.
 A request with a ``seed`` is decoded in a call of its own, right after ``torch.manual_seed(seed)``, so
@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from hydra_ray.serve.config import ServiceConfig, resolve_data_path, resolve_model
+from hydra_ray.serve.config import ServiceConfig
+from hydra_ray.serve.config_paths import resolve_data_path, resolve_model
 from hydra_ray.serve.recorded import RecordedCompletions
 
 

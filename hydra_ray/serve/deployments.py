@@ -20,7 +20,8 @@ from ray import serve
 
 from hydra_ray.data.schema import TestCase
 from hydra_ray.serve.backends import Delta, GenRequest, GenResult, make_backend
-from hydra_ray.serve.config import ServiceConfig, resolve_data_path
+from hydra_ray.serve.config import ServiceConfig
+from hydra_ray.serve.config_paths import resolve_data_path
 from hydra_ray.serve.telemetry import metrics
 from hydra_ray.serve.verify import Evaluation, OriginalFailed, Prepared, Report, VerificationEngine
 

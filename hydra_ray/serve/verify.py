@@ -25,7 +25,8 @@ from typing import Any, Sequence
 from hydra_ray.data.programs import program_key, syntax_problem
 from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
 from hydra_ray.metrics.names import BY_COLUMN
-from hydra_ray.metrics.profiler import CandidateResult, MetricValue, ProfileConfig, Profiler
+from hydra_ray.metrics.candidate_result import CandidateResult, MetricValue
+from hydra_ray.metrics.profiler import ProfileConfig, Profiler
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.sandbox.runner import RunSpec
 from hydra_ray.serve.ranking import Entry, Score, rank, score_against_original

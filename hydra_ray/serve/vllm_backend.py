@@ -30,7 +30,8 @@ from typing import Any, AsyncIterator, Iterator, Sequence
 
 from hydra_ray.config import ConfigError
 from hydra_ray.serve.backends import Delta, GenRequest, GenResult, Generation
-from hydra_ray.serve.config import ResolvedModel, ServiceConfig, check_node, resolve_model
+from hydra_ray.serve.config import ServiceConfig, check_node
+from hydra_ray.serve.config_paths import ResolvedModel, resolve_model
 
 LORA_NAME = "hydra-adapter"
 # The LoRA slot sizes vLLM's LoRAConfig accepts (max_lora_rank must be one of them; recent releases).
