@@ -83,12 +83,11 @@ def hydra_ray_train(model_dir: Path, input_dir: Path, steps: int, batch: int, wo
                            "scaling.num_workers=1"], capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"hydra-ray train failed:\n{proc.stderr[-3000:]}")
-    worker = json.loads((out / "workers.json").read_text())["0"]
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    tokens = max((float(r["num_tokens"]) for r in rows if "num_tokens" in r), default=None)
-    return {"step_time_median_s": worker["step_time_median_s"], "steps": worker["global_step"],
-            "tokens_per_step": tokens / worker["global_step"] if tokens else None,
-            "wall_s_including_ray_startup": time.perf_counter() - t0,
+    from hydra_ray.train.step_figures import step_figures
+
+    figures = step_figures(out)
+    worker = figures.pop("worker")
+    return {**figures, "wall_s_including_ray_startup": time.perf_counter() - t0,
             "relabel_fallbacks": worker["relabel_fallbacks"]}
 
 

@@ -81,12 +81,11 @@ def stage_hydra(model: Path, data: Path, steps: int, batch: int, smoke: bool, ou
                           capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"hydra-ray train failed:\n{proc.stderr[-3000:]}")
-    worker = json.loads((out / "workers.json").read_text())["0"]
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    tokens = max((float(r["num_tokens"]) for r in rows if "num_tokens" in r), default=None)
-    return {"step_time_median_s": worker["step_time_median_s"], "steps": worker["global_step"],
-            "tokens_per_step": tokens / worker["global_step"] if tokens else None,
-            "peak_gpu_memory_gib": worker.get("peak_gpu_memory_gib"), "device": worker.get("device"),
+    from hydra_ray.train.step_figures import step_figures
+
+    figures = step_figures(out)
+    worker = figures.pop("worker")
+    return {**figures, "peak_gpu_memory_gib": worker.get("peak_gpu_memory_gib"), "device": worker.get("device"),
             "wall_s_including_ray_startup": time.perf_counter() - t0}
 
 
