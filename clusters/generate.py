@@ -146,7 +146,8 @@ def paths_outside_the_image(preset: dict[str, Any]) -> list[str]:
     package) and a hub id are fine; ``runs/train-tiny`` from a local preset is not."""
     from hydra_ray.config import ConfigError, from_dict
     from hydra_ray.paths import is_uri, looks_like_path
-    from hydra_ray.serve.config import PACKAGE_DIR, ServiceConfig
+    from hydra_ray.serve.config import ServiceConfig
+    from hydra_ray.serve.config_paths import PACKAGE_DIR
 
     try:
         args = from_dict(ServiceConfig, preset["applications"][0].get("args") or {})
