@@ -221,6 +221,7 @@ def test_streamed_run_to_a_file_uri_keeps_rejects_rolls_files_and_resumes(tmp_pa
         '{"pair_id": "truncated", ',                                     # invalid JSON
         json.dumps(dict(first, pair_id="nt", tests=[])),                 # no tests
         good[2],
+        json.dumps(dict(first, pair_id="tol", float_tol="abc")),         # used to stop the whole run
     ]
     inp = tmp_path / "messy.jsonl"
     inp.write_text("\n".join(messy) + "\n")
@@ -248,10 +249,10 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     by_source = {r["source"]: r["reason"] for r in rejected}
     assert by_source == {"messy.jsonl:4": "duplicate_id", "messy.jsonl:5": "syntax_error",
-                         "messy.jsonl:6": "invalid_json", "messy.jsonl:7": "no_tests"}
+                         "messy.jsonl:6": "invalid_json", "messy.jsonl:7": "no_tests", "messy.jsonl:9": "bad_field"}
     # The same rules as the in-memory loader, and the summary counts what the file holds.
     assert summary["rejected_by_reason"] == load_program_sets(inp).reject_counts()
-    assert summary["rejected_rows"] == len(rejected) == 4 and summary["records_read"] == 7
+    assert summary["rejected_rows"] == len(rejected) == 5 and summary["records_read"] == 8
     assert json.loads((out / "summary.json").read_text())["sets_total"] == 3
     assert any("3/3 sets" in line for line in lines) and any("3 valid program sets" in line for line in lines)
     df = read_enriched(out)                                                     # what `label` reads
@@ -259,9 +260,9 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
 
     again = run_enrich(inp, str(out), cfg, emit=lines.append)                  # resumed, as a plain path
     assert again["sets_measured_this_run"] == 0 and again["sets_done_before_this_run"] == 3
-    assert again["rejected_rows"] == 4 and again["sets_total"] == 3
+    assert again["rejected_rows"] == 5 and again["sets_total"] == 3
     assert len(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])) == 6
-    assert len((out / "rejected.jsonl").read_text().splitlines()) == 4          # rewritten, not appended
+    assert len((out / "rejected.jsonl").read_text().splitlines()) == 5          # rewritten, not appended
 
 
 @pytest.mark.slow
