@@ -355,3 +355,34 @@ def test_progress_line_says_reading_before_any_input_and_lists_verdicts_only_onc
     progress.update(pairs=1, verdicts=["passed", "wrong_output"], force=True)
     assert lines[-1].startswith("[enrich] 1/3 sets") and lines[-1].endswith("candidates: passed=1 wrong_output=1")
 
+
+
+def test_resume_with_another_measurement_mode_is_refused_and_other_profile_changes_are_noted(tmp_path):
+    """A rerun into an output measures only the missing sets: with another profile.mode (or cycles or
+    energy backend) its rows would hold other quantities than the ones there (RSS vs RSS growth), so
+    it is refused before anything runs; a change of repeats is said, and the run goes on."""
+    from hydra_ray.paths import OutputExistsError
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(sample_lines(2)) + "\n")
+    out = tmp_path / "out"
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        first = run_enrich(inp, out, from_dict(EnrichConfig, {**QUICK, "limit": 1}), emit=lambda s: None)
+        assert first["sets_total"] == 1
+        assert json.loads((out / "measurement.json").read_text())["profile"]["mode"] == "inprocess"
+        process = {**QUICK, "profile": {**QUICK["profile"], "mode": "process"}}
+        with pytest.raises(OutputExistsError, match=r"mode: 'inprocess' → 'process'"):
+            run_enrich(inp, out, from_dict(EnrichConfig, process), emit=lambda s: None)
+        lines: list[str] = []
+        more = {**QUICK, "profile": {**QUICK["profile"], "repeats": 5}, "limit": 1}
+        again = run_enrich(inp, out, from_dict(EnrichConfig, more), emit=lines.append)
+        assert again["sets_measured_this_run"] == 0
+        assert any("note:" in line and "repeats: 4 → 5" in line for line in lines)
+    finally:
+        ray.shutdown()
+    modes = set(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["measure_mode"])
+                .column("measure_mode").to_pylist())
+    assert modes == {"inprocess"}

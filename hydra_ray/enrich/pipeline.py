@@ -25,6 +25,7 @@ from typing import Any, Callable
 from hydra_ray import observability as obs
 from hydra_ray.data.loaders import SUFFIXES
 from hydra_ray.enrich.config import EnrichConfig, resolve_batch_size
+from hydra_ray.enrich.identity import check_and_record
 from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.enrich.storage import OutputStore, list_inputs
 
@@ -132,6 +133,8 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
     t_scan = time.monotonic()
     done_ids = store.pair_id_column()
     scan_s = time.monotonic() - t_scan
+    # Before Ray starts: a resume asking for other measurement settings is refused here (identity.py).
+    check_and_record(store, cfg.profile.to_dict(), has_rows=len(done_ids) > 0, emit=emit)
     emit(f"[enrich] streaming {len(files)} input file(s) ({sum(s for _, s in files) / 1e6:.1f} MB) → {store.location}; "
          f"{len(done_ids)} candidate rows already in the output (pair_id scan {scan_s:.2f} s"
          f"{f'; removed {stale} unfinished temporary file(s)' if stale else ''})")
