@@ -386,3 +386,39 @@ def test_resume_with_another_measurement_mode_is_refused_and_other_profile_chang
     modes = set(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["measure_mode"])
                 .column("measure_mode").to_pylist())
     assert modes == {"inprocess"}
+
+
+def test_actors_that_no_node_can_host_are_explained_in_the_log(tmp_path):
+    """configs/enrich/cluster.yaml on a cluster without 'profiler' slots and no autoscaler: the
+    actors wait forever. The log says why (once, after HYDRA_RAY_ENRICH_WAIT_NOTE_S without a set)
+    instead of only "0/N sets · ETA ?"; SIGTERM then stops the run as usual."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(sample_lines(2)) + "\n")
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(yaml.safe_dump(QUICK))
+    cmd = [sys.executable, "-m", "hydra_ray", "enrich", "--input", str(inp), "--output", str(tmp_path / "out"),
+           "--config", str(cfg), "placement.mode=require", "placement.num_actors=1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "HYDRA_RAY_ENRICH_WAIT_NOTE_S": "5"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+    note = None
+    deadline = time.monotonic() + 180
+    try:
+        for line in proc.stdout:
+            if "[enrich] waiting:" in line:
+                note = line
+                break
+            assert time.monotonic() < deadline, "no waiting note"
+    finally:
+        proc.send_signal(signal.SIGTERM)   # also when the note never came: the run would wait forever
+        rest = proc.stdout.read()
+        code = proc.wait(timeout=120)
+    assert code == 143 and "terminated (SIGTERM)" in rest
+    assert note and "no profiling actor can start" in note and "0 'profiler'" in note and "placement.mode=auto" in note

@@ -72,6 +72,10 @@ class Progress:
                       f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else ""))
 
 
+# Seconds without a measured set before the log says why no profiling actor can start (if so).
+WAIT_NOTE_S = float(os.environ.get("HYDRA_RAY_ENRICH_WAIT_NOTE_S", "60"))
+
+
 class RollingWriter:
     """Buffers finished sets; writes a file at ``sets_per_file`` sets or ``seconds_per_file`` seconds."""
 
@@ -200,6 +204,8 @@ class _Run:
         self.measure_s = 0.0
         self.batch_size: int | None = None    # sets per actor call, as resolved (auto)
         self.ledger = None
+        self.plan = None                      # placement.ActorPlan, once known
+        self.waiting_noted = False
 
     def _drain(self) -> None:
         import ray
@@ -216,6 +222,30 @@ class _Run:
             self._drain()
             self.writer.tick()
             self.progress.update(counts=self.counts)
+            self._note_unplaceable()
+
+    def _note_unplaceable(self) -> None:
+        """Once, when nothing was measured after WAIT_NOTE_S and the cluster cannot host a single
+        profiling actor (``placement.mode: require`` on a cluster without the resource, e.g.
+        configs/enrich/cluster.yaml on a fixed cluster): say what the actors wait for. Without it the
+        log shows "0/N sets · ETA ?" forever, and Ray's own infeasibility warning stays in its logs."""
+        import ray
+
+        if self.waiting_noted or self.progress.done or self.plan is None:
+            return
+        if time.monotonic() - self.t0 < WAIT_NOTE_S:
+            return
+        self.waiting_noted = True
+        need = {"CPU": float(self.plan.options.get("num_cpus") or 0), **self.plan.options.get("resources", {})}
+        have = ray.cluster_resources()
+        short = {k: v for k, v in need.items() if v and float(have.get(k, 0)) < v}
+        if not short:
+            return
+        lacking = ", ".join(f"{float(have.get(k, 0)):g} {k!r}" for k in short)
+        self.emit(f"[enrich] waiting: no profiling actor can start: each needs {need} and the cluster has "
+                  f"{lacking} now. They start when nodes with it join (an autoscaler adds them for the pending "
+                  f"actors); on a fixed cluster use placement.mode=auto, or start nodes with "
+                  f"--resources='{{\"profiler\": N}}' (README, On a cluster)")
 
     def measure(self, fs, files, done_ids, worker_cls) -> tuple[str, list[dict]]:
         import ray
@@ -242,7 +272,7 @@ class _Run:
         warnings.filterwarnings("ignore", message="The (maximum|minimum) number of concurrent", category=UserWarning)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own progress line is the one users read
-        plan = profiler_actors(ray.cluster_resources(), cfg.placement)
+        plan = self.plan = profiler_actors(ray.cluster_resources(), cfg.placement)
         n_actors = max(1, min(plan.count, cfg.limit or plan.count))
         batch_size = resolve_batch_size(cfg.batch_size, sum(size for _, size in files), cfg.limit, n_actors)
         self.batch_size = batch_size
