@@ -44,7 +44,7 @@ PATH_ARGS = ("input", "output", "config", "program", "tests", "expected", "metri
 
 
 def resolve_path_args(args: argparse.Namespace) -> None:
-    from hydra_ray.paths import resolve_path
+    from hydra_ray.paths import output_in_job_working_dir, resolve_path
 
     args.typed_paths = {name: getattr(args, name, None) for name in PATH_ARGS}   # as typed, for messages
     for name in PATH_ARGS:
@@ -53,6 +53,9 @@ def resolve_path_args(args: argparse.Namespace) -> None:
             setattr(args, name, [resolve_path(v) for v in value])
         elif isinstance(value, str):
             setattr(args, name, resolve_path(value))
+    warning = output_in_job_working_dir(args.typed_paths.get("output"), getattr(args, "output", None))
+    if warning:
+        print(f"hydra-ray {getattr(args, 'command', '')}: warning: {warning}", file=sys.stderr, flush=True)
 
 
 def _report_error(command: str, error: BaseException) -> None:

@@ -85,6 +85,43 @@ def check_output_dir(out: str | os.PathLike, flag: str = "--output") -> None:
         raise OutputExistsError(f"{flag} {out}: {blocker} is a file, not a folder; choose another {flag}")
 
 
+def job_working_dir() -> str | None:
+    """The unpacked ``--working-dir`` this process runs in under ``ray job submit``, else None.
+
+    Ray hands the job's driver its runtime_env in ``RAY_JOB_CONFIG_JSON_ENV_VAR`` and starts it in
+    the unpacked working directory (``…/runtime_resources/working_dir_files/_ray_pkg_<hash>``).
+    """
+    import json
+
+    try:
+        job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    except ValueError:
+        return None
+    runtime_env = job.get("runtime_env") if isinstance(job, dict) else None
+    if not (isinstance(runtime_env, dict) and runtime_env.get("working_dir")):
+        return None
+    return os.getcwd()
+
+
+def output_in_job_working_dir(typed: str | None, resolved: str | None) -> str | None:
+    """A warning when an output given as a relative path lands in the job's uploaded working directory.
+
+    That directory is Ray's cache of the upload: Ray deletes it once no job uses it, and a job
+    submitted from a checkout that changed in any way gets another one, so the output vanishes and
+    a resubmitted job starts over instead of resuming. The README says to give absolute paths or
+    URIs under ``ray job submit``; this says so in the job's log, where the user looks.
+    """
+    where = job_working_dir()
+    if not typed or not resolved or is_uri(typed) or Path(typed).expanduser().is_absolute() or where is None:
+        return None
+    if os.path.commonpath([os.path.abspath(where), resolved]) != os.path.abspath(where):
+        return None
+    return (f"--output {typed} is inside this job's uploaded working directory ({resolved}): Ray deletes "
+            "that copy when no job uses it any more, and a job submitted from a changed checkout gets a new "
+            "one (no resume). Give an absolute path on the head node or a shared mount, or a URI "
+            "(README, Paths)")
+
+
 class UnreadableFile(ValueError):
     """A file a user named that cannot be read as text. ``kind``: directory | missing | encoding | os;
     ``why``: the words after the path ("is a directory", "is not UTF-8 text (byte 0xe9 at offset 7)")."""

@@ -69,6 +69,25 @@ def test_generic_and_problem_set_formats(tmp_path):
     assert [c.name for c in rec.candidates] == ["loop", "1"] and rec.float_tol == 1e-6
 
 
+
+def test_float_tol_and_candidate_names_are_checked_per_record(tmp_path):
+    """A float_tol that is not a number >= 0 and two candidates of one name are rejected with the
+    record's file:line; a bad float_tol used to raise (and, under enrich, stop the whole run)."""
+    tests = [{"input": "", "expected": "1\n"}]
+    base = {"candidates": ["print(1)", "print(2-1)"], "tests": tests}
+    records = [dict(base, id="ok", float_tol="1e-6"), dict(base, id="word", float_tol="abc"),
+               dict(base, id="list", float_tol=[1]), dict(base, id="bool", float_tol=True),
+               dict(base, id="neg", float_tol=-1), dict(base, id="nan", float_tol="nan"),
+               dict(base, id="same", candidates=[{"name": "a", "code": "print(1)"}, {"name": "a", "code": "print(2-1)"}])]
+    f = tmp_path / "user.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in records))
+    res = load_program_sets(f)
+    assert [(r.pair_id, r.float_tol) for r in res.records] == [("ok", 1e-6)]
+    bad = {r.record_id: (r.source, r.reason.value, r.detail) for r in res.rejected}
+    assert sorted(bad) == ["bool", "list", "nan", "neg", "same", "word"]
+    assert bad["word"][:2] == ("user.jsonl:2", "bad_field") and "'float_tol' must be a number >= 0" in bad["word"][2]
+    assert "candidates[1] is named 'a', as candidates[0] is" in bad["same"][2]
+
 @pytest.fixture(scope="module")
 def profiler():
     return Profiler(from_dict(ProfileConfig, {"warmup": 1, "repeats": 5, "throughput_bursts": 5}))

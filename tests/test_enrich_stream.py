@@ -221,6 +221,7 @@ def test_streamed_run_to_a_file_uri_keeps_rejects_rolls_files_and_resumes(tmp_pa
         '{"pair_id": "truncated", ',                                     # invalid JSON
         json.dumps(dict(first, pair_id="nt", tests=[])),                 # no tests
         good[2],
+        json.dumps(dict(first, pair_id="tol", float_tol="abc")),         # used to stop the whole run
     ]
     inp = tmp_path / "messy.jsonl"
     inp.write_text("\n".join(messy) + "\n")
@@ -248,10 +249,10 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     by_source = {r["source"]: r["reason"] for r in rejected}
     assert by_source == {"messy.jsonl:4": "duplicate_id", "messy.jsonl:5": "syntax_error",
-                         "messy.jsonl:6": "invalid_json", "messy.jsonl:7": "no_tests"}
+                         "messy.jsonl:6": "invalid_json", "messy.jsonl:7": "no_tests", "messy.jsonl:9": "bad_field"}
     # The same rules as the in-memory loader, and the summary counts what the file holds.
     assert summary["rejected_by_reason"] == load_program_sets(inp).reject_counts()
-    assert summary["rejected_rows"] == len(rejected) == 4 and summary["records_read"] == 7
+    assert summary["rejected_rows"] == len(rejected) == 5 and summary["records_read"] == 8
     assert json.loads((out / "summary.json").read_text())["sets_total"] == 3
     assert any("3/3 sets" in line for line in lines) and any("3 valid program sets" in line for line in lines)
     df = read_enriched(out)                                                     # what `label` reads
@@ -259,9 +260,9 @@ def _first_run_then_resume(inp: Path, out: Path, cfg: EnrichConfig, lines: list[
 
     again = run_enrich(inp, str(out), cfg, emit=lines.append)                  # resumed, as a plain path
     assert again["sets_measured_this_run"] == 0 and again["sets_done_before_this_run"] == 3
-    assert again["rejected_rows"] == 4 and again["sets_total"] == 3
+    assert again["rejected_rows"] == 5 and again["sets_total"] == 3
     assert len(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["pair_id"])) == 6
-    assert len((out / "rejected.jsonl").read_text().splitlines()) == 4          # rewritten, not appended
+    assert len((out / "rejected.jsonl").read_text().splitlines()) == 5          # rewritten, not appended
 
 
 @pytest.mark.slow
@@ -354,3 +355,70 @@ def test_progress_line_says_reading_before_any_input_and_lists_verdicts_only_onc
     progress.update(pairs=1, verdicts=["passed", "wrong_output"], force=True)
     assert lines[-1].startswith("[enrich] 1/3 sets") and lines[-1].endswith("candidates: passed=1 wrong_output=1")
 
+
+
+def test_resume_with_another_measurement_mode_is_refused_and_other_profile_changes_are_noted(tmp_path):
+    """A rerun into an output measures only the missing sets: with another profile.mode (or cycles or
+    energy backend) its rows would hold other quantities than the ones there (RSS vs RSS growth), so
+    it is refused before anything runs; a change of repeats is said, and the run goes on."""
+    from hydra_ray.paths import OutputExistsError
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(sample_lines(2)) + "\n")
+    out = tmp_path / "out"
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        first = run_enrich(inp, out, from_dict(EnrichConfig, {**QUICK, "limit": 1}), emit=lambda s: None)
+        assert first["sets_total"] == 1
+        assert json.loads((out / "measurement.json").read_text())["profile"]["mode"] == "inprocess"
+        process = {**QUICK, "profile": {**QUICK["profile"], "mode": "process"}}
+        with pytest.raises(OutputExistsError, match=r"mode: 'inprocess' → 'process'"):
+            run_enrich(inp, out, from_dict(EnrichConfig, process), emit=lambda s: None)
+        lines: list[str] = []
+        more = {**QUICK, "profile": {**QUICK["profile"], "repeats": 5}, "limit": 1}
+        again = run_enrich(inp, out, from_dict(EnrichConfig, more), emit=lines.append)
+        assert again["sets_measured_this_run"] == 0
+        assert any("note:" in line and "repeats: 4 → 5" in line for line in lines)
+    finally:
+        ray.shutdown()
+    modes = set(pq.read_table(sorted((out / "data").glob("part-*.parquet")), columns=["measure_mode"])
+                .column("measure_mode").to_pylist())
+    assert modes == {"inprocess"}
+
+
+def test_actors_that_no_node_can_host_are_explained_in_the_log(tmp_path):
+    """configs/enrich/cluster.yaml on a cluster without 'profiler' slots and no autoscaler: the
+    actors wait forever. The log says why (once, after HYDRA_RAY_ENRICH_WAIT_NOTE_S without a set)
+    instead of only "0/N sets · ETA ?"; SIGTERM then stops the run as usual."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(sample_lines(2)) + "\n")
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(yaml.safe_dump(QUICK))
+    cmd = [sys.executable, "-m", "hydra_ray", "enrich", "--input", str(inp), "--output", str(tmp_path / "out"),
+           "--config", str(cfg), "placement.mode=require", "placement.num_actors=1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "HYDRA_RAY_ENRICH_WAIT_NOTE_S": "5"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+    note = None
+    deadline = time.monotonic() + 180
+    try:
+        for line in proc.stdout:
+            if "[enrich] waiting:" in line:
+                note = line
+                break
+            assert time.monotonic() < deadline, "no waiting note"
+    finally:
+        proc.send_signal(signal.SIGTERM)   # also when the note never came: the run would wait forever
+        rest = proc.stdout.read()
+        code = proc.wait(timeout=120)
+    assert code == 143 and "terminated (SIGTERM)" in rest
+    assert note and "no profiling actor can start" in note and "0 'profiler'" in note and "placement.mode=auto" in note

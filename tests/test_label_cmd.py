@@ -287,3 +287,32 @@ def test_an_output_path_that_is_a_file_is_refused_before_labelling(tmp_path):
     for out in (tmp_path / "afile", tmp_path / "afile" / "labelled"):
         with pytest.raises(OutputExistsError, match=r"afile is a file, not a folder"):
             label_directory(tmp_path / "no-enriched-data-needed", out, LabelConfig())
+
+
+def test_label_says_when_its_input_is_unfinished_mixed_or_estimated(labelled, tmp_path):
+    """An enriched folder without summary.json comes from an enrich run that did not finish; sets
+    measured in different modes hold unlike memory/latency quantities; energy here is an estimate.
+    label says each before its figures (stdout and stats.json), and marks estimated regions."""
+    out = labelled["stdout"]
+    assert "has no summary.json: the enrich run that wrote it did not finish" in out
+    assert "estimated metrics" in out and "energy (" in out and "cycles (" not in out   # valgrind: measured
+    assert "energy* " in out and "(* an estimated metric)" in out
+    assert any("no summary.json" in n for n in json.loads((labelled["out"] / "stats.json").read_text())["input_notes"])
+
+    enriched = tmp_path / "mixed"
+    (enriched / "data").mkdir(parents=True)
+    table = pq.read_table(labelled["enriched"] / "data" / "part-0.parquet")
+    modes = ["process" if i < 4 else "inprocess" for i in range(table.num_rows)]   # the first 2 pairs
+    pq.write_table(table.append_column("measure_mode", pa.array(modes)), enriched / "data" / "part-0.parquet")
+    sets = len(set(table.column("pair_id").to_pylist()))
+    (enriched / "summary.json").write_text(json.dumps({"sets_total": sets}))
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "label", "--input", str(enriched),
+                           "--output", str(tmp_path / "lab")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "no summary.json" not in proc.stdout and "did not finish" not in proc.stdout
+    assert f"measured in different modes (inprocess {sets - 2}, process 2 sets)" in proc.stdout
+
+    (enriched / "summary.json").write_text(json.dumps({"sets_total": sets - 3}))   # a later run stopped
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "label", "--input", str(enriched),
+                           "--output", str(tmp_path / "lab2")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert f"summary.json counts {sets - 3} sets but data/ holds {sets}" in proc.stdout

@@ -136,3 +136,34 @@ def test_a_stray_option_after_a_command_shows_that_commands_usage(capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: hydra-ray train ")
     assert "hydra-ray train: error: unrecognized arguments: --steps" in err
+
+
+def test_a_relative_output_under_ray_job_submit_is_warned_about_in_the_job_log(tmp_path):
+    """Under `ray job submit --working-dir .` the driver runs in Ray's unpacked copy of the upload (its
+    runtime_env in RAY_JOB_CONFIG_JSON_ENV_VAR): a relative --output lands there and vanishes with it.
+    The CLI, run as Ray starts a job's entrypoint, says so on stderr (the job log); absolute outputs,
+    URIs and runs outside a job say nothing."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_0123"
+    pkg.mkdir(parents=True)
+    job = json.dumps({"runtime_env": {"working_dir": "gcs://_ray_pkg_0123.zip"}, "metadata": {}})
+
+    def label(output: str, in_job: bool = True) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "RAY_JOB_CONFIG_JSON_ENV_VAR"}
+        env["PYTHONPATH"] = str(REPO)
+        if in_job:
+            env["RAY_JOB_CONFIG_JSON_ENV_VAR"] = job
+        done = subprocess.run([sys.executable, "-m", "hydra_ray", "label", "--input", str(tmp_path / "none"),
+                               "--output", output], cwd=pkg, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2   # the input is missing; the warning comes before that error
+        return done.stderr
+
+    err = label("runs/labelled")
+    assert "warning: --output runs/labelled is inside this job's uploaded working directory" in err
+    assert str(pkg / "runs" / "labelled") in err and "absolute path" in err
+    for quiet in (label(str(tmp_path / "abs")), label("s3://bucket/out"), label("runs/labelled", in_job=False)):
+        assert "warning" not in quiet

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,7 +85,8 @@ def _syntax_problem(code: str) -> str | None:
     except SyntaxError as e:
         py2 = any(m in (e.msg or "") for m in ("Missing parentheses", "print", "exec"))
         hint = "Python 2 syntax; " if py2 else ""
-        return f"{hint}line {e.lineno}: {e.msg}"
+        where = f"line {e.lineno}: " if e.lineno else ""   # None for NUL bytes: "line None" says nothing
+        return f"{hint}{where}{e.msg}"
     except ValueError as e:  # e.g. source with NUL bytes
         return str(e)
 
@@ -130,7 +132,40 @@ def _candidates(obj: dict, rid: str, src: str) -> list[Candidate] | Rejected:
             out.append(Candidate(name, c["code"], {k: v for k, v in c.items() if k not in ("code", "name")}))
         else:
             return Rejected(rid, src, RejectReason.BAD_FIELD, f"candidates[{i}] must be a string or have 'code'")
+    # Rows are keyed by (pair_id, candidate): two candidates of one name would be two rows that
+    # `label` and every reader take for one candidate.
+    first: dict[str, int] = {}
+    for i, c in enumerate(out):
+        if c.name in first:
+            return Rejected(rid, src, RejectReason.BAD_FIELD,
+                            f"candidates[{i}] is named {c.name!r}, as candidates[{first[c.name]}] is; "
+                            "names must differ within a set")
+        first[c.name] = i
     return out
+
+
+def _float_tol(obj: dict, rid: str, src: str) -> float | None | Rejected:
+    """The record's float tolerance: ``float_tol`` (a number ≥ 0, or a string holding one), else 1e-6
+    when ``verification.compare`` lists ``float_tol`` (the shared data's convention), else None.
+    Anything else is a bad field of this record, never an error of the run (a bad value used to
+    raise inside a Ray Data task and stop the whole run without naming the record)."""
+    tol = obj.get("float_tol")
+    if tol is None:
+        verification = obj.get("verification")
+        compare = verification.get("compare") if isinstance(verification, dict) else None
+        return 1e-6 if isinstance(compare, list) and "float_tol" in compare else None
+    value = None
+    if not isinstance(tol, bool) and isinstance(tol, (int, float, str)):
+        try:
+            value = float(tol)
+        except ValueError:
+            value = None
+    # bool is excluded: true would silently become a tolerance of 1.0 (every float matches).
+    if value is None or not math.isfinite(value) or value < 0:
+        return Rejected(rid, src, RejectReason.BAD_FIELD,
+                        f"'float_tol' must be a number >= 0 (a relative-or-absolute tolerance such as 1e-6), "
+                        f"got {type(tol).__name__} {tol!r:.60}")
+    return value
 
 
 def parse_record(obj: Any, src: str) -> tuple[ProgramSet | None, list[Rejected]]:
@@ -151,6 +186,9 @@ def parse_record(obj: Any, src: str) -> tuple[ProgramSet | None, list[Rejected]]
     tests = _tests(obj, rid, src)
     if isinstance(tests, Rejected):
         return None, [tests]
+    tol = _float_tol(obj, rid, src)
+    if isinstance(tol, Rejected):
+        return None, [tol]
     rejected, good = [], []
     for c in cands:
         problem_text = _syntax_problem(c.code)
@@ -163,11 +201,7 @@ def parse_record(obj: Any, src: str) -> tuple[ProgramSet | None, list[Rejected]]
             rejected.append(Rejected(rid, src, RejectReason.TOO_FEW_CANDIDATES,
                                      f"{len(good)} candidate(s); at least 2 are needed to compare"))
         return None, rejected
-    tol = obj.get("float_tol")
-    compare = (obj.get("verification") or {}).get("compare") if isinstance(obj.get("verification"), dict) else None
-    if tol is None and isinstance(compare, list) and "float_tol" in compare:
-        tol = 1e-6  # the shared data's convention: 1e-6 relative or absolute
-    return ProgramSet(rid, problem, good, tests, float(tol) if tol is not None else None, src), rejected
+    return ProgramSet(rid, problem, good, tests, tol, src), rejected
 
 
 def load_program_sets(path: str | Path, limit: int | None = None) -> LoadResult:

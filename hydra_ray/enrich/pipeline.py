@@ -25,6 +25,7 @@ from typing import Any, Callable
 from hydra_ray import observability as obs
 from hydra_ray.data.loaders import SUFFIXES
 from hydra_ray.enrich.config import EnrichConfig, resolve_batch_size
+from hydra_ray.enrich.identity import check_and_record
 from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.enrich.storage import OutputStore, list_inputs
 from hydra_ray.enrich.summary import summarize_output
@@ -70,6 +71,10 @@ class Progress:
             self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before) · {rate:.2f} sets/s · "
                       f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
                       f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else ""))
+
+
+# Seconds without a measured set before the log says why no profiling actor can start (if so).
+WAIT_NOTE_S = float(os.environ.get("HYDRA_RAY_ENRICH_WAIT_NOTE_S", "60"))
 
 
 class RollingWriter:
@@ -133,6 +138,8 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
     t_scan = time.monotonic()
     done_ids = store.pair_id_column()
     scan_s = time.monotonic() - t_scan
+    # Before Ray starts: a resume asking for other measurement settings is refused here (identity.py).
+    check_and_record(store, cfg.profile.to_dict(), has_rows=len(done_ids) > 0, emit=emit)
     emit(f"[enrich] streaming {len(files)} input file(s) ({sum(s for _, s in files) / 1e6:.1f} MB) → {store.location}; "
          f"{len(done_ids)} candidate rows already in the output (pair_id scan {scan_s:.2f} s"
          f"{f'; removed {stale} unfinished temporary file(s)' if stale else ''})")
@@ -199,6 +206,8 @@ class _Run:
         self.measure_s = 0.0
         self.batch_size: int | None = None    # sets per actor call, as resolved (auto)
         self.ledger = None
+        self.plan = None                      # placement.ActorPlan, once known
+        self.waiting_noted = False
 
     def _drain(self) -> None:
         import ray
@@ -215,6 +224,30 @@ class _Run:
             self._drain()
             self.writer.tick()
             self.progress.update(counts=self.counts)
+            self._note_unplaceable()
+
+    def _note_unplaceable(self) -> None:
+        """Once, when nothing was measured after WAIT_NOTE_S and the cluster cannot host a single
+        profiling actor (``placement.mode: require`` on a cluster without the resource, e.g.
+        configs/enrich/cluster.yaml on a fixed cluster): say what the actors wait for. Without it the
+        log shows "0/N sets · ETA ?" forever, and Ray's own infeasibility warning stays in its logs."""
+        import ray
+
+        if self.waiting_noted or self.progress.done or self.plan is None:
+            return
+        if time.monotonic() - self.t0 < WAIT_NOTE_S:
+            return
+        self.waiting_noted = True
+        need = {"CPU": float(self.plan.options.get("num_cpus") or 0), **self.plan.options.get("resources", {})}
+        have = ray.cluster_resources()
+        short = {k: v for k, v in need.items() if v and float(have.get(k, 0)) < v}
+        if not short:
+            return
+        lacking = ", ".join(f"{float(have.get(k, 0)):g} {k!r}" for k in short)
+        self.emit(f"[enrich] waiting: no profiling actor can start: each needs {need} and the cluster has "
+                  f"{lacking} now. They start when nodes with it join (an autoscaler adds them for the pending "
+                  f"actors); on a fixed cluster use placement.mode=auto, or start nodes with "
+                  f"--resources='{{\"profiler\": N}}' (README, On a cluster)")
 
     def measure(self, fs, files, done_ids, worker_cls) -> tuple[str, list[dict]]:
         import ray
@@ -241,7 +274,7 @@ class _Run:
         warnings.filterwarnings("ignore", message="The (maximum|minimum) number of concurrent", category=UserWarning)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own progress line is the one users read
-        plan = profiler_actors(ray.cluster_resources(), cfg.placement)
+        plan = self.plan = profiler_actors(ray.cluster_resources(), cfg.placement)
         n_actors = max(1, min(plan.count, cfg.limit or plan.count))
         batch_size = resolve_batch_size(cfg.batch_size, sum(size for _, size in files), cfg.limit, n_actors)
         self.batch_size = batch_size

@@ -7,6 +7,7 @@ Output layout (the same on every filesystem)::
     OUTPUT/data/.part-….parquet.tmp          a file being written (renamed when complete)
     OUTPUT/data/_compaction.json             only while a compaction is replacing files
     OUTPUT/rejected.jsonl, OUTPUT/summary.json
+    OUTPUT/measurement.json                  the profile settings the sets were measured with (identity.py)
 
 Readers (``label``, pandas, DuckDB) take ``data/part-*.parquet``; a ``.tmp`` never matches.
 S3 endpoints and credentials come from the usual AWS variables (``AWS_ENDPOINT_URL``,
@@ -128,6 +129,16 @@ class OutputStore:
         with self.fs.open_output_stream(tmp, compression=None) as f:
             f.write(text.encode())
         self.fs.move(tmp, self.path(name))
+
+    def read_text(self, name: str) -> str | None:
+        """OUTPUT/name as text, or None when it is not there."""
+        import pyarrow.fs as pafs
+
+        path = self.path(name)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path, compression=None) as f:
+            return f.read().decode(errors="replace")
 
     def upload(self, local_file: str, name: str) -> None:
         """Copy a local file (e.g. the rejected rows spooled during the run) to OUTPUT/name atomically."""

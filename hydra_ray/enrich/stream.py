@@ -176,7 +176,15 @@ def validate_block(batch, ledger) -> Any:
         except json.JSONDecodeError as e:
             rejected.append(Rejected(src, src, RejectReason.INVALID_JSON, f"{e.msg} at column {e.colno}").to_row())
             continue
-        record, rejects = parse_record(obj, src)
+        try:
+            record, rejects = parse_record(obj, src)
+        except Exception as e:  # noqa: BLE001 - a record the rules did not foresee
+            # An exception here would fail the Ray Data task and with it the whole run, naming no
+            # record; one bad record must only ever cost itself.
+            rid = obj.get("pair_id") or obj.get("id") or src if isinstance(obj, dict) else src
+            rejected.append(Rejected(str(rid), src, RejectReason.BAD_FIELD,
+                                     f"could not be validated: {type(e).__name__}: {e}"[:300]).to_row())
+            continue
         rejected.extend(r.to_row() for r in rejects)
         if record is not None:
             valid.append(record.to_row())

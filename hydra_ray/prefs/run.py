@@ -21,10 +21,11 @@ from typing import Any, Callable
 from hydra_ray.paths import OutputExistsError, check_output_dir
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.dataset import label_pairs, write_jsonl, write_parquet
+from hydra_ray.prefs.input_notes import estimated_metrics, input_notes
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.prefs.pairs import candidates_from_frame, enriched_files, form_pairs, passed_values, read_enriched
 from hydra_ray.prefs.plots import write_plots
-from hydra_ray.prefs.summary import compute_stats, speedups
+from hydra_ray.prefs.summary import compute_stats, coverage, speedups
 from hydra_ray.run_identity import changed_fields, files_digest, refusal
 
 OUTPUT_NAMES = ("labels.parquet", "labels.jsonl", "labeler.json", "stats.json", "plots")
@@ -88,6 +89,10 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     skipped = sum(pairing.skipped.values())
     log(f"{len(pairing.pairs)} eligible pairs ({skipped} skipped: "
         f"{', '.join(f'{k} {v}' for k, v in pairing.skipped.most_common()) or 'none'})")
+    # Before any figure: a partial or mixed input, and which metrics are estimates (input_notes.py).
+    notes = input_notes(inp, df, coverage(pairing))
+    for note in notes:
+        log(note)
     labeler = Labeler.fit(config, passed_values(pairing.groups))
 
     import time
@@ -103,6 +108,7 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     result = label_pairs(pairing.pairs, labeler, progress)
     stats = compute_stats(pairing, result, labeler)
     stats["run"] = run_info
+    stats["input_notes"] = notes
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".label-tmp-", dir=out))
@@ -128,6 +134,8 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     ex = stats["examples"]
     log(f"{ex['labelled']} examples from {ex['weight_draws']} weight draws "
         f"({ex['dropped_total']} dropped: {', '.join(f'{k} {v}' for k, v in ex['dropped'].items()) or 'none'})")
-    log("regions: " + ", ".join(f"{r} {n}" for r, n in stats["regions"]["labelled"].items()))
+    est = estimated_metrics(stats["coverage"])
+    log("regions: " + ", ".join(f"{r}{'*' if r in est else ''} {n}" for r, n in stats["regions"]["labelled"].items())
+        + (" (* an estimated metric)" if est else ""))
     log(f"wrote {', '.join(f.name + ('/' if f.is_dir() else '') for f in files)} in {out}")
     return RunReport(out, files, stats, rewritten)
