@@ -3,6 +3,9 @@
     python benchmarks/bench_enrich.py overhead             # sandboxed run ÷ bare subprocess (target ≤ 1.10×)
     python benchmarks/bench_enrich.py stability --pairs 100 # latency winner agreement over two enrichments
     python benchmarks/bench_enrich.py scaling --pairs 24    # sets/s with 2 actors ÷ 1 actor (target ≥ 1.8×)
+    python benchmarks/bench_enrich.py overhead --repeats 3 --output /tmp/quick   # a quick look, results/ untouched
+
+`stability` reads ../shared/data/pie_python_pairs_cn.jsonl (beside the checkout); `scaling` the bundled sample.
 """
 from __future__ import annotations
 
@@ -30,14 +33,21 @@ def machine() -> dict:
             "loadavg_at_start": os.getloadavg()}
 
 
-def write(name: str, result: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **result}
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+START = machine()   # read when the benchmark starts (this module is imported or run first)
+
+
+def write(name: str, result: dict, results: Path | None = None) -> None:
+    """results/<name>.json: the figures, the machine with the load average at the start (read when this
+    module was loaded, before measuring) and at the end (now)."""
+    results = results or RESULTS
+    results.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "machine": {**START, "loadavg_at_end": os.getloadavg()}, **result}
+    (results / f"{name}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 
-def overhead(n: int) -> None:
+def overhead(n: int, results: Path | None = None) -> None:
     from hydra_ray.sandbox.runner import RunSpec, Sandbox
 
     program = "n = int(input())\nprint(sum(i * i for i in range(n)))\n"
@@ -74,7 +84,7 @@ def overhead(n: int) -> None:
         "target": "ratio_measured_vs_bare <= 1.10 (what metrics report) and the batch ratio near it",
         "note": "a one-run session also pays bwrap start-up and the runner's interpreter start; "
                 "enrichment always batches (a whole pair's repeats share one session)",
-    })
+    }, results)
 
 
 def _pairs_file(n: int, tmp: Path, source: Path) -> Path:
@@ -110,7 +120,7 @@ def _winners(rows: list[dict], column: str, min_diff: float) -> dict[str, str]:
     return out
 
 
-def stability(n: int, valgrind_pairs: int) -> None:
+def stability(n: int, valgrind_pairs: int, results: Path | None = None) -> None:
     result: dict = {"pairs": n, "source": str(SHARED.name), "config": f"configs/enrich/{PRESET}"}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -140,10 +150,10 @@ def stability(n: int, valgrind_pairs: int) -> None:
                 "agreement": va / len(vb) if vb else None, "target": "1.0",
                 "max_relative_difference_between_runs": max(rel) if rel else None,
                 "wall_s": [s["wall_s_this_run"] for s, _ in vr]}
-    write("label_stability", result)
+    write("label_stability", result, results)
 
 
-def scaling(n: int) -> None:
+def scaling(n: int, results: Path | None = None) -> None:
     result: dict = {"pairs": n, "source": SAMPLE.name, "config": f"configs/enrich/{PRESET}"}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -158,22 +168,26 @@ def scaling(n: int) -> None:
         result["target"] = ">= 1.8 on 2 cores"
         result["note"] = ("rate over the measuring phase (actor start-up and calibration included, Ray "
                           "start-up excluded)")
-    write("enrich_scaling", result)
+    write("enrich_scaling", result, results)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["overhead", "stability", "scaling"])
-    ap.add_argument("--pairs", type=int, default=100)
-    ap.add_argument("--valgrind-pairs", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--pairs", type=int, default=100, help="stability / scaling: pairs enriched")
+    ap.add_argument("--valgrind-pairs", type=int, default=20, help="stability: pairs enriched with valgrind too")
+    ap.add_argument("--repeats", type=int, default=30, help="overhead: interleaved rounds")
+    ap.add_argument("--output", type=Path, default=RESULTS,
+                    help="directory the result file goes to (default benchmarks/results; quick runs elsewhere)")
     a = ap.parse_args()
+    if a.which == "stability" and not SHARED.exists():
+        ap.error(f"stability reads {SHARED}, which is not there (the shared data sits beside the checkout)")
     if a.which == "overhead":
-        overhead(a.repeats)
+        overhead(a.repeats, a.output)
     elif a.which == "stability":
-        stability(a.pairs, a.valgrind_pairs)
+        stability(a.pairs, a.valgrind_pairs, a.output)
     else:
-        scaling(a.pairs)
+        scaling(a.pairs, a.output)
 
 
 if __name__ == "__main__":

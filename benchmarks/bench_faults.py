@@ -14,7 +14,10 @@ benchmarks/results/fault_tolerance.json:
 
 A scenario whose test fails is recorded with passed=false and the end of its output.
 
-    python benchmarks/bench_faults.py [--only enrich,train,serve]
+    python benchmarks/bench_faults.py [--only enrich,train,serve] [--output FILE]
+
+Each scenario is a slow test of a minute or so; a quick look at one: ``--only serve --output /tmp/quick/faults.json``
+(a scenario not run is kept from the file at --output, when there).
 """
 from __future__ import annotations
 
@@ -62,12 +65,15 @@ def run_scenario(name: str, test_id: str, figures_dir: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS))
+    ap.add_argument("--output", type=Path, default=RESULT,
+                    help="the result file (default benchmarks/results/fault_tolerance.json; quick runs elsewhere)")
     args = ap.parse_args()
+    out_file = args.output
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
         ap.error(f"--only: unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
-    previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    previous = json.loads(out_file.read_text()) if out_file.exists() else {}
     result = {"benchmark": "fault tolerance: real processes killed mid-run",
               "scenarios": dict(previous.get("scenarios", {})),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -84,9 +90,9 @@ def main() -> int:
             result["scenarios"][name] = res
             print(f"   passed={res['passed']} {res['headline']} ({res['wall_s']} s)", flush=True)
     result["machine"]["loadavg_after"] = list(os.getloadavg())
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {RESULT.relative_to(REPO)}")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {out_file}")
     return 0 if all(r["passed"] for r in result["scenarios"].values()) else 1
 
 

@@ -6,6 +6,10 @@
     python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes inprocess function
     python benchmarks/bench_measure.py --sections pairs work --pairs-source cn --modes function --seed 1
     python benchmarks/bench_measure.py --sections work_per_call --pairs-source cn --seed 2
+    python benchmarks/bench_measure.py --sections floors --floor-rounds 1 --output /tmp/quick/measure.json  # quick
+
+Sections are merged into the file at ``--output`` (default results/measure.json): a quick run written there
+replaces the committed section, so quick looks go elsewhere.
 
 Sections (each records the load average and the CPU's steadiness, :func:`cpu_steadiness`, before and
 after it; the machine is shared, and so is the host it runs on):
@@ -152,7 +156,7 @@ def _save(path: Path, result: dict) -> None:
         else:
             work_rec["conclusive_by_work"] = conclusive_by_work(work_rec["per_pair"], result.get("pairs" + key[len("work"):]))
     judge_figures(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str))
 
 
@@ -184,8 +188,10 @@ def main() -> None:
                     help="table3: the cycles source (measure.cycles_backend); not auto: recorded as table3_<source>")
     ap.add_argument("--wait-steady", type=float, default=0.0, metavar="SECONDS",
                     help="before each section, wait up to this long for a steady CPU (loop CV <= 3%%)")
+    ap.add_argument("--output", type=Path, default=None,
+                    help="the result file sections are merged into (default benchmarks/results/measure.json)")
     args = ap.parse_args()
-    path = RESULTS / "measure.json"
+    path = args.output or RESULTS / "measure.json"
     result = json.loads(path.read_text()) if path.exists() else {"benchmark": "measurement modes"}
     for section in args.sections:
         waited = wait_until_steady(args.wait_steady) if args.wait_steady else None

@@ -1,9 +1,12 @@
 """Enrichment at a million pairs: the pipeline around the measuring, on a synthetic 1M-record input.
 
     python benchmarks/bench_scale.py [--records 1000000] [--start-sets 1000] [--window 20000] [--batch-sizes auto,1]
-                                     [--output-sets 1000000]
+                                     [--output-sets 1000000] [--output DIR]
+    python benchmarks/bench_scale.py --records 5000 --start-sets 100 --window 1000 --batch-sizes auto \
+                                     --output-sets 5000 --output /tmp/quick     # a quick look (a few minutes)
 
-Writes benchmarks/results/scale.json. What runs:
+Writes benchmarks/results/scale.json (``--output DIR``: DIR/scale.json). Inputs and outputs it builds live
+in $HYDRA_SCALE_DIR (default /tmp/hydra-ray-scale; the 1M-record input is 2.4 GB). What runs:
 
 1. **Input**: ``--records`` JSONL records made from the real PIE pairs in
    ``../shared/data/pie_python_pairs_cn.jsonl`` (the bundled sample if absent), each with a fresh
@@ -175,7 +178,9 @@ def window_input(big: Path, n: int) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--output", type=Path, default=None,
+                    help="directory scale.json goes to (default benchmarks/results; quick runs elsewhere)")
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--start-sets", type=int, default=1000,
                     help="sets measured (limit=) in the run over the full input (first set, driver RSS)")
@@ -210,6 +215,8 @@ def main() -> None:
     targets = {"first_set_s": 30, "driver_peak_rss_mb": 1024, "files_per_1000_sets": 1, "overhead_ms_per_set": 5}
     default = runs[0]
     write("scale", {
+        "settings": {"records": args.records, "start_sets": args.start_sets, "window": args.window,
+                     "batch_sizes": args.batch_sizes, "output_sets": args.output_sets},
         "input": gen, "start_run": start, "overhead_runs": runs, "resume_scan": resume, "targets": targets,
         "window_records": args.window,
         "met": {"first_set": start["first_set_s_after_pipeline_start"] is not None
@@ -224,7 +231,7 @@ def main() -> None:
                  "the real enrich pipeline on a local Ray with one actor per CPU. start_run: the full input "
                  "with limit= (one task reads and validates in file order); overhead_runs: the first "
                  "--window records as their own input, read whole with Ray Data's parallel validation"),
-    })
+    }, args.output)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ generation costs ~nothing and its time is still reported), one verification repl
 * **/v1/profile** requests/s at each concurrency (sandbox-bound), and GET /healthz requests/s (the
   HTTP stack alone).
 
-Writes benchmarks/results/serve.json.
+Writes benchmarks/results/serve.json (``--output FILE`` elsewhere).
 
-    python benchmarks/bench_serve.py [--requests 24] [--concurrency 1 4 16] [--port 0]
+    python benchmarks/bench_serve.py [--requests 24] [--concurrency 1 4 16] [--port 0] [--output FILE]
+    python benchmarks/bench_serve.py --requests 4 --concurrency 1 --output /tmp/quick/serve.json   # a quick look
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def main() -> int:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     result: dict = {"benchmark": "hydra-ray serve: service overhead and /v1/profile throughput",
                     "backend": "recorded completions (generation ~0 s)", "program": PROGRAM,
-                    "profile": service_args["verification"]["profile"], "verification_replicas": 1,
+                    # the verification replica's profile settings; "profile" below is /v1/profile's throughput
+                    "verification_profile": service_args["verification"]["profile"], "verification_replicas": 1,
                     "batching": service_args["batching"],
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "loadavg_at_start": os.getloadavg()}}

@@ -54,3 +54,51 @@ def conditions(section: dict) -> str:
         text += (f"; waited {fmt(w['waited_s'])} s for a steady CPU first"
                  + ("" if w["steady"] else " (it did not settle; measured anyway)"))
     return text + "."
+
+
+# The targets the figures are held to, in one place: (comparison, value). The report prints each target
+# beside its figure with a verdict computed from the figure, never a verdict typed in.
+TARGETS = {
+    "sandbox_ratio": ("<=", 1.10),          # bench_enrich.py overhead: measured inside ÷ bare
+    "label_agreement_latency": (">=", 0.99),  # bench_enrich.py stability
+    "label_agreement_instructions": (">=", 1.0),
+    "scaling_ratio": (">=", 1.8),            # bench_enrich.py scaling: 2 actors ÷ 1 on 2 cores
+    "train_ratio": ("<=", 1.10),             # bench_train.py: hydra ÷ plain step time
+    "inprocess_floor_ms": ("<=", 1.0),       # bench_measure.py floors
+    "inprocess_floor_kb": ("<=", 1024.0),
+    "pairs_conclusive": (">=", 0.90),        # bench_measure.py pairs
+    "pairs_agreement": (">=", 0.99),
+    "humaneval_function_share": (">=", 0.90),  # bench_measure.py humaneval, function mode
+    "gpu_generation_hf_over_vllm": (">=", 5.0),  # benchmarks/gpu
+    "gpu_train_ratio": ("<=", 1.05),
+}
+
+
+def meets(value, target: tuple[str, float]) -> bool | None:
+    """Whether ``value`` meets ``target`` ((op, bound)); None when there is no figure."""
+    if value is None:
+        return None
+    op, bound = target
+    return value <= bound if op == "<=" else value >= bound
+
+
+def target_text(name: str, value, fmt_bound=None) -> str:
+    """'target ≤ 1.1×: met' / 'target ≥ 1.8×: NOT met' / 'target …: no figure', computed from ``value``."""
+    op, bound = TARGETS[name]
+    shown = fmt_bound(bound) if fmt_bound else fmt(bound)
+    ok = meets(value, TARGETS[name])
+    verdict = "no figure" if ok is None else ("met" if ok else "**not met**")
+    return f"target {'≤' if op == '<=' else '≥'} {shown}: {verdict}"
+
+
+def load_at_start(machine: dict) -> str:
+    """The load average a result recorded, named for when it was read. Results written before
+    ``loadavg_at_end`` existed read the load once, when the result was written (at the end of the run),
+    though the field was called ``loadavg_at_start``."""
+    if not machine or not machine.get("loadavg_at_start"):
+        return "load average not recorded"
+    if "loadavg_at_end" in machine:
+        return (f"load average at start {fmt(machine['loadavg_at_start'][0])}, at the end "
+                f"{fmt(machine['loadavg_at_end'][0])}")
+    return (f"load average {fmt(machine['loadavg_at_start'][0])}, read when the result was written (at the end "
+            "of the run; this result predates recording it at the start)")

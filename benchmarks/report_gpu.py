@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report_format import HERE, fmt, gib, load, pct
+from report_format import HERE, fmt, gib, load, pct, target_text
 
 
 def gpu_section(results: Path = HERE / "results") -> list[str]:
@@ -12,7 +12,9 @@ def gpu_section(results: Path = HERE / "results") -> list[str]:
     if not (s or t or k):
         return []
     m = (s or t or k).get("machine", {})
-    out = ["## GPU (`benchmarks/gpu/run.sh`)", "",
+    smoke = str((s or t or k).get("mode", "")).startswith("cpu-smoke")
+    b = "" if smoke else "**"   # a --cpu-smoke run's figures are CPU figures at tiny shapes: never shown as GPU ones
+    out = ["## GPU (`benchmarks/gpu/run.sh`)" + (": a --cpu-smoke run, no GPU figures" if smoke else ""), "",
            f"{(s or t or {}).get('mode', '')} — {', '.join(m.get('gpus') or ['no GPU'])}; torch {m.get('torch')}, "
            f"transformers {m.get('transformers')}, vllm {m.get('vllm')}; {m.get('when', '')}.", ""]
     if s:
@@ -25,12 +27,13 @@ def gpu_section(results: Path = HERE / "results") -> list[str]:
             status = (f"skipped: {r['skipped']}" if r.get("skipped") else r.get("status") or
                       ("ok" if "batch1_tokens_per_s" in r else "not run"))
             lat = f"{fmt(o.get('latency_s_median'))} s ({fmt(o.get('generation_s_median'))} s)" if o else "–"
-            out += [f"| {name} | **{fmt(s.get(key + '.batch1_tokens_per_s'))}** | "
-                    f"**{fmt(s.get(key + '.batch8_tokens_per_s'))}** | {lat} | {status} |"]
+            out += [f"| {name} | {b}{fmt(s.get(key + '.batch1_tokens_per_s'))}{b} | "
+                    f"{b}{fmt(s.get(key + '.batch8_tokens_per_s'))}{b} | {lat} | {status} |"]
         hf, vl = (s.get("hf") or {}).get("optimize_4_candidates"), (s.get("vllm") or {}).get("optimize_4_candidates")
         if hf and vl and vl.get("generation_s_median"):
-            out += ["", f"/v1/optimize generation, HF ÷ vLLM: **{fmt(hf['generation_s_median'] / vl['generation_s_median'])}×** "
-                        "(target ≥ 5×)."]
+            ratio = hf["generation_s_median"] / vl["generation_s_median"]
+            out += ["", f"/v1/optimize generation, HF ÷ vLLM: {b}{fmt(ratio)}×{b} "
+                        f"({target_text('gpu_generation_hf_over_vllm', ratio, lambda x: f'{x:g}×')})."]
         out += [""]
     if t:
         out += [f"Training, `{(t.get('big') or t.get('tiny') or {}).get('preset', 'QLoRA preset')}`, plain TRL vs "
@@ -43,7 +46,9 @@ def gpu_section(results: Path = HERE / "results") -> list[str]:
                 continue
             for side, name in (("plain_trl", "plain TRL"), ("hydra_ray", "hydra-ray")):
                 x = r[side]
-                ratio = f"**{fmt(r.get('ratio_step_time'))}×** (target ≤ 1.05×)" if side == "hydra_ray" else ""
+                ratio = (f"{b}{fmt(r.get('ratio_step_time'))}×{b} "
+                         f"({target_text('gpu_train_ratio', r.get('ratio_step_time'), lambda x: f'{x:g}×')})"
+                         if side == "hydra_ray" else "")
                 out += [f"| {which} ({r['parameters'] / 1e6:,.0f} M parameters), batch {r['per_device_batch_size']}, "
                         f"{r['steps']} steps | {name} | {fmt(x.get('step_time_median_s'))} | {fmt(x.get('tokens_per_s'))} | "
                         f"{pct(x.get('mfu'))} | {gib(x.get('peak_gpu_memory_gib'))} | {ratio} |"]

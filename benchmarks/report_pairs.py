@@ -1,7 +1,7 @@
 """The pair tables of the measurement section: per sample of a pair file, then the samples pooled."""
 from __future__ import annotations
 
-from report_format import conditions, fmt, interval, pct
+from report_format import TARGETS, conditions, fmt, interval, meets, pct
 from report_pooled import judge_conclusive, per_call_conclusive, pooled_conclusive, sample_suffixes
 
 
@@ -130,6 +130,21 @@ def _two_look_table(p: dict) -> list[str]:
     return out
 
 
+def _targets(p: dict) -> str:
+    """'Targets: conclusive ≥ 90% (met in: …; not met in: …), agreement ≥ 99% (…).', computed per mode."""
+    parts = []
+    for what, key, target in (("conclusive", "conclusive_share", "pairs_conclusive"),
+                              ("agreement", "winner_agreement", "pairs_agreement")):
+        op, bound = TARGETS[target]
+        verdicts = {mode: meets(r.get(key), TARGETS[target]) for mode, r in p["modes"].items()}
+        met = [m for m, v in verdicts.items() if v]
+        missed = [m for m, v in verdicts.items() if v is False]
+        said = "; ".join(x for x in (f"met in {', '.join(met)}" if met else "",
+                                     f"**not met** in {', '.join(missed)}" if missed else "") if x)
+        parts.append(f"{what} {'≥' if op == '>=' else '≤'} {bound:.0%} ({said or 'no figure'})")
+    return "Targets: " + ", ".join(parts) + "."
+
+
 def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
     """Conclusive pairs, false conclusives and work for one sample (``suffix`` "", "_cn", "_cn_s1", ...)."""
     out: list[str] = []
@@ -162,11 +177,11 @@ def _pair_sections(m: dict, suffix: str, title: str = "") -> list[str]:
                         "on the judge's hidden inputs, not these)."]
         out += _two_look_table(p)
         if p.get("mode_runs"):   # modes re-run at different times: each with its own conditions
-            out += ["", "Targets: conclusive ≥ 90%, agreement ≥ 99%. " + " ".join(
+            out += ["", _targets(p) + " " + " ".join(
                 f"{mode} ({run['when']}): {conditions(run)} {fmt(run['wall_s'])} s." for mode, run in p["mode_runs"].items()
                 if mode in p["modes"]), ""]
         else:
-            out += ["", f"Targets: conclusive ≥ 90%, agreement ≥ 99%. {conditions(p)} {fmt(p['wall_s'])} s.", ""]
+            out += ["", f"{_targets(p)} {conditions(p)} {fmt(p['wall_s'])} s.", ""]
     same = m.get("identical" + suffix)
     if same:
         out += [f"### False conclusives: a program against a copy of itself{title}", "",
