@@ -65,20 +65,21 @@ def main() -> None:
     if s:
         lat, ins = s.get("latency", {}), s.get("instruction_counts", {})
         out += ["## Label stability (`bench_enrich.py stability`)", "",
-                f"{s['pairs']} real pairs from `{s['source']}` enriched twice with `{s['config']}`; a pair counts when "
+                f"The first {s['pairs']} real pairs of `{s['source']}` enriched twice with `{s['config']}`; a pair counts when "
                 "its two candidates differ by ≥ 5% in both runs.", "",
                 "| backend | pairs counted | winner agrees | target |", "|---|---|---|---|",
-                f"| latency (wall clock) | {lat.get('pairs_differing_5pct_in_both_runs')} | **{fmt(lat.get('agreement'))}** | "
+                f"| latency (wall clock) | {lat.get('pairs_differing_5pct_in_both_runs')} | "
+                f"**{fmt(lat.get('agreement'))}** ({lat.get('winner_agrees')} of {lat.get('pairs_differing_5pct_in_both_runs')}) | "
                 f"{target_text('label_agreement_latency', lat.get('agreement'))} |"]
         if ins:
             out += [f"| valgrind instruction counts ({ins['pairs']} pairs) | {ins['pairs_differing_5pct_in_both_runs']} | "
-                    f"**{fmt(ins['agreement'])}** (max run-to-run difference {fmt(ins['max_relative_difference_between_runs'])}) | "
+                    f"**{fmt(ins['agreement'])}** ({ins.get('winner_agrees')} of {ins['pairs_differing_5pct_in_both_runs']}; max run-to-run difference {fmt(ins['max_relative_difference_between_runs'])}) | "
                     f"{target_text('label_agreement_instructions', ins['agreement'])} |"]
         out += ["", load_at_start(s["machine"]).capitalize() + ".", ""]
     c = load("enrich_scaling")
     if c:
         out += ["## Scaling (`bench_enrich.py scaling`)", "",
-                f"{c['pairs']} pairs, sets/s with 2 profiling actors ÷ 1 (runs alternated 1, 2, 1, 2): "
+                f"The first {c['pairs']} pairs of `{c.get('source', '?')}` (`{c.get('config', '?')}`), sets/s with 2 profiling actors ÷ 1 (runs alternated 1, 2, 1, 2): "
                 f"**{fmt(c['ratio_2_over_1'])}×** (median ÷ median; {target_text('scaling_ratio', c['ratio_2_over_1'], _x)}, "
                 f"on {c['machine'].get('cpus')} cores); sets/s {c['sets_per_s']}. {c.get('note', '')}.",
                 load_at_start(c["machine"]).capitalize() + ".", ""]
@@ -150,7 +151,7 @@ def main() -> None:
             sh = r["share"]
             out += [f"| {r['suite']} | {r['optimizer']} | {r['tasks']} | {fmt(r['tasks_per_minute'])} | "
                     f"{sh['verification']:.0%} | {sh['measurement']:.0%} | {sh['statistics']:.1%} |"]
-        settings = [f"{r['suite']}: {', '.join(x.split('/')[-1] for x in r['settings'])}" for r in ev["suites"]
+        settings = [f"{r['suite']}: {', '.join(r['settings'])}" for r in ev["suites"]
                     if r.get("settings")]
         out += ["", ev["note"] + (f". Settings: {'; '.join(settings)}" if settings else
                                   " (subsets of each suite; settings not recorded in this result)")
