@@ -56,9 +56,11 @@ def plain_trl(model_dir: Path, input_dir: Path, steps: int, batch: int, work: Pa
     t0 = time.perf_counter()
     trainer.train()
     gaps = [b - a for a, b in zip(times[3:], times[4:])]
-    tokens = max((h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h), default=None)
+    from hydra_ray.train.step_figures import tokens_per_step
+
+    tokens = tokens_per_step(trainer.state.log_history)   # at the last logged step, over that step
     return {"step_time_median_s": statistics.median(gaps), "steps": len(times),
-            "tokens_per_step": tokens / len(times) if tokens else None, "wall_s": time.perf_counter() - t0}
+            "tokens_per_step": tokens, "wall_s": time.perf_counter() - t0}
 
 
 def plain_trl_subprocess(model_dir: Path, input_dir: Path, steps: int, batch: int, work: Path) -> dict:

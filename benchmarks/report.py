@@ -88,12 +88,14 @@ def main() -> None:
         res, inp = sc["resume_scan"], sc["input"]
         runs = [dict(sc["start_run"], what=f"full input, limit={sc['start_run']['limit']:,}")] + [
             dict(r, what=f"first {sc['window_records']:,} records, whole") for r in sc["overhead_runs"]]
-        out += ["## Enrichment at a million pairs (`bench_scale.py`)", "",
+        out += [f"## Enrichment at {'a million' if inp['records'] == 1_000_000 else format(inp['records'], ',')} "
+                "pairs (`bench_scale.py`)", "",
                 f"Input: {inp['records']:,} JSONL records ({inp['bytes'] / 1e9:.2f} GB) generated from "
                 f"`{inp['source']}` with fresh ids. The real `run_enrich` pipeline (Ray Data read → validation → "
                 "id ledger → actor pool → rolling Parquet writer → summary) with the program runs replaced by a "
                 "benchmark-only stand-in (no program executed; users always get the real profiler). The first "
-                "run reads the full input and stops at `limit=` (first set, driver RSS of a 1M input); the others "
+                f"run reads the full input and stops at `limit=` (first set, driver RSS of a {inp['records']:,}-record "
+                "input); the others "
                 "read a window of the input whole, through the parallel validation a full run uses (overhead).", "",
                 "| run | batch_size | sets | first set after pipeline start / command start (s) | driver peak RSS (MB) "
                 "| overhead per set (ms): all / after the first set / driver CPU | output files (per 1,000 sets) "

@@ -49,6 +49,8 @@ def conditions(section: dict) -> str:
     a, b = section.get("cpu_steadiness_before"), section.get("cpu_steadiness_after")
     if a and b:
         text += f"; CPU steadiness (CV of a fixed loop) before/after: {pct(a['cv'])} / {pct(b['cv'])}"
+    elif "cpu_steadiness_before" not in section:
+        text += "; CPU steadiness not recorded (measured before the script recorded it)"
     w = section.get("waited_for_steady_cpu")
     if w:
         text += (f"; waited {fmt(w['waited_s'])} s for a steady CPU first"

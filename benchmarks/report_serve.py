@@ -19,7 +19,8 @@ def serve_section(r: dict | None) -> list[str]:
            f"{r.get('verification_replicas')} verification replica, batching {r.get('batching')}; verification "
            "profile " + (f"{settings}" if settings else "warmup 0, repeats 4, throughput bursts 4 (the script's "
                                                        "settings; this result did not keep them)")
-           + ". Program `" + "; ".join(r.get("program", "").strip().splitlines()) + "`. Service start-up {fmt(r.get('startup_s'))} s. "
+           + ". Program `" + "; ".join(r.get("program", "").strip().splitlines()) + "`. "
+           + f"Service start-up {fmt(r.get('startup_s'))} s. "
            f"Requests per concurrency level: {', '.join(map(str, n))} (a p99 of so few requests is about their "
            "slowest).", ""]
     if opt:

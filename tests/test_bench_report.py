@@ -116,7 +116,7 @@ def test_serving_renders_tables_not_a_truncated_json_dump():
     text = "\n".join(report_serve.serve_section(r))
     assert "```" not in text and text.count("| 16 |") == 2 and "260 requests/s" in text
     assert "'repeats': 4" in text and "`n = int(input()); print(n * 2)`" in text
-    assert "at start 2, at the end 4" in text
+    assert "at start 2, at the end 4" in text and "Service start-up 7 s." in text and "{" not in text.split("batching")[0]
     old = {k: v for k, v in r.items() if k != "verification_profile"}   # a result from before the settings were kept
     assert "this result did not keep them" in "\n".join(report_serve.serve_section(old))
 
@@ -126,3 +126,13 @@ def test_the_committed_report_is_what_report_py_renders(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "HERE", tmp_path)
     report.main()
     assert (tmp_path / "README.md").read_text() == (BENCH / "README.md").read_text()
+
+
+def test_tokens_per_step_divides_by_the_step_the_count_was_logged_at():
+    """TRL logs its running num_tokens every logging_steps: 8 steps with logging_steps 5 leave step 5's count,
+    which is 5 steps' tokens, not 8 (the old division by the steps run gave 5/8 of the true figure)."""
+    from hydra_ray.train.step_figures import tokens_per_step
+
+    logs = [{"loss": 0.7, "num_tokens": 5000.0, "step": 5}, {"train_runtime": 3.0, "step": 8}]
+    assert tokens_per_step(logs) == 1000.0
+    assert tokens_per_step([{"loss": 0.7, "step": 5}]) is None and tokens_per_step([]) is None

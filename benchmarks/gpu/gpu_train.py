@@ -68,9 +68,11 @@ def stage_plain(model: Path, data: Path, steps: int, batch: int, smoke: bool, ou
                          processing_class=load_tokenizer(cfg), peft_config=lora_config(cfg), callbacks=[Timer()])
     trainer.train()
     gaps = [b - a for a, b in zip(times[3:], times[4:])]
-    tokens = max((h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h), default=None)
+    from hydra_ray.train.step_figures import tokens_per_step
+
+    tokens = tokens_per_step(trainer.state.log_history)   # at the last logged step, over that step
     return {"step_time_median_s": statistics.median(gaps) if gaps else None, "steps": len(times),
-            "tokens_per_step": tokens / len(times) if tokens else None,
+            "tokens_per_step": tokens,
             "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
 
