@@ -136,3 +136,15 @@ def test_tokens_per_step_divides_by_the_step_the_count_was_logged_at():
     logs = [{"loss": 0.7, "num_tokens": 5000.0, "step": 5}, {"train_runtime": 3.0, "step": 8}]
     assert tokens_per_step(logs) == 1000.0
     assert tokens_per_step([{"loss": 0.7, "step": 5}]) is None and tokens_per_step([]) is None
+
+
+def test_a_cpu_smoke_gpu_result_is_never_shown_as_gpu_figures(tmp_path):
+    import report_gpu
+
+    (tmp_path / "gpu-serve.json").write_text(json.dumps({
+        "mode": "cpu-smoke (tiny shapes, CPU: not GPU figures)", "machine": {}, "model": "smoke",
+        "hf": {"batch1_tokens_per_s": 5.0}, "hf.batch1_tokens_per_s": 5.0, "hf.batch8_tokens_per_s": 9.0,
+        "vllm": {"skipped": "no CUDA"}}))
+    text = "\n".join(report_gpu.gpu_section(tmp_path))
+    assert text.startswith("## GPU (`benchmarks/gpu/run.sh`): a --cpu-smoke run, no GPU figures")
+    assert "**" not in text
