@@ -55,8 +55,10 @@ def main() -> None:
         spent = {k: after[k] - before[k] for k in after}
         other = max(0.0, wall - sum(spent.values()))
         results.append({
-            "suite": suite, "optimizer": optimizer, "settings": ["measure.repeats=5", *(o.replace(f"{ROOT}/", "").replace(f"{ROOT.parent}/", "../")
-                                                 for o in overrides)], "tasks": len(tasks), "rows": len(rows),
+            "suite": suite, "optimizer": optimizer,
+            "settings": ["measure.repeats=5",   # paths relative to the checkout
+                         *(o.replace(f"{ROOT}/", "").replace(f"{ROOT.parent}/", "../") for o in overrides)],
+            "tasks": len(tasks), "rows": len(rows),
             "correct": sum(r["correct"] for r in rows), "wall_s": round(wall, 2),
             "tasks_per_minute": round(len(tasks) / wall * 60, 2),
             "share": {k: round(v / wall, 3) for k, v in {**spent, "other": other}.items()},
