@@ -135,3 +135,19 @@ def test_table_marks_estimates_and_says_how_programs_were_measured():
             m["estimated"] = False
     assert "~" not in format_table(counted)
     assert "generation 1.50 s for a batch of 4 requests" in format_result(RESPONSE)
+
+
+def test_a_service_too_slow_for_the_timeout_is_not_called_unreachable():
+    """The service took the request but did not answer within --timeout: the message says so and names
+    --timeout (it said "cannot reach ... is `hydra-ray serve` running there?")."""
+    import socket
+
+    from hydra_ray.serve.client import call
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        with pytest.raises(ClientError) as e:
+            call(url, "/v1/optimize", {"code": "print(1)\n"}, timeout_s=0.5)   # accepted, never answered
+    assert "no answer within 0.5 s (--timeout)" in str(e.value) and "cannot reach" not in str(e.value), e.value

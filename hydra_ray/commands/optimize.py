@@ -66,6 +66,9 @@ def run(args) -> int:
     except (ClientError, WeightsError) as e:
         print(f"hydra-ray optimize: {e}", file=sys.stderr)
         return 2
+    if sys.stderr.isatty():   # a request takes seconds to minutes, and the answer comes whole: say so
+        print(f"hydra-ray optimize: sent to {args.url}; generating and measuring candidates (up to --timeout "
+              f"{args.timeout:g} s; Ctrl-C cancels it on the service too) ...", file=sys.stderr, flush=True)
     try:
         resp = call(args.url, "/v1/optimize", body, args.timeout)
     except ClientError as e:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from hydra_ray.sandbox import cancel
 from hydra_ray.sandbox.compare import first_mismatch
 from hydra_ray.sandbox.isolation import IsolationInfo, base_bwrap_args, probe_isolation
 from hydra_ray.sandbox.limits import SandboxLimits
@@ -112,6 +113,9 @@ class Sandbox:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _session_in(self, tmp: Path, programs, specs, indices, results) -> set[int]:
+        token = cancel.current()   # the caller may stop its work between sessions and during one
+        if token is not None:
+            token.check()
         bwrap = self.info.mechanism == "bwrap"
         job_root = "/tmp/.hydra-job" if bwrap else str(tmp)
         for name, src in programs.items():
@@ -162,11 +166,18 @@ class Sandbox:
         budget = sum(r["limits"]["wall_time_s"] + 2.0 for r in runs) + 10.0
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={}, start_new_session=True)
+        if token is not None:
+            token.attach(proc.pid)
         try:
             out, err = proc.communicate(timeout=budget)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
+        finally:
+            if token is not None:
+                token.detach()
+        if token is not None:
+            token.check()   # killed for the caller: its runs' results are not the programs' doing
         finished: set[int] = set()
         in_flight = None
         for line in out.decode("utf-8", "replace").splitlines():

@@ -22,6 +22,7 @@ described in :mod:`hydra_ray.serve.views`.
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime, and Serve's
 # ingress re-wraps the methods, so string annotations would not resolve (bodies became query params).
 import asyncio
+import math
 import time
 import uuid
 from typing import Any
@@ -31,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
 from ray.exceptions import RayError
+from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hydra_ray import __version__
@@ -76,7 +78,7 @@ def _error(status: int, type_: str, message: str, param: str | None = None) -> J
 
 @app.exception_handler(ApiError)
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 @app.exception_handler(RequestValidationError)
@@ -150,6 +152,16 @@ def _weights(weights: Any, preset: str | None, default: str | None) -> Weights:
         raise ApiError(422, kind, str(e), e.field) from None
 
 
+def _saturated(what: str, e: BackPressureError) -> ApiError:
+    """503 with Retry-After: every replica of the deployment is busy and its queue is full."""
+    section = "generation" if what.startswith("generation") else "verification"
+    retry = getattr(e, "retry_after_s", None)
+    return ApiError(503, "overloaded", f"the service is at capacity: every {what} replica is busy and "
+                    f"deployments.{section}.max_queued_requests requests are waiting already ({e}); retry "
+                    + (f"in {math.ceil(retry)} s" if retry is not None else "later"),
+                    headers={"Retry-After": str(math.ceil(retry))} if retry is not None else None)
+
+
 @serve.deployment(name="HydraAPI")
 @serve.ingress(app)
 class HydraAPI:
@@ -167,6 +179,8 @@ class HydraAPI:
         except asyncio.TimeoutError:
             response.cancel()
             raise ApiError(504, "timeout", f"{what} took longer than {timeout:g} s ({setting})") from None
+        except BackPressureError as e:   # before RayError: a RayTaskError wrapping one is an instance of both
+            raise _saturated(what, e) from None
         except RayError as e:
             raise ApiError(503, "unavailable", f"{what} failed: {type(e).__name__}: {str(e)[:500]}") from None
 

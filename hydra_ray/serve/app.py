@@ -30,6 +30,11 @@ def deployment_options(base: dict[str, Any], section: DeploymentSection) -> dict
     """Placement's replica options plus Serve's: autoscaling bounds replace the fixed replica count."""
     opts = dict(base)
     opts["max_ongoing_requests"] = section.max_ongoing_requests
+    opts["max_queued_requests"] = section.max_queued_requests
+    if section.max_queued_requests != -1:
+        # The proxy's answer for the ingress; for the others the ingress answers (api.HydraAPI._call).
+        # Plain data here (serve --check prints the plan); Serve's type in build_app.
+        opts["backpressure_config"] = {"retry_after_s": float(section.retry_after_s)}
     # A replica that cannot start (model path wrong, sandbox broken) fails the deployment after a few
     # tries, with its error, instead of being retried for minutes.
     opts["max_constructor_retry_count"] = 3
@@ -57,8 +62,13 @@ def build_app(cfg: ServiceConfig, cluster_resources: dict[str, float] | None = N
     from hydra_ray.serve.api import HydraAPI
     from hydra_ray.serve.deployments import Generator, Verifier
 
+    from ray.serve.config import BackpressureConfig
+
     cfg = absolutize(cfg)
     opts = plan(cfg, cluster_resources)
+    for o in opts.values():
+        if "backpressure_config" in o:
+            o["backpressure_config"] = BackpressureConfig(**o["backpressure_config"])
     gen_cpus = opts["Generator"]["ray_actor_options"].get("num_cpus", 1.0)
     generator = Generator.options(**opts["Generator"]).bind(cfg, gen_cpus)
     verifier = Verifier.options(**opts["Verifier"]).bind(cfg)

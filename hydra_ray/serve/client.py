@@ -90,6 +90,11 @@ def call(url: str, route: str, body: dict[str, Any], timeout_s: float = 600.0) -
     target = url.rstrip("/") + route
     try:
         r = httpx.post(target, json=body, timeout=timeout_s)
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as e:
+        # Reached and working on it: "cannot reach ... is it running?" sent users looking for a dead service.
+        raise ClientError(f"{target}: no answer within {timeout_s:g} s (--timeout); the service stops measuring a "
+                          "request once its client has gone. Raise --timeout, or "
+                          "ask for fewer candidates (-n) or give shorter inputs") from e
     except httpx.HTTPError as e:
         raise ClientError(f"cannot reach {target}: {type(e).__name__}: {e} (is `hydra-ray serve` running there?)") from e
     try:

@@ -210,10 +210,17 @@ class DeploymentSection(ReplicaSection):
 
     max_ongoing_requests: int = 16
     autoscaling: Optional[AutoscalingSection] = None   # Optional[]: config._coerce misses X | None
+    # Calls waiting for a replica beyond max_ongoing_requests × replicas; more are refused at once with
+    # 503 and Retry-After: retry_after_s, rather than waiting for minutes (-1: no bound, Serve's default).
+    max_queued_requests: int = -1
+    retry_after_s: float = 10.0
 
     def _check(self, errors: list[str]) -> None:
         super()._check(errors)
         _int(errors, "max_ongoing_requests", self.max_ongoing_requests, 1)
+        if self.max_queued_requests != -1:
+            _int(errors, "max_queued_requests", self.max_queued_requests, 0)
+        positive(errors, "retry_after_s", self.retry_after_s, allow_zero=True)
 
 
 def _ingress() -> DeploymentSection:
@@ -222,7 +229,9 @@ def _ingress() -> DeploymentSection:
 
 
 def _verification() -> DeploymentSection:
-    return DeploymentSection(num_cpus=1.0, use_gpu=False, max_ongoing_requests=8)
+    # One sandbox session at a time per replica: 8 calls inside a replica plus 16 waiting already mean
+    # minutes for the last one; beyond that a client is better told to come back.
+    return DeploymentSection(num_cpus=1.0, use_gpu=False, max_ongoing_requests=8, max_queued_requests=16)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Sequence
 from ray import serve
 
 from hydra_ray.data.schema import TestCase
+from hydra_ray.sandbox.cancel import CancelToken, cancelling
 from hydra_ray.serve.backends import Delta, GenRequest, GenResult, make_backend
 from hydra_ray.serve.config import ServiceConfig
 from hydra_ray.serve.config_paths import resolve_data_path
@@ -88,6 +89,18 @@ class Generator:
                 "batch_wait_timeout_s": self.cfg.batching.batch_wait_timeout_s}
 
 
+async def _settle(work: asyncio.Future) -> None:
+    """Wait for ``work`` to end whatever it raises, through further cancellations (Serve may cancel
+    again): the lock it runs under must not be released before."""
+    while not work.done():
+        try:
+            await asyncio.wait({work})
+        except asyncio.CancelledError:
+            continue
+    if not work.cancelled():
+        work.exception()   # retrieved (SandboxCancelled, as a rule), so asyncio does not log it
+
+
 def _labeler(cfg: ServiceConfig):
     from hydra_ray.prefs.config import LabelConfig
     from hydra_ray.prefs.labels import Labeler
@@ -108,11 +121,22 @@ class Verifier:
         self._sandbox = asyncio.Lock()
 
     async def _timed(self, fn, *args) -> tuple[Any, float]:
-        """``fn(*args)`` in a thread once the sandbox is free; (result, seconds it ran)."""
+        """``fn(*args)`` in a thread once the sandbox is free; (result, seconds it ran).
+
+        When the caller cancels (the client went away, or the ingress gave up: Serve cancels this
+        coroutine), the thread's sandbox session is killed and no further one starts; the sandbox is
+        held until the thread has returned, so the next request never measures beside orphaned work."""
         async with self._sandbox:
             t0 = time.perf_counter()
+            token = CancelToken()
+            with cancelling(token):   # to_thread copies this context: the token reaches the sandbox
+                work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
             try:
-                return await asyncio.to_thread(fn, *args), time.perf_counter() - t0
+                return await asyncio.shield(work), time.perf_counter() - t0
+            except asyncio.CancelledError:
+                token.cancel()
+                await _settle(work)
+                raise
             finally:
                 metrics().sandbox.observe(time.perf_counter() - t0)
 

@@ -109,8 +109,12 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
     if isinstance(preset, ServePreset):
         service, name, prefix = preset.app.args, preset.app.name, preset.app.route_prefix
         p_host, p_port = preset.http()
+        # The preset's other HTTP options too (request_timeout_s: the presets' bound on a request),
+        # as `serve run` of the same file applies them.
+        http_options = dict(preset.http_options or {})
     else:
         service, name, prefix, p_host, p_port = preset, "hydra-ray", "/", "127.0.0.1", 8000
+        http_options = {}
     host, port = host or p_host, (p_port if port is None else port)
     # With our own Ray the proxy listens here: a busy port is refused before anything starts.
     local = not ray.is_initialized() and starts_local_ray(ray_address)
@@ -125,7 +129,7 @@ def start_service(cfg: ServePreset | ServiceConfig | str | Path, *, host: str | 
             _state["ray"] = True
             # A cluster when asked; else our own embedded Ray, never someone else's on this machine.
             connect(ray_address, num_cpus=num_cpus, include_dashboard=False)
-        serve.start(http_options={"host": host, "port": port})
+        serve.start(http_options={**http_options, "host": host, "port": port})
         serve.run(build_app(service), name=name, route_prefix=prefix, blocking=False)
         url = f"http://{host}:{port}{prefix.rstrip('/')}/"
         _wait_healthy(url, timeout_s)

@@ -19,9 +19,11 @@ from hydra_ray.serve.weights import Weights
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, type_: str, message: str, param: str | None = None):
+    def __init__(self, status: int, type_: str, message: str, param: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.type, self.message, self.param = status, type_, message, param
+        self.headers = headers or {}   # e.g. Retry-After on a 503
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.status}}
