@@ -132,8 +132,10 @@ def test_cheap_documented_command_runs_as_written(clone, where, command):
         assert (clone / "runs" / "tiny-model" / "config.json").is_file()
     if command.split()[1] == "profile":
         assert "passed" in r.stdout and "latency" in r.stdout
-        # how steady the CPU was while timing, whichever it was
-        assert "CPU steady while timing" in r.stdout or "CPU UNSTEADY while timing" in r.stdout, r.stdout
+        # how steady the CPU was while timing, whichever it was (steady, unsteady, or a steady probe
+        # beside widely spread samples, which claims no steadiness: a loaded CI machine)
+        assert any(said in r.stdout for said in ("CPU steady while timing", "CPU UNSTEADY while timing",
+                                                 "CPU speed probe steady")), r.stdout
 
 
 SERVE_PRESETS = [(w, c) for w, c in COMMANDS if c.split()[1] == "serve" and "recorded-demo" in c]

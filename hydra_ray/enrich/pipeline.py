@@ -40,9 +40,10 @@ def init_ray(cfg: EnrichConfig) -> bool:
 
 class Progress:
     """A progress line every ``every_s`` when something changed (sets written, records read), else a
-    heartbeat every ``idle_s``: sets written / sets found to measure so far."""
+    heartbeat every ``idle_s``: sets written / sets found to measure so far. Ten seconds: often enough
+    to see a run move, rare enough that a day-long job's log stays readable."""
 
-    def __init__(self, emit: Callable[[str], None], every_s: float = 5.0, idle_s: float = 30.0):
+    def __init__(self, emit: Callable[[str], None], every_s: float = 10.0, idle_s: float = 30.0):
         self.emit, self.every_s, self.idle_s = emit, every_s, idle_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
         self.shown: tuple | None = None   # what the last line said: an unchanged line is not repeated

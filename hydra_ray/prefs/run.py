@@ -79,9 +79,8 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
     df = read_enriched(inp)
     run_info = {"input": str(inp), "input_fingerprint": input_fingerprint(inp), "config": config.to_dict()}
     rewritten = _check_output(out, run_info, overwrite)
-    log(f"read {len(df)} candidate rows in {df['pair_id'].nunique()} groups from {inp / 'data'}")
-
-    log("forming pairs (significance from repeat samples where the enriched data has none) …")
+    log(f"read {len(df)} candidate rows in {df['pair_id'].nunique()} groups from {inp / 'data'}; forming pairs "
+        "(significance from repeat samples where the enriched data has none) …")
     pairing = form_pairs(candidates_from_frame(df), significance_alpha=config.significance_alpha,
                          significance_min_effect=config.significance_min_effect,
                          max_pairs_per_group=config.max_pairs_per_group, seed=config.seed,

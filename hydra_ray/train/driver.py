@@ -140,11 +140,17 @@ def _preflight(cfg: TrainConfig, plan, emit: Callable[[str], None]) -> None:
     options["resources"] = per
     if plan.accelerator_type:
         options["accelerator_type"] = plan.accelerator_type
-    emit("[train] checking a node of the workers' shape (waits while the autoscaler adds one)")
-    node, problems = ray.get(ray.remote(_check_worker_node).options(**options).remote(cfg.to_dict()))
+    check = ray.remote(_check_worker_node).options(**options).remote(cfg.to_dict())
+    if not ray.wait([check], timeout=NODE_CHECK_QUIET_S)[0]:   # said only when it waits (a node being added)
+        emit("[train] waiting for a node of the workers' shape to check it (an autoscaler adds one; "
+             "on a fixed cluster, one must have what scaling.* asks for)")
+    node, problems = ray.get(check)
     if problems:
         raise ConfigError(problems, f"train (node check on {node}, a node the workers would use)")
     emit(f"[train] {node} has what the workers need")
+
+
+NODE_CHECK_QUIET_S = 10.0   # a node check that answers within this needs no "waiting" line
 
 
 def _config_error_in(error: BaseException) -> ConfigError | None:
