@@ -85,6 +85,17 @@ def test_plan_uses_placement_for_resources_and_serve_for_autoscaling():
     assert plan(cfg, {})["HydraAPI"]["ray_actor_options"] == {"num_cpus": 0.0}
 
 
+def test_a_section_given_in_part_keeps_that_deployments_own_defaults():
+    """Setting one field of deployments.verification (or .ingress) leaves the others at that
+    deployment's defaults: 8 calls a sandbox replica, 16 queued, no GPU; the ingress on no CPU."""
+    cfg = service_config({**RECORDED, "deployments": {"verification": {"num_replicas": 2},
+                                                      "ingress": {"num_replicas": 2}}})
+    ver, ingress = cfg.deployments.verification, cfg.deployments.ingress
+    assert ver.num_replicas == 2 and (ver.max_ongoing_requests, ver.max_queued_requests, ver.use_gpu) == (8, 16, False)
+    assert ingress.num_replicas == 2 and (ingress.num_cpus, ingress.max_ongoing_requests) == (0.0, 64)
+    assert service_config(RECORDED).deployments.verification == type(ver)()   # as when not given at all
+
+
 def test_build_binds_three_deployments_without_a_cluster():
     from ray.serve.deployment import Application
 

@@ -74,6 +74,7 @@ def test_faster_candidate_wins_and_failing_ones_never_do(engine):
     assert by[3].verdict == "rejected" and "does not parse" in by[3].detail and "line 1" in by[3].detail
     assert by[4].verdict == "unchanged"
     assert by[5].duplicate_of == 1 and by[5].verdict == "passed"
+    assert by[5].cpu_speed_cv == by[1].cpu_speed_cv is not None   # all its first occurrence measured
     # Formatting, comments and redundant parentheses leave the syntax tree, and so the program, as it was.
     assert by[6].verdict == "unchanged" and "reformatted" in by[6].detail and by[6].score is None
     assert by[7].duplicate_of == 1 and "same syntax tree" in by[7].detail

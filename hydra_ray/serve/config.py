@@ -223,22 +223,32 @@ class DeploymentSection(ReplicaSection):
         positive(errors, "retry_after_s", self.retry_after_s, allow_zero=True)
 
 
-def _ingress() -> DeploymentSection:
-    # Routing and validation only: the heavy work is in the other two deployments.
-    return DeploymentSection(num_cpus=0.0, use_gpu=False, max_ongoing_requests=64)
+# Each deployment's defaults are its class's, so a preset that sets one field of a section keeps the
+# section's other defaults (not those of a generic deployment: 16 calls and use_gpu auto for the sandbox).
+@dataclass
+class IngressDeployment(DeploymentSection):
+    """Routing and validation only: the heavy work is in the other two deployments."""
+
+    num_cpus: float = 0.0
+    use_gpu: bool | str = False
+    max_ongoing_requests: int = 64
 
 
-def _verification() -> DeploymentSection:
-    # One sandbox session at a time per replica: 8 calls inside a replica plus 16 waiting already mean
-    # minutes for the last one; beyond that a client is better told to come back.
-    return DeploymentSection(num_cpus=1.0, use_gpu=False, max_ongoing_requests=8, max_queued_requests=16)
+@dataclass
+class VerificationDeployment(DeploymentSection):
+    """One sandbox session at a time per replica: 8 calls inside a replica plus 16 waiting already mean
+    minutes for the last one; beyond that a client is better told to come back."""
+
+    use_gpu: bool | str = False
+    max_ongoing_requests: int = 8
+    max_queued_requests: int = 16
 
 
 @dataclass
 class DeploymentsSection(Config):
-    ingress: DeploymentSection = field(default_factory=_ingress)
+    ingress: IngressDeployment = field(default_factory=IngressDeployment)
     generation: DeploymentSection = field(default_factory=DeploymentSection)
-    verification: DeploymentSection = field(default_factory=_verification)
+    verification: VerificationDeployment = field(default_factory=VerificationDeployment)
 
 
 @dataclass

@@ -19,7 +19,7 @@ end as verdicts from the sandbox's limits; nothing here runs candidate code outs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from hydra_ray.data.programs import program_key, syntax_problem
@@ -186,10 +186,10 @@ class VerificationEngine:
         for rep in reports:
             assert rep is not None
             if rep.duplicate_of is not None:   # same outcome as its first occurrence; ties rank the first higher
-                src = reports[rep.duplicate_of]
-                rep = Report(rep.index, rep.code, src.verdict, rep.detail, src.tests_passed, src.tests_total,
-                             src.metrics, src.samples, src.measured, rep.duplicate_of, src.score, src.stderr_tail,
-                             src.peak_memory_net_kb, src.mode, src.mode_reason)
+                # Everything its first occurrence measured (a field added later included), under its own
+                # index, code and detail.
+                rep = replace(reports[rep.duplicate_of], index=rep.index, code=rep.code, detail=rep.detail,
+                              duplicate_of=rep.duplicate_of)
             final.append(rep)
         ranking = rank([Entry(r.index, r.verdict, r.score, r.duplicate_of is not None) for r in final])
         reason = ranking.reason
