@@ -25,6 +25,9 @@ SLOW_CANDIDATES = ["import time\nn = int(input())\ntime.sleep(0.2)\nprint(sum(ra
                    "import time\nn = int(input())\ntime.sleep(0.25)\nprint(n * (n - 1) // 2)\n",
                    "import time\nn = int(input())\ntime.sleep(0.35)\nprint(sum(range(n)))\n"]
 CHEAP = "n = int(input())\nprint(n * 2)\n"
+# ~0.6 s a run: measuring it and its candidates takes ~20 s, past VERIFY_TIMEOUT_S.
+SLOWER = SLOW.replace("0.3", "0.6")
+VERIFY_TIMEOUT_S = 12
 
 
 REQUEST_TIMEOUT_S = 120
@@ -38,7 +41,8 @@ def url(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("serve-use")
     recorded = write_recorded(tmp / "recorded.jsonl",
-                              by_code={SLOW: SLOW_CANDIDATES, CHEAP: ["n = int(input())\nprint(n + n)\n"]})
+                              by_code={SLOW: SLOW_CANDIDATES, SLOWER: SLOW_CANDIDATES,
+                                       CHEAP: ["n = int(input())\nprint(n + n)\n"]})
     args = {
         "backend": "recorded", "recorded": {"path": str(recorded)},
         "generation": {"n_candidates": 3, "max_candidates": 6},
@@ -46,7 +50,7 @@ def url(tmp_path_factory):
         "deployments": {"generation": {"num_cpus": 0.25},
                         "verification": {"num_cpus": 1, "max_ongoing_requests": 1, "max_queued_requests": 1,
                                          "retry_after_s": RETRY_AFTER_S}},
-        "verification": {"profile": {
+        "verification": {"timeout_s": VERIFY_TIMEOUT_S, "profile": {
             "warmup": 0, "repeats": 5, "throughput_bursts": 4, "remeasure_unsteady": 0,
             "sandbox": {"wall_time_s": 2, "cpu_time_s": 2, "memory_mb": 512}}},
     }
@@ -133,3 +137,19 @@ def test_a_saturated_service_says_so_with_503_and_retry_after(url):
             assert r.headers["Retry-After"] == str(RETRY_AFTER_S) and seconds < 3, (r.headers, seconds)
         else:
             assert r.json()["candidates"][0]["verdict"] == "passed"
+
+
+def test_verification_past_its_timeout_is_a_504_naming_the_setting_and_stops(url):
+    """verification.timeout_s bounds a request's measurement: a 504 that names the setting (not the
+    proxy's plain 408 at request_timeout_s), and the sandbox work stops with it."""
+    t0 = time.monotonic()
+    r = optimize(url, SLOWER, "100\n", timeout=60)
+    took = time.monotonic() - t0
+    assert r.status_code == 504, r.text
+    err = r.json()["error"]
+    assert err["type"] == "timeout" and f"longer than {VERIFY_TIMEOUT_S} s (verification.timeout_s)" in err["message"]
+    assert VERIFY_TIMEOUT_S <= took < VERIFY_TIMEOUT_S + 6, took
+    deadline = time.monotonic() + 5
+    while sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandbox_processes() == 0

@@ -184,6 +184,10 @@ class HydraAPI:
         except RayError as e:
             raise ApiError(503, "unavailable", f"{what} failed: {type(e).__name__}: {str(e)[:500]}") from None
 
+    async def _verify(self, response):
+        """A Verifier call, bounded by verification.timeout_s (its sandbox work stops when it fires)."""
+        return await self._call("verification", response, self.cfg.verification.timeout_s, "verification.timeout_s")
+
     async def _generate(self, request: GenRequest) -> GenResult:
         result = await self._call("generation", self.generator.generate.remote(request),
                                   self.cfg.generation.timeout_s)
@@ -225,8 +229,7 @@ class HydraAPI:
         n = bounded(req.n_candidates, g.n_candidates, g.max_candidates, "n_candidates", "candidates")
         max_new = bounded(req.max_new_tokens, g.max_new_tokens, g.max_new_tokens_limit, "max_new_tokens", "tokens")
         t_prep = time.perf_counter()
-        prepared = await self._call("verification", self.verifier.prepare.remote(req.code, tests, inputs,
-                                                                                req.float_tol))
+        prepared = await self._verify(self.verifier.prepare.remote(req.code, tests, inputs, req.float_tol))
         calls = {"verification_call_s": time.perf_counter() - t_prep}
         if isinstance(prepared, Failure):
             raise ApiError(422, prepared.kind, prepared.message, "tests" if tests else "inputs")
@@ -237,7 +240,7 @@ class HydraAPI:
         calls["generation_call_s"] = time.perf_counter() - t_gen
         codes = [extract_code(x.text) for x in gen.generations]
         t_eval = time.perf_counter()
-        ev = await self._call("verification", self.verifier.evaluate.remote(prepared, codes, list(weights.values)))
+        ev = await self._verify(self.verifier.evaluate.remote(prepared, codes, list(weights.values)))
         calls["verification_call_s"] += time.perf_counter() - t_eval
         for r in ev.candidates:
             metrics().verdicts.inc(tags={"verdict": r.verdict})
@@ -252,8 +255,7 @@ class HydraAPI:
         tests = [TestCase(t.input, t.expected) for t in req.tests or []]
         inputs = list(req.inputs or [])
         check_io(tests, inputs, self.cfg.limits)
-        report, seconds = await self._call("verification", self.verifier.profile.remote(req.code, tests, inputs,
-                                                                                        req.float_tol))
+        report, seconds = await self._verify(self.verifier.profile.remote(req.code, tests, inputs, req.float_tol))
         info = (await self._describe())["verification"]
         return {**program_view(report), "isolation": info.get("isolation"), "seconds": seconds}
 

@@ -272,6 +272,13 @@ class VerificationSection(Config):
     ``deployments.Verifier``): more throughput means more replicas (``deployments.verification``)."""
 
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    # One verification call (checking the original, or measuring the candidates) that takes longer
+    # fails the request with 504 naming this setting, and its sandbox work is stopped. Keep it below
+    # the preset's http_options.request_timeout_s, whose own answer (Serve's plain 408) names nothing.
+    timeout_s: float = 300.0
+
+    def _check(self, errors: list[str]) -> None:
+        positive(errors, "timeout_s", self.timeout_s)
 
 
 @dataclass
