@@ -139,3 +139,17 @@ def test_a_count_takes_whole_numbers_only_and_evaluate_at_least_four_repeats():
     assert len(e.value.problems) == 1 and "expected at least 4, got 3" in e.value.problems[0]
     assert "measure.repeats=4 or more" in e.value.problems[0]
     assert load_config(EvaluateConfig, None, ["measure.repeats=4"]).measure.repeats == 4
+
+
+def test_label_default_preset_says_the_code_defaults_it_lists():
+    """configs/label/default.yaml documents the defaults: a changed default (max_pairs_per_group became
+    100) must change there too, or users reading the preset are told the old behaviour."""
+    import yaml
+
+    from hydra_ray.prefs.config import LabelConfig
+
+    listed = yaml.safe_load((CONFIGS / "label" / "default.yaml").read_text())
+    code = LabelConfig().to_dict()
+    differ = {k: (v, code[k]) for k, v in listed.items() if k in code and v != code[k]}
+    assert not differ, f"default.yaml differs from LabelConfig's defaults (preset, code): {differ}"
+    assert listed["max_pairs_per_group"] == 100

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from hydra_ray.paths import OutputExistsError, check_output_dir
 from hydra_ray.prefs.config import LabelConfig
 from hydra_ray.prefs.dataset import label_pairs, write_jsonl, write_parquet
+from hydra_ray.prefs.group_balance import dominance_note
 from hydra_ray.prefs.input_notes import estimated_metrics, input_notes
 from hydra_ray.prefs.labels import Labeler
 from hydra_ray.prefs.pairs import candidates_from_frame, enriched_files, form_pairs, passed_values, read_enriched
@@ -90,6 +91,8 @@ def label_directory(input_dir: str | Path, output_dir: str | Path, config: Label
         f"{', '.join(f'{k} {v}' for k, v in pairing.skipped.most_common()) or 'none'})")
     # Before any figure: a partial or mixed input, and which metrics are estimates (input_notes.py).
     notes = input_notes(inp, df, coverage(pairing))
+    lopsided = dominance_note((p.pair_id for p in pairing.pairs), config.max_pairs_per_group)
+    notes += [lopsided] if lopsided else []
     for note in notes:
         log(note)
     labeler = Labeler.fit(config, passed_values(pairing.groups))
