@@ -26,6 +26,7 @@ from hydra_ray import observability as obs
 from hydra_ray.data.loaders import SUFFIXES
 from hydra_ray.enrich.config import EnrichConfig, resolve_batch_size
 from hydra_ray.enrich.identity import check_and_record
+from hydra_ray.enrich.inflight import describe
 from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.enrich.storage import OutputStore, list_inputs
 from hydra_ray.enrich.summary import summarize_output
@@ -49,6 +50,7 @@ class Progress:
         self.shown: tuple | None = None   # what the last line said: an unchanged line is not repeated
         self.counts: dict[str, Any] = {"to_measure": 0, "already": 0, "records_read": 0, "rejected": 0}
         self.verdicts: Counter[str] = Counter()
+        self.written: set[str] = set()   # sets written: their last in-flight report is stale
 
     def update(self, pairs: int = 0, verdicts: list[str] | None = None, counts: dict | None = None,
                force: bool = False) -> None:
@@ -57,7 +59,8 @@ class Progress:
         self.counts = counts or self.counts
         now = time.monotonic()
         c = self.counts
-        state = (self.done, c["to_measure"], c["records_read"], c["rejected"])
+        inside = describe(c.get("in_flight") or [], self.written)   # progress within long sets
+        state = (self.done, c["to_measure"], c["records_read"], c["rejected"], inside)
         due = now - self.last >= (self.every_s if state != self.shown else self.idle_s)
         if (force and state != self.shown) or (not force and due):
             self.last, self.shown = now, state
@@ -71,8 +74,11 @@ class Progress:
             verdicts = " ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items()))
             self.emit(f"[enrich] {self.done}/{c['to_measure']} sets ({c['already']} done before) · {rate:.2f} sets/s · "
                       f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
-                      f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else ""))
+                      f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else "") + inside)
 
+
+# Seconds between progress lines (tests shorten it to see lines within a short run).
+PROGRESS_EVERY_S = float(os.environ.get("HYDRA_RAY_ENRICH_PROGRESS_S", "10"))
 
 # Seconds without a measured set before the log says why no profiling actor can start (if so).
 WAIT_NOTE_S = float(os.environ.get("HYDRA_RAY_ENRICH_WAIT_NOTE_S", "60"))
@@ -200,7 +206,7 @@ class _Run:
     def __init__(self, cfg: EnrichConfig, emit, writer: RollingWriter, spool, count_rejects: bool):
         self.cfg, self.emit, self.writer, self.spool = cfg, emit, writer, spool
         self.count_rejects = count_rejects     # once per output directory: a resumed run re-reads the same rejects
-        self.progress = Progress(emit)
+        self.progress = Progress(emit, every_s=PROGRESS_EVERY_S)
         self.counts: dict[str, Any] = {}
         self.first_set_at: float | None = None
         self.t0 = time.monotonic()
@@ -294,11 +300,14 @@ class _Run:
         # Blocks of batch_size sets, so each actor call gets one batch and its results stream out at once.
         ds = ds.repartition(target_num_rows_per_block=batch_size)
         _same_task_args(ds, near)
+        # The real worker reports long sets' progress to the ledger (inflight.py); the scale benchmark's
+        # stand-in measures nothing, so it gets no handle.
+        worker_kwargs = {"profile": cfg.profile.to_dict(), **({} if worker_cls else {"progress": self.ledger})}
         out = ds.map_batches(
-            worker_cls or ProfilerWorker, fn_constructor_kwargs={"profile": cfg.profile.to_dict()},
+            worker_cls or ProfilerWorker, fn_constructor_kwargs=worker_kwargs,
             batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), **plan.options)
         nodes_before = _alive_nodes()
-        written: set[str] = set()
+        written = self.progress.written
         stop = threading.Event()
         keeper = threading.Thread(target=self._housekeeping, args=(stop,), name="enrich-housekeeping", daemon=True)
         self.t0 = t0 = time.monotonic()

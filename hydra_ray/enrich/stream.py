@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any, Iterator
 
 from hydra_ray.data.schema import Rejected, RejectReason
+from hydra_ray.enrich.inflight import Board
 
 
 def raw_schema():
@@ -218,6 +219,7 @@ class Ledger:
         self.next_record: dict[int, int] = {}  # file index → the record whose block claims next
         self._turn = None                     # asyncio.Condition, made in the actor's event loop
         self.out_of_order = 0                 # blocks that gave up waiting (a lost block, not expected)
+        self.board = Board()                  # what each worker's set in flight is doing (inflight.py)
 
     async def claim_in_order(self, where: tuple[int, int], block_key: str, ids: list[tuple[str, str]],
                              rejected: list[dict], n_read: int) -> list[str]:
@@ -276,10 +278,14 @@ class Ledger:
     def full(self) -> bool:
         return self.limit is not None and self.valid >= self.limit
 
+    def report(self, worker: str, seq: int, state: dict | None) -> None:
+        """A worker's set in flight (:class:`hydra_ray.enrich.inflight.SetProgress`)."""
+        self.board.report(worker, seq, state)
+
     def drain(self) -> tuple[list[dict], dict[str, Any]]:
-        """Rejected rows not yet handed out, and the counts so far."""
+        """Rejected rows not yet handed out, and the counts so far (with the sets in flight)."""
         rows, self.pending_rejects = self.pending_rejects, []
-        return rows, self.counts()
+        return rows, dict(self.counts(), in_flight=self.board.states())
 
     def counts(self) -> dict[str, Any]:
         return {"valid": self.valid, "already": self.already, "to_measure": self.valid - self.already,

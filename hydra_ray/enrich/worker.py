@@ -14,8 +14,10 @@ from typing import Any
 
 from hydra_ray.config import from_dict
 from hydra_ray.data.schema import ProgramSet
+from hydra_ray.enrich.inflight import SetProgress
 from hydra_ray.enrich.rows import candidate_rows
 from hydra_ray.metrics.profiler import ProfileConfig, Profiler
+from hydra_ray.sandbox.progress import reporting
 
 LOCK_DIR = Path("/tmp/hydra-ray-cpu-locks")
 
@@ -48,7 +50,9 @@ def _node_id() -> str:
 
 
 class ProfilerWorker:
-    def __init__(self, profile: dict[str, Any]):
+    def __init__(self, profile: dict[str, Any], progress=None):
+        # progress: the ledger actor, told what a long set is doing (enrich/inflight.py); None: silent
+        self.progress, self.seq, self.key = progress, 0, f"{socket.gethostname()}:{os.getpid()}"
         self.cpu, self._lock = claim_cpu()
         self.profiler = Profiler(from_dict(ProfileConfig, profile))
         b = self.profiler.baseline
@@ -57,7 +61,15 @@ class ProfilerWorker:
                      "interpreter_ms": b["interpreter_ms"], "isolation": b["isolation"]}
 
     def measure(self, ps: ProgramSet) -> list[dict[str, Any]]:
-        return candidate_rows(ps, self.profiler.profile(ps), self.node, self.profiler.baseline["floors"])
+        if self.progress is None:
+            return candidate_rows(ps, self.profiler.profile(ps), self.node, self.profiler.baseline["floors"])
+        sink = SetProgress(self.progress, self.key, self.seq, ps.pair_id, len(ps.candidates))
+        try:
+            with reporting(sink):
+                results = self.profiler.profile(ps)
+        finally:
+            self.seq = sink.finish()
+        return candidate_rows(ps, results, self.node, self.profiler.baseline["floors"])
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         """Ray Data entry point: a batch of program-set rows in, a batch of candidate rows out."""

@@ -78,6 +78,7 @@ from hydra_ray.metrics.profile_config import ProfileConfig
 from hydra_ray.metrics.run_readings import MEMORY_KIND, MEMORY_SOURCE, run_cpu_s, run_latency_ms, run_memory_kb
 from hydra_ray.metrics.stats import Look, coefficient_of_variation, compare_samples, decide_two_looks, summarize
 from hydra_ray.metrics.timing_rounds import Timing, abba_rounds, throughput_bursts, timing_runs
+from hydra_ray.sandbox import progress
 from hydra_ray.sandbox.modes import process_only_reason
 from hydra_ray.sandbox.runner import RunSpec, Sandbox
 from hydra_ray.sandbox.verdict import RunResult, Verdict
@@ -132,6 +133,7 @@ class Profiler:
         programs = {c.name: ps.program(c.code) for c in ps.candidates}
         results = [CandidateResult(c.name, c.code, Verdict.PASSED, tests_total=len(ps.tests)) for c in ps.candidates]
         t0 = time.perf_counter()
+        progress.phase("verifying")   # names what the following sandbox sessions do (enrich's progress line)
         mode, reason = self._check_correctness(ps, programs, results)
         t1 = time.perf_counter()
         self.phase_seconds["verification"] += t1 - t0
@@ -238,6 +240,7 @@ class Profiler:
         rounds = range(cfg.warmup + cfg.repeats)
         t, each = None, []
         while True:   # again while the CPU's speed swung (module doc); keep the steadiest attempt
+            progress.phase("timing" if not each else "timing again (CPU speed swung)")
             per, speed = timing_runs(self.sandbox, cfg, ps, programs, names, mode, rounds)
             cv = coefficient_of_variation(list(speed.values()))
             each.append(cv)
@@ -254,7 +257,9 @@ class Profiler:
                     return (f"candidate {name} fails as a function call ({bad.verdict.value}: {bad.detail[:120]}) "
                             "but passes in-process: measured in-process"), t
         else:
+            progress.phase("throughput")
             t.throughput = throughput_bursts(self.sandbox, cfg, programs, names, tests, mode)
+        progress.phase("counting cycles")
         t.cycles = self._cycles(ps, programs, names, mode)
         self._derive(ps, passing, mode, t)
         return "", t
@@ -263,6 +268,7 @@ class Profiler:
         """``extra_repeats`` more timing rounds, continuing the ABBA order, merged into ``t``; the metrics
         are derived again from every measured round (profile_config's module doc, "Two looks")."""
         more = range(t.rounds, t.rounds + self.cfg.extra_repeats)
+        progress.phase("timing (extra rounds)")
         per, speed = timing_runs(self.sandbox, self.cfg, ps, programs, [r.name for r in passing], mode, more)
         for name, by_round in per.items():
             t.per[name].update(by_round)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from hydra_ray.sandbox import cancel
+from hydra_ray.sandbox import cancel, progress
 from hydra_ray.sandbox.compare import first_mismatch
 from hydra_ray.sandbox.isolation import IsolationInfo, base_bwrap_args, probe_isolation
 from hydra_ray.sandbox.limits import SandboxLimits
@@ -168,8 +168,13 @@ class Sandbox:
                                 env={}, start_new_session=True)
         if token is not None:
             token.attach(proc.pid)
+        sink = progress.current()   # enrich's per-set progress (sandbox/progress.py); None elsewhere
         try:
-            out, err = proc.communicate(timeout=budget)
+            if sink is not None:
+                sink.session(len(runs))
+                out, err = progress.read_session(proc, budget, sink)
+            else:
+                out, err = proc.communicate(timeout=budget)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
