@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hydra_ray.cli import main
+from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.metrics.names import METRIC_NAMES, METRICS
 from hydra_ray.metrics.stats import compare_samples
 from hydra_ray.prefs.dirichlet import region_of
@@ -125,16 +126,7 @@ def build_enriched(path: Path) -> dict:
 
     d = path / "data"
     d.mkdir(parents=True)
-    fields = [("pair_id", pa.string()), ("problem_id", pa.string()), ("candidate", pa.string()),
-              ("code", pa.string()), ("verdict", pa.string()), ("verdict_detail", pa.string()),
-              ("tests_passed", pa.int64()), ("tests_total", pa.int64())]
-    for m in METRICS:
-        c = m.column
-        fields += [(c, pa.float64()), (f"{c}_source", pa.string()), (f"{c}_estimated", pa.bool_()),
-                   (f"{c}_n", pa.int64()), (f"{c}_spread", pa.float64()),
-                   (f"{c}_samples", pa.list_(pa.float64())), (f"{c}_significant", pa.bool_())]
-    fields += [("node_id", pa.string()), ("cpu_model", pa.string())]
-    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields)), d / "part-0.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), d / "part-0.parquet")
     return facts
 
 
@@ -303,7 +295,8 @@ def test_label_says_when_its_input_is_unfinished_mixed_or_estimated(labelled, tm
     (enriched / "data").mkdir(parents=True)
     table = pq.read_table(labelled["enriched"] / "data" / "part-0.parquet")
     modes = ["process" if i < 4 else "inprocess" for i in range(table.num_rows)]   # the first 2 pairs
-    pq.write_table(table.append_column("measure_mode", pa.array(modes)), enriched / "data" / "part-0.parquet")
+    table = table.set_column(table.schema.get_field_index("measure_mode"), "measure_mode", pa.array(modes))
+    pq.write_table(table, enriched / "data" / "part-0.parquet")
     sets = len(set(table.column("pair_id").to_pylist()))
     (enriched / "summary.json").write_text(json.dumps({"sets_total": sets}))
     proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "label", "--input", str(enriched),

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hydra_ray.enrich.rows import arrow_schema
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.prefs.group_balance import dominance_note
 
@@ -47,17 +48,8 @@ def _enriched(path: Path) -> None:
                          "code": f"print(sum(range({k + 1})) * {len(rows) + 1})\n", "verdict": "passed",
                          "verdict_detail": "", "tests_passed": 2, "tests_total": 2, "node_id": "n",
                          "cpu_model": "synthetic", **_metrics(5.0 * (k + 1), rng)})
-    fields = [("pair_id", pa.string()), ("problem_id", pa.string()), ("candidate", pa.string()),
-              ("code", pa.string()), ("verdict", pa.string()), ("verdict_detail", pa.string()),
-              ("tests_passed", pa.int64()), ("tests_total", pa.int64())]
-    for m in METRICS:
-        c = m.column
-        fields += [(c, pa.float64()), (f"{c}_source", pa.string()), (f"{c}_estimated", pa.bool_()),
-                   (f"{c}_n", pa.int64()), (f"{c}_spread", pa.float64()),
-                   (f"{c}_samples", pa.list_(pa.float64())), (f"{c}_significant", pa.bool_())]
-    fields += [("node_id", pa.string()), ("cpu_model", pa.string())]
     (path / "data").mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields)), path / "data" / "part-0.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path / "data" / "part-0.parquet")
 
 
 def _label(enriched: Path, out: Path, *overrides: str) -> tuple[str, dict]:

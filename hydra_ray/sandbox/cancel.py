@@ -16,12 +16,9 @@ A token is found through a context variable, not passed down, because the work i
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
-import signal
 import threading
-from typing import Iterator
+
+from hydra_ray.sandbox.ambient import Ambient, kill_group
 
 
 class SandboxCancelled(RuntimeError):
@@ -42,14 +39,14 @@ class CancelToken:
         with self._lock:
             self._cancelled = True
             if self._pgid is not None:
-                _kill_group(self._pgid)
+                kill_group(self._pgid)
 
     def attach(self, pgid: int) -> None:
         """A session started (its leader's pid is its process group); killed now if already cancelled."""
         with self._lock:
             self._pgid = pgid
             if self._cancelled:
-                _kill_group(pgid)
+                kill_group(pgid)
 
     def detach(self) -> None:
         """The session ended. (Its leader is reaped just before this, as Popen.communicate waits; a pid
@@ -62,24 +59,15 @@ class CancelToken:
             raise SandboxCancelled("the request was cancelled (the client went away)")
 
 
-_current: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("hydra_sandbox_cancel", default=None)
+_ambient: Ambient[CancelToken] = Ambient("hydra_sandbox_cancel")
 
 
+# Functions, not the bound methods: Ray pickles what a deployment's module imports, and a bound method
+# would carry its ContextVar, which cannot be pickled.
 def current() -> CancelToken | None:
-    return _current.get()
+    return _ambient.current()
 
 
-@contextlib.contextmanager
-def cancelling(token: CancelToken) -> Iterator[CancelToken]:
-    reset = _current.set(token)
-    try:
-        yield token
-    finally:
-        _current.reset(reset)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def cancelling(token: CancelToken):
+    """``with cancelling(token):`` work in this context stops when ``token.cancel()`` is called."""
+    return _ambient.using(token)

@@ -15,12 +15,10 @@ line: no extra process, pipe or wake-up, as ``communicate`` also wakes per write
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
-import signal
 import threading
-from typing import Iterator, Protocol
+from typing import Protocol
+
+from hydra_ray.sandbox.ambient import Ambient, kill_group
 
 
 class Sink(Protocol):
@@ -29,27 +27,23 @@ class Sink(Protocol):
     def run_done(self) -> None: ...                # one of them finished
 
 
-_current: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("hydra_sandbox_progress", default=None)
+_ambient: Ambient[Sink] = Ambient("hydra_sandbox_progress")
 
 
-def current() -> Sink | None:
-    return _current.get()
+def current() -> Sink | None:   # functions, not bound methods: see cancel.py
+    return _ambient.current()
+
+
+def reporting(sink: Sink):
+    """``with reporting(sink):`` this context's sandbox sessions report to ``sink``."""
+    return _ambient.using(sink)
 
 
 def phase(name: str) -> None:
     """Tell the sink (if any) what the following sessions measure."""
-    sink = _current.get()
+    sink = current()
     if sink is not None:
         sink.phase(name)
-
-
-@contextlib.contextmanager
-def reporting(sink: Sink) -> Iterator[Sink]:
-    reset = _current.set(sink)
-    try:
-        yield sink
-    finally:
-        _current.reset(reset)
 
 
 def read_session(proc, budget_s: float, sink: Sink) -> tuple[bytes, bytes]:
@@ -59,13 +53,7 @@ def read_session(proc, budget_s: float, sink: Sink) -> tuple[bytes, bytes]:
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     drain.start()   # stderr read beside stdout, so a full stderr pipe never stalls the runner
 
-    def kill() -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    timer = threading.Timer(budget_s, kill)
+    timer = threading.Timer(budget_s, kill_group, args=(proc.pid,))
     timer.daemon = True
     timer.start()
     lines: list[bytes] = []
