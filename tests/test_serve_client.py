@@ -135,6 +135,9 @@ def test_table_marks_estimates_and_says_how_programs_were_measured():
             m["estimated"] = False
     assert "~" not in format_table(counted)
     assert "generation 1.50 s for a batch of 4 requests" in format_result(RESPONSE)
+    assert "waiting" not in format_result(RESPONSE)
+    queued = dict(RESPONSE, timings={**RESPONSE["timings"], "total_s": 33.0, "waiting_s": 30.0})
+    assert "sandbox 1.40 s, waiting for a free replica 30.00 s)" in format_result(queued)
 
 
 def test_a_service_too_slow_for_the_timeout_is_not_called_unreachable():

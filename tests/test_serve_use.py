@@ -137,6 +137,9 @@ def test_a_saturated_service_says_so_with_503_and_retry_after(url):
             assert r.headers["Retry-After"] == str(RETRY_AFTER_S) and seconds < 3, (r.headers, seconds)
         else:
             assert r.json()["candidates"][0]["verdict"] == "passed"
+            # It waited behind the slow request (~4 s) and says so, apart from its own sandbox time.
+            t = r.json()["timings"]
+            assert t["waiting_s"] > 2 and t["waiting_s"] + t["sandbox_s"] <= t["total_s"] + 0.01, t
 
 
 def test_verification_past_its_timeout_is_a_504_naming_the_setting_and_stops(url):

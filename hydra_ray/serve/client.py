@@ -172,9 +172,11 @@ def format_result(resp: dict[str, Any]) -> str:
     verdict = (f"best: candidate {best['index']}" if best["improved"] else "best: the original (nothing beat it)")
     batch = (resp.get("generation") or {}).get("batch_size") or 1
     shared = f" for a batch of {batch} requests" if batch > 1 else ""   # the answer waited for the whole batch
+    waited = t.get("waiting_s") or 0.0   # queued behind other requests: said only when it is noticeable
+    waiting = f", waiting for a free replica {waited:.2f} s" if waited >= 0.5 else ""
     return "\n".join([format_table(resp), "", f"{verdict} — {best['reason']}",
                       f"time: {t['total_s']:.2f} s (generation {t['generation_s']:.2f} s{shared}, sandbox "
-                      f"{t['sandbox_s']:.2f} s)", "", "--- best program ---", best["code"].rstrip("\n")])
+                      f"{t['sandbox_s']:.2f} s{waiting})", "", "--- best program ---", best["code"].rstrip("\n")])
 
 
 def optimize_body(code: str, tests: Sequence[dict] | None, inputs: Sequence[str] | None,

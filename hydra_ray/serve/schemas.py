@@ -123,7 +123,8 @@ class OptimizeResponse(BaseModel):
                                       "backend call this request was part of: with batching, the whole batch's "
                                       "time), sandbox_s (verification work), overhead_s = total - generation - "
                                       "sandbox; generation_call_s and verification_call_s (the ingress's calls, "
-                                      "including routing, queueing and the batch wait)")
+                                      "including routing, queueing and the batch wait); waiting_s: what those calls spent other "
+                                      "than on this request's work (queued behind other requests for a free replica)")
 
 
 class ProfileResponse(ProgramOut):

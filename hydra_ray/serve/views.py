@@ -83,6 +83,15 @@ def candidate_view(r: Report, rank: int, completion: str, finish_reason: str) ->
             "ratios": dict(s.ratios) if s else {}, "duplicate_of": r.duplicate_of}
 
 
+def _waiting(calls: dict[str, float] | None, gen, sandbox_s: float) -> dict[str, float]:
+    """How long the request waited for a free replica (queued behind other requests, routed): its calls'
+    time less the work done in them. Without it a busy service's 30 s answer read as 30 s of overhead."""
+    if not calls or "verification_call_s" not in calls or "generation_call_s" not in calls:
+        return {}
+    waited = (calls["verification_call_s"] - sandbox_s) + (calls["generation_call_s"] - gen.seconds)
+    return {"waiting_s": max(0.0, waited)}
+
+
 def optimize_view(original_code: str, weights: Weights, ev: Evaluation, gen: GenResult, prepared_seconds: float,
                   n_given: int, n_differential: int, total_s: float, verification_info: dict[str, Any],
                   calls: dict[str, float] | None = None) -> dict:
@@ -104,7 +113,7 @@ def optimize_view(original_code: str, weights: Weights, ev: Evaluation, gen: Gen
                        "completion_tokens": [g.completion_tokens for g in gen.generations],
                        **batch_view(gen)},
         "timings": {"total_s": total_s, "generation_s": gen.seconds, "sandbox_s": sandbox_s,
-                    "overhead_s": total_s - gen.seconds - sandbox_s, **(calls or {})},
+                    "overhead_s": total_s - gen.seconds - sandbox_s, **(calls or {}), **_waiting(calls, gen, sandbox_s)},
     }
 
 
