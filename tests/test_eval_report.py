@@ -252,6 +252,28 @@ def test_table2_ratio_is_the_mean_of_task_ratios():
     assert (t2["N"] == 2).all() and (t2["n_ratio"] == 2).all()
 
 
+def test_table2_before_is_a_shared_averaged_baseline():
+    """The paper's caption: "before values use a shared averaged baseline". The original is measured beside
+    each configuration's candidate, so task t0's original reads 10 ms beside A's and 14 ms beside B's; its
+    shared baseline is (10 + 14)/2 = 12, t1's is (20 + 20)/2 = 20, and before = (12 + 20)/2 = 16 in BOTH
+    rows. The ratio stays within each pair: A: 10/5 = 2 and 20/10 = 2 → 2; B: 14/7 = 2 and 20/20 = 1 → 1.5.
+    before_paired is each configuration's own originals: A (10 + 20)/2 = 15, B (14 + 20)/2 = 17.
+    ratio_of_means = before / after: A 16 / 7.5, B 16 / 13.5."""
+    rows = []
+    for config, pairs in [("A", [(10, 5), (20, 10)]), ("B", [(14, 7), (20, 20)])]:
+        for t, (before, after) in enumerate(pairs):
+            rows.append({"task_id": f"t{t}", "config": config, "candidate": 0, "correct": True,
+                         "verdict": "passed", "size": np.nan, "is_final": True, "orig_verdict": "passed",
+                         "weights": [1.0, 0, 0, 0, 0], "orig_latency": before, "cand_latency": after,
+                         "ratio_latency": before / after})
+    t2 = aggregate.table2(pd.DataFrame(rows), ["latency"]).set_index("config")
+    assert t2.loc["A", "before"] == pytest.approx(16) and t2.loc["B", "before"] == pytest.approx(16)
+    assert t2.loc["A", "before_paired"] == pytest.approx(15) and t2.loc["B", "before_paired"] == pytest.approx(17)
+    assert t2.loc["A", "ratio"] == pytest.approx(2.0) and t2.loc["B", "ratio"] == pytest.approx(1.5)
+    assert t2.loc["A", "ratio_of_means"] == pytest.approx(16 / 7.5)
+    assert t2.loc["B", "ratio_of_means"] == pytest.approx(16 / 13.5)
+
+
 def test_compare_says_when_runs_are_not_comparable_and_writes_valid_json(tmp_path, cfg):
     """Another measurement mode, another task set, one common task (no interval) or none (null, not NaN)."""
     import shutil

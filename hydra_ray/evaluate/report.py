@@ -119,10 +119,12 @@ def render_markdown(summary: dict[str, Any], t3: pd.DataFrame, t2: pd.DataFrame,
         rows.append(row)
     out.append(md_table(header, rows))
     out += ["", "## Per configuration (Table II layout)", "",
-            "Means over the N tasks that every configuration got right. ratio = the mean over tasks of each "
-            "task's before/after (after/before for throughput), our reading of the Hydra paper's numbers (it "
-            "does not define its ratio); gmean = the "
-            "geometric mean of the same per-task ratios. Both > 1 = better.", ""]
+            "Means over the N tasks that every configuration got right. before = a shared averaged baseline, as "
+            "in the Hydra paper: each task's original averaged over its measurements beside every "
+            "configuration's candidate, so it is the same in every row (`before_paired` in table2.csv: this "
+            "configuration's own). ratio = the mean over tasks of each task's before/after (after/before for "
+            "throughput) within its interleaved pair, our reading of the paper's numbers (it does not define "
+            "its ratio); gmean = the geometric mean of the same per-task ratios. Both > 1 = better.", ""]
     cols = ("before", "after", "ratio", "gmean_ratio")
     names = {"ratio": "ratio", "gmean_ratio": "gmean"}
     header = ["config", "N"] + [f"{m} {names.get(c, c)}" + (f" ({BY_NAME[m].unit})" if c in ("before", "after") else "")

@@ -226,8 +226,10 @@ def table2_section(t2, figures: list[str], recorded: str) -> Section:
             "1.377), so we read it as the mean over tasks of each task's before/after (our inference).", "",
             f"Ours: the same six prompt configurations, answered offline from recorded completions ({recorded}: "
             "each original's known better version, whatever the prompt), on the `patterns` programs, not HumanEval. "
-            "Ratio as we read the paper's numbers (it does not define it); gmean = geometric mean of the same "
-            "per-task ratios.", "",
+            "Before = the shared averaged baseline, as the caption says: each task's original averaged over its "
+            "measurements beside every configuration's candidate, the same in every row. Ratio as we read the "
+            "paper's numbers (it does not define it), each task's taken within its interleaved pair; gmean = "
+            "geometric mean of the same per-task ratios.", "",
             table(header, rows), "",
             "With a real endpoint, as a user would: `hydra-ray evaluate --config configs/evaluate/humaneval_openai.yaml "
             "openai.model=MODEL openai.base_url=URL --output DIR` (its `table.md` has this layout and "
