@@ -291,6 +291,75 @@ def test_backend_stream_matches_generate(trained, backend):
     assert [reasons[i] for i in range(3)] == [g.finish_reason for g in batch.generations]
 
 
+# ---- a client that leaves stops costing decode steps ------------------------------------------------
+
+def test_a_cancelled_request_stops_at_once_and_its_neighbours_do_not_notice(backend):
+    """Two greedy requests share one generate() call; the second's caller has gone (its event is set), so
+    its row stops after one token, while the first decodes exactly what it decodes alone."""
+    import threading
+
+    other = render_messages("print(3)\n", [0.2] * 5)
+    kept = GenRequest.of(MESSAGES, n=1, max_new_tokens=NEW_TOKENS, temperature=0.0)
+    left = GenRequest.of(other, n=2, max_new_tokens=NEW_TOKENS, temperature=0.0)
+    [alone] = backend.generate_batch([kept])
+    before = backend.cancelled_requests
+    gone = threading.Event()
+    gone.set()
+    res_kept, res_left = backend.generate_batch([kept, left], [threading.Event(), gone])
+    assert res_kept.info["decoded_with"] == 2, "both requests were in one generate() call"
+    assert [g.text for g in res_kept.generations] == [g.text for g in alone.generations]
+    assert "cancelled" not in res_kept.info and res_left.info["cancelled"] is True
+    assert all(g.completion_tokens <= 1 for g in res_left.generations)
+    assert backend.cancelled_requests == before + 1 and backend.describe()["cancelled_requests"] == before + 1
+
+
+def _decode_thread():
+    import threading
+
+    return next((t for t in threading.enumerate() if t.name == "hf-stream"), None)
+
+
+def test_a_stream_whose_reader_leaves_stops_decoding(backend):
+    """A reader that closes the stream after its first piece: the decoding thread ends within seconds,
+    where it would otherwise decode on to max_new_tokens (2000 tokens: minutes of this tiny model)."""
+    long = GenRequest.of(MESSAGES, n=1, max_new_tokens=2000, temperature=1.0, seed=5)
+    stream = backend.stream(long)
+    next(stream)
+    worker = _decode_thread()
+    assert worker is not None and worker.is_alive(), "still decoding when the reader leaves"
+    stream.close()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "decoding went on after the reader left"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["batched", "streamed"])
+def test_service_stops_decoding_for_a_client_that_left(served, stream):
+    """A client leaves a 2048-token greedy answer (seconds of decoding even for the tiny model): a
+    waiting client by its 1 s timeout, a streaming one after its first piece. Serve cancels its call,
+    and the generation replica stops decoding that request (healthz counts it) rather than run on to
+    the limit in front of every later request."""
+    import time
+
+    def cancelled() -> int:
+        return httpx.get(served + "healthz", timeout=60).json()["generation"]["cancelled_requests"]
+
+    before = cancelled()
+    body = {"messages": MESSAGES, "max_tokens": 2048, "temperature": 0, "stream": stream}
+    left = False
+    try:
+        with httpx.stream("POST", served + "v1/chat/completions", json=body, timeout=1) as r:
+            for _ in r.iter_bytes():
+                left = True
+                break   # a streaming reader that leaves after its first piece
+    except httpx.TimeoutException:
+        left = True     # a waiting client that gives up
+    assert left, "the client left before the answer was complete"
+    deadline = time.monotonic() + 60
+    while cancelled() == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cancelled() == before + 1
+
+
 def sse_events(response) -> list:
     from hydra_ray.serve.streaming import read_events
 

@@ -77,6 +77,22 @@ class Delta:
     finish_reason: str | None = None
 
 
+def _stop_rows(cancelled: Sequence[threading.Event], rows_per_request: int):
+    """A ``transformers`` stopping criterion that ends the rows of every request whose caller has gone
+    (its event set), leaving its neighbours in the batch decoding. A generate() call cannot be
+    interrupted from outside, but it asks its stopping criteria after every token, so an orphaned request
+    costs at most one more step instead of its whole ``max_new_tokens``."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class CallerGone(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            gone = [cancelled[row // rows_per_request].is_set() for row in range(input_ids.shape[0])]
+            return torch.tensor(gone, dtype=torch.bool, device=input_ids.device)
+
+    return CallerGone()
+
+
 class RecordedBackend:
     name = "recorded"
     is_async = False
@@ -88,7 +104,8 @@ class RecordedBackend:
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "path": str(self.path), "mode": self.store.mode, "lines": len(self.store.lines)}
 
-    def generate_batch(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+    def generate_batch(self, requests: Sequence[GenRequest],
+                       cancelled: Sequence[threading.Event] | None = None) -> list[GenResult]:
         t0 = time.perf_counter()
         out = []
         for req in requests:
@@ -103,7 +120,7 @@ class RecordedBackend:
             r.seconds = dt
         return out
 
-    def stream(self, request: GenRequest) -> Iterator[Delta | GenResult]:
+    def stream(self, request: GenRequest, stop: threading.Event | None = None) -> Iterator[Delta | GenResult]:
         """The recorded texts line by line (each line one delta), choices one after another."""
         [res] = self.generate_batch([request])
         if not res.error:
@@ -178,6 +195,7 @@ class ModelBackend:
         self.eos_ids = self._eos_ids()
         self.threads = threads
         self._lock = threading.Lock()   # one generate() at a time: the model and torch's global RNG
+        self.cancelled_requests = 0     # decoding cut short because the client had gone (healthz shows it)
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -192,7 +210,7 @@ class ModelBackend:
         return {"backend": self.name, "base": self.resolved.base, "adapter": self.resolved.adapter,
                 "merged": self.resolved.adapter is not None and not hasattr(self.model, "peft_config"),
                 "device": self.device, "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
-                "torch_threads": self.threads}
+                "torch_threads": self.threads, "cancelled_requests": self.cancelled_requests}
 
     def prompt_ids(self, req: GenRequest) -> list[int]:
         ids = self.tokenizer.apply_chat_template(req.message_dicts(), add_generation_prompt=True, tokenize=True)
@@ -205,9 +223,11 @@ class ModelBackend:
         """Rows a request takes in its call: n samples, or 1 when greedy (its n answers are equal)."""
         return req.n if req.temperature > 0 else 1
 
-    def _generate(self, reqs: Sequence[GenRequest], prompts: Sequence[list[int]], streamer=None):
+    def _generate(self, reqs: Sequence[GenRequest], prompts: Sequence[list[int]], streamer=None,
+                  cancelled: Sequence[threading.Event] | None = None):
         """One ``generate`` over requests that share temperature, top_p, n and seed: each prompt is one
-        input row, expanded to ``n`` samples inside generate (num_return_sequences)."""
+        input row, expanded to ``n`` samples inside generate (num_return_sequences). ``cancelled``: one
+        event per request, set when its caller has gone; its rows stop at the next token."""
         import torch
 
         first = reqs[0]
@@ -217,6 +237,8 @@ class ModelBackend:
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         kwargs: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in reqs), "pad_token_id": pad,
                                   "eos_token_id": self.eos_ids, "num_return_sequences": self._rows(first)}
+        if cancelled is not None:
+            kwargs["stopping_criteria"] = [_stop_rows(cancelled, self._rows(first))]
         if first.temperature > 0:
             kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=0)
         else:
@@ -225,10 +247,14 @@ class ModelBackend:
             if first.seed is not None and first.temperature > 0:
                 torch.manual_seed(first.seed)
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, streamer=streamer, **kwargs)
+            if cancelled is not None:
+                self.cancelled_requests += sum(e.is_set() for e in cancelled)
         return out[:, width:].tolist()
 
     def _cut(self, toks: list[int], limit: int) -> Generation:
-        eos = set(self.eos_ids)
+        eos, pad = set(self.eos_ids), self.tokenizer.pad_token_id
+        while toks and toks[-1] == pad and pad not in eos:   # a row that stopped before the batch: padding
+            toks = toks[:-1]
         cut = next((j for j, t in enumerate(toks[:limit]) if t in eos), None)
         body = toks[:cut] if cut is not None else toks[:limit]
         return Generation(self.tokenizer.decode(body, skip_special_tokens=True),
@@ -241,7 +267,10 @@ class ModelBackend:
         # A seeded request decodes alone: its samples must not depend on its neighbours.
         return ("sample", req.temperature, req.top_p, req.n, ("seed", i) if req.seed is not None else None)
 
-    def generate_batch(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+    def generate_batch(self, requests: Sequence[GenRequest],
+                       cancelled: Sequence[threading.Event] | None = None) -> list[GenResult]:
+        """``cancelled``: one event per request, set when its caller has gone (the client disconnected);
+        that request's rows stop decoding at the next token and its result is marked ``info["cancelled"]``."""
         t0 = time.perf_counter()
         results: list[GenResult | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = {}
@@ -250,38 +279,55 @@ class ModelBackend:
         for idx in groups.values():
             reqs = [requests[i] for i in idx]
             prompts = [self.prompt_ids(r) for r in reqs]
-            rows = self._generate(reqs, prompts)
+            events = [cancelled[i] for i in idx] if cancelled is not None else None
+            rows = self._generate(reqs, prompts, cancelled=events)
             per = self._rows(reqs[0])
             for k, (i, req) in enumerate(zip(idx, reqs)):
                 gens = [self._cut(t, req.max_new_tokens) for t in rows[k * per:(k + 1) * per]]
                 if per < req.n:   # greedy: the n answers are the same answer
                     gens = gens * req.n
-                results[i] = GenResult(gens, len(prompts[k]), 0.0, len(requests), self.name,
-                                       info={"generate_calls": len(groups), "decoded_with": len(idx)})
+                info = {"generate_calls": len(groups), "decoded_with": len(idx)}
+                if events is not None and events[k].is_set():
+                    info["cancelled"] = True   # cut short: nobody is waiting for it
+                results[i] = GenResult(gens, len(prompts[k]), 0.0, len(requests), self.name, info=info)
         dt = time.perf_counter() - t0
         for r in results:
             r.seconds = dt
         return results  # type: ignore[return-value]
 
-    def stream(self, request: GenRequest) -> Iterator[Delta | GenResult]:
-        """Decode one request alone, yielding each choice's new text as its tokens arrive."""
+    def stream(self, request: GenRequest, stop: threading.Event | None = None) -> Iterator[Delta | GenResult]:
+        """Decode one request alone, yielding each choice's new text as its tokens arrive. ``stop``: set
+        when the reader has gone; decoding ends at the next token (so does a reader that closes this
+        iterator)."""
         t0 = time.perf_counter()
         prompt = self.prompt_ids(request)
         rows = self._rows(request)
         streamer = _RowStreamer()
+        stop = stop if stop is not None else threading.Event()
 
         def work():
             try:
-                self._generate([request], [prompt], streamer)
+                self._generate([request], [prompt], streamer, cancelled=[stop])
                 streamer.end()
             except BaseException as e:   # surfaces in the consuming thread
                 streamer.fail(e)
 
         threading.Thread(target=work, name="hf-stream", daemon=True).start()
-        eos, limit = set(self.eos_ids), request.max_new_tokens
         toks: list[list[int]] = [[] for _ in range(rows)]
         sent = [""] * rows
         reasons: list[str | None] = [None] * rows
+        try:
+            yield from self._stream_deltas(request, streamer, rows, toks, sent, reasons)
+        finally:   # the reader stopped early (GeneratorExit) or it all ended: either way decoding stops
+            stop.set()
+        gens = [Generation(sent[k], reasons[k] or "length", len(toks[k])) for k in range(rows)]
+        if rows < request.n:
+            gens = gens * request.n
+        yield GenResult(gens, len(prompt), time.perf_counter() - t0, 1, self.name)
+
+    def _stream_deltas(self, request: GenRequest, streamer: "_RowStreamer", rows: int, toks: list[list[int]],
+                       sent: list[str], reasons: list[str | None]) -> Iterator[Delta]:
+        eos, limit = set(self.eos_ids), request.max_new_tokens
         for step in streamer:
             for k, t in enumerate(step[:rows]):
                 if reasons[k] is not None:
@@ -304,10 +350,6 @@ class ModelBackend:
                 reasons[k] = "length"
                 for c in range(k, request.n if rows == 1 else k + 1):
                     yield Delta(c, "", "length")
-        gens = [Generation(sent[k], reasons[k] or "length", len(toks[k])) for k in range(rows)]
-        if rows < request.n:
-            gens = gens * request.n
-        yield GenResult(gens, len(prompt), time.perf_counter() - t0, 1, self.name)
 
 
 def make_backend(cfg: ServiceConfig, num_cpus: float = 1.0):

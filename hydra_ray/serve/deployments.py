@@ -12,6 +12,7 @@ ingress can map them to precise HTTP answers.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Sequence
@@ -45,7 +46,14 @@ class Generator:
         if self.backend.is_async:
             result = await self.backend.agenerate(request)
         else:
-            result = await self._batched(request)
+            # Serve cancels this call when the client disconnects; the batch it joined runs on in a
+            # thread for its other requests, so the event tells the backend to stop this one's rows.
+            caller_gone = threading.Event()
+            try:
+                result = await self._batched((request, caller_gone))
+            except asyncio.CancelledError:
+                caller_gone.set()
+                raise
         metrics().generation.observe(result.seconds)
         return result
 
@@ -61,10 +69,11 @@ class Generator:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         end = object()
+        reader_gone = threading.Event()
 
         def pump() -> None:   # the backend's blocking iterator, in a thread
             try:
-                for item in self.backend.stream(request):
+                for item in self.backend.stream(request, reader_gone):
                     loop.call_soon_threadsafe(queue.put_nowait, item)
             except BaseException as e:  # noqa: BLE001 - re-raised in the replica's loop
                 loop.call_soon_threadsafe(queue.put_nowait, e)
@@ -72,17 +81,21 @@ class Generator:
                 loop.call_soon_threadsafe(queue.put_nowait, end)
 
         worker = loop.run_in_executor(None, pump)
-        while (item := await queue.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, GenResult):
-                metrics().generation.observe(item.seconds)
-            yield item
+        try:
+            while (item := await queue.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, GenResult):
+                    metrics().generation.observe(item.seconds)
+                yield item
+        finally:   # the client disconnected (cancelled, or this generator closed): stop decoding for it
+            reader_gone.set()
         await worker
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)   # replaced from the config in __init__
-    async def _batched(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await asyncio.to_thread(self.backend.generate_batch, requests)
+    async def _batched(self, calls: list[tuple[GenRequest, threading.Event]]) -> list[GenResult]:
+        requests, caller_gone = [c[0] for c in calls], [c[1] for c in calls]
+        return await asyncio.to_thread(self.backend.generate_batch, requests, caller_gone)
 
     async def describe(self) -> dict[str, Any]:
         return {**self.backend.describe(), "max_batch_size": self.cfg.batching.max_batch_size,
