@@ -51,7 +51,10 @@ def url(tmp_path_factory):
     args = {
         "backend": "recorded", "recorded": {"path": str(recorded)},
         "generation": {"n_candidates": 3, "max_candidates": 6},
-        "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1}},
+        # A burst of 20 clients (test_twenty_concurrent_requests) is about isolation, not back-pressure
+        # (test_serve_use): Ray counts calls still being assigned as queued, so a burst can meet the
+        # default bound of 16 before 16 really wait.
+        "deployments": {"generation": {"num_cpus": 0.25}, "verification": {"num_cpus": 1, "max_queued_requests": 64}},
         "limits": {"max_code_bytes": MAX_CODE, "max_body_bytes": MAX_BODY, "max_io_bytes": MAX_IO},
         "verification": {"profile": {
             "warmup": 0, "repeats": 5, "throughput_bursts": 4, "remeasure_unsteady": 0,

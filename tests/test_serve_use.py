@@ -142,6 +142,33 @@ def test_a_saturated_service_says_so_with_503_and_retry_after(url):
             assert t["waiting_s"] > 2 and t["waiting_s"] + t["sandbox_s"] <= t["total_s"] + 0.01, t
 
 
+def test_optimize_waits_as_retry_after_asks_and_then_gets_its_answer(url, tmp_path):
+    """`hydra-ray optimize` against a saturated service (the verifier busy with a slow request, one more
+    waiting): it is refused with 503 overloaded, says so, waits Retry-After and retries; by then the slow
+    client has given up, so the retry is answered. Run as a user runs it: relative paths, its own cwd."""
+    import subprocess
+    import sys
+
+    (tmp_path / "prog.py").write_text(CHEAP)
+    (tmp_path / "in.txt").write_text("5\n")
+    slow = threading.Thread(target=lambda: pytest.raises(httpx.TimeoutException, optimize, url, SLOW, "100\n", 4))
+    waiting = threading.Thread(target=lambda: optimize(url, CHEAP, "4\n", timeout=120))
+    slow.start()
+    time.sleep(1.5)   # its measurement has started
+    waiting.start()
+    time.sleep(0.3)   # and this one waits in the queue
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray", "optimize", "prog.py", "--input", "in.txt",
+                           "--url", url, "--timeout", "120"], capture_output=True, text=True, timeout=200,
+                          cwd=tmp_path)
+    took = time.monotonic() - t0
+    for t in (slow, waiting):
+        t.join(timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"at capacity (HTTP 503); retrying in {RETRY_AFTER_S} s as it asks (1 of 3)" in proc.stderr, proc.stderr
+    assert "best:" in proc.stdout and took >= RETRY_AFTER_S
+
+
 def test_verification_past_its_timeout_is_a_504_naming_the_setting_and_stops(url):
     """verification.timeout_s bounds a request's measurement: a 504 that names the setting (not the
     proxy's plain 408 at request_timeout_s), and the sandbox work stops with it."""

@@ -70,7 +70,8 @@ def run(args) -> int:
         print(f"hydra-ray optimize: sent to {args.url}; generating and measuring candidates (up to --timeout "
               f"{args.timeout:g} s; Ctrl-C cancels it on the service too) ...", file=sys.stderr, flush=True)
     try:
-        resp = call(args.url, "/v1/optimize", body, args.timeout)
+        resp = call(args.url, "/v1/optimize", body, args.timeout,
+                    note=lambda message: print(f"hydra-ray optimize: {message}", file=sys.stderr, flush=True))
     except ClientError as e:
         print(f"hydra-ray optimize: {e}", file=sys.stderr)
         return 1

@@ -84,19 +84,56 @@ def read_tests(path: str | Path) -> list[dict[str, str]]:
     return tests
 
 
-def call(url: str, route: str, body: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+OVERLOAD_RETRIES = 3   # a 503 `overloaded` answer is retried this often, after its Retry-After
+
+
+def _retry_after(r) -> float | None:
+    """Seconds to wait before retrying an ``overloaded`` 503 (its Retry-After header), else None."""
+    if r.status_code != 503:
+        return None
+    try:
+        kind = (r.json().get("error") or {}).get("type")
+        wait = float(r.headers.get("retry-after", ""))
+    except (ValueError, AttributeError):
+        return None
+    return wait if kind == "overloaded" and wait >= 0 else None
+
+
+def call(url: str, route: str, body: dict[str, Any], timeout_s: float = 600.0,
+         note=lambda message: None) -> dict[str, Any]:
+    """POST ``body`` and return the JSON answer; a ClientError says what went wrong. A service at
+    capacity answers 503 ``overloaded`` with ``Retry-After``: that is retried up to OVERLOAD_RETRIES
+    times within ``timeout_s`` (each wait announced through ``note``), as its header asks."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for attempt in range(OVERLOAD_RETRIES + 1):
+        r = _post(url, route, body, max(1.0, deadline - time.monotonic()), timeout_s)
+        wait = _retry_after(r)
+        if wait is None or attempt == OVERLOAD_RETRIES or time.monotonic() + wait >= deadline:
+            break
+        note(f"the service is at capacity (HTTP 503); retrying in {wait:g} s as it asks "
+             f"({attempt + 1} of {OVERLOAD_RETRIES})")
+        time.sleep(wait)
+    return _answer(url.rstrip("/") + route, r)
+
+
+def _post(url: str, route: str, body: dict[str, Any], timeout_s: float, asked_s: float):
     import httpx
 
     target = url.rstrip("/") + route
     try:
-        r = httpx.post(target, json=body, timeout=timeout_s)
+        return httpx.post(target, json=body, timeout=timeout_s)
     except (httpx.ReadTimeout, httpx.WriteTimeout) as e:
         # Reached and working on it: "cannot reach ... is it running?" sent users looking for a dead service.
-        raise ClientError(f"{target}: no answer within {timeout_s:g} s (--timeout); the service stops measuring a "
+        raise ClientError(f"{target}: no answer within {asked_s:g} s (--timeout); the service stops measuring a "
                           "request once its client has gone. Raise --timeout, or "
                           "ask for fewer candidates (-n) or give shorter inputs") from e
     except httpx.HTTPError as e:
         raise ClientError(f"cannot reach {target}: {type(e).__name__}: {e} (is `hydra-ray serve` running there?)") from e
+
+
+def _answer(target: str, r) -> dict[str, Any]:
     try:
         data = r.json()
     except json.JSONDecodeError:
