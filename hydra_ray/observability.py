@@ -48,7 +48,7 @@ class MetricSpec:
 # stop working (a few percent) and show outliers up to 2x.
 _REL_SPREAD_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 # Seconds: a DPO step on CPU takes seconds, on a GPU tenths; a sandbox run milliseconds to the limit.
-_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 ENRICH_PAIRS = "hydra_enrich_pairs_total"
 ENRICH_VERDICTS = "hydra_enrich_verdicts_total"
@@ -61,6 +61,7 @@ TRAIN_STEP_SECONDS = "hydra_train_step_seconds"
 SERVE_REQUESTS = "hydra_serve_requests_total"
 SERVE_CANDIDATE_VERDICTS = "hydra_serve_candidate_verdicts_total"
 SERVE_GENERATION_SECONDS = "hydra_serve_generation_seconds"
+SERVE_GENERATION_CANCELLED = "hydra_serve_generation_cancelled_total"
 SERVE_SANDBOX_SECONDS = "hydra_serve_sandbox_seconds"
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in (
@@ -77,9 +78,11 @@ SPECS: dict[str, MetricSpec] = {s.name: s for s in (
     MetricSpec(TRAIN_STEP_SECONDS, Kind.HISTOGRAM, "wall time of one optimiser step", (), _SECONDS_BUCKETS),
     MetricSpec(SERVE_REQUESTS, Kind.COUNTER, "HTTP requests by route and status code", ("route", "status")),
     MetricSpec(SERVE_CANDIDATE_VERDICTS, Kind.COUNTER, "generated candidates by sandbox verdict", ("verdict",)),
-    MetricSpec(SERVE_GENERATION_SECONDS, Kind.HISTOGRAM, "model generation time per request", (),
+    MetricSpec(SERVE_GENERATION_SECONDS, Kind.HISTOGRAM, "generation backend time per request (its batch's wall time)", (),
                _SECONDS_BUCKETS),
-    MetricSpec(SERVE_SANDBOX_SECONDS, Kind.HISTOGRAM, "sandbox verification time per candidate", (),
+    MetricSpec(SERVE_GENERATION_CANCELLED, Kind.COUNTER,
+               "requests whose decoding stopped early because the client had gone"),
+    MetricSpec(SERVE_SANDBOX_SECONDS, Kind.HISTOGRAM, "sandbox verification and measurement time per call", (),
                _SECONDS_BUCKETS),
 )}
 

@@ -397,6 +397,7 @@ METRICS = {
     "hydra_serve_requests_total": ("counter", ("route", "status")),
     "hydra_serve_candidate_verdicts_total": ("counter", ("verdict",)),
     "hydra_serve_generation_seconds": ("histogram", ()),
+    "hydra_serve_generation_cancelled_total": ("counter", ()),
     "hydra_serve_sandbox_seconds": ("histogram", ()),
 }
 _REF = re.compile(r"\bray_(hydra_[a-z_]+?)(_bucket|_sum|_count)?\b(?![a-z_])")

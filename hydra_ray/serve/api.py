@@ -195,11 +195,8 @@ class HydraAPI:
             raise ApiError(502, "generation_failed", f"the generation backend could not answer: {result.error}")
         return result
 
-    async def _describe(self, fresh: bool = False) -> dict[str, Any]:
-        """What the deployments say of themselves. Requests use the first answer (it names the isolation
-        and the model, which do not change); ``healthz`` asks again, so it checks that both deployments
-        answer now and shows their live counters."""
-        if fresh or not self._info:
+    async def _describe(self) -> dict[str, Any]:
+        if not self._info:
             gen, ver = await asyncio.gather(
                 self._call("generation deployment", self.generator.describe.remote(), 30, "health check"),
                 self._call("verification deployment", self.verifier.describe.remote(), 30, "health check"))
@@ -216,7 +213,7 @@ class HydraAPI:
     @app.get("/healthz", response_model=S.HealthResponse, responses=ERRORS,
              summary="ready: the model is loaded and the sandbox calibrated")
     async def healthz(self) -> dict[str, Any]:
-        info = await self._describe(fresh=True)
+        info = await self._describe()
         return {"status": "ok", "model": self.cfg.served_model_name, **info}
 
     @app.post("/v1/optimize", response_model=None, responses={200: {"model": S.OptimizeResponse}, **ERRORS},

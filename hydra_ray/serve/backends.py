@@ -195,7 +195,7 @@ class ModelBackend:
         self.eos_ids = self._eos_ids()
         self.threads = threads
         self._lock = threading.Lock()   # one generate() at a time: the model and torch's global RNG
-        self.cancelled_requests = 0     # decoding cut short because the client had gone (healthz shows it)
+        self.cancelled_requests = 0     # decoding cut short because the client had gone
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -210,7 +210,7 @@ class ModelBackend:
         return {"backend": self.name, "base": self.resolved.base, "adapter": self.resolved.adapter,
                 "merged": self.resolved.adapter is not None and not hasattr(self.model, "peft_config"),
                 "device": self.device, "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
-                "torch_threads": self.threads, "cancelled_requests": self.cancelled_requests}
+                "torch_threads": self.threads}
 
     def prompt_ids(self, req: GenRequest) -> list[int]:
         ids = self.tokenizer.apply_chat_template(req.message_dicts(), add_generation_prompt=True, tokenize=True)

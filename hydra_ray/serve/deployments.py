@@ -53,6 +53,7 @@ class Generator:
                 result = await self._batched((request, caller_gone))
             except asyncio.CancelledError:
                 caller_gone.set()
+                metrics().cancelled.inc()
                 raise
         metrics().generation.observe(result.seconds)
         return result
@@ -89,6 +90,8 @@ class Generator:
                     metrics().generation.observe(item.seconds)
                 yield item
         finally:   # the client disconnected (cancelled, or this generator closed): stop decoding for it
+            if not worker.done():
+                metrics().cancelled.inc()
             reader_gone.set()
         await worker
 
@@ -100,6 +103,11 @@ class Generator:
     async def describe(self) -> dict[str, Any]:
         return {**self.backend.describe(), "max_batch_size": self.cfg.batching.max_batch_size,
                 "batch_wait_timeout_s": self.cfg.batching.batch_wait_timeout_s}
+
+    async def cancelled_requests(self) -> int | None:
+        """Requests whose decoding the backend cut short because their caller had gone (None: a backend
+        that does not count them). Also exported as ``hydra_serve_generation_cancelled_total``."""
+        return getattr(self.backend, "cancelled_requests", None)
 
 
 async def _settle(work: asyncio.Future) -> None:
