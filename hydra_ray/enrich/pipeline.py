@@ -39,13 +39,19 @@ def init_ray(cfg: EnrichConfig) -> bool:
     return connect(cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=cfg.ray.include_dashboard)
 
 
-class Progress:
-    """A progress line every ``every_s`` when something changed (sets written, records read), else a
-    heartbeat every ``idle_s``: sets written / sets found to measure so far. Ten seconds: often enough
-    to see a run move, rare enough that a day-long job's log stays readable."""
+# Seconds between progress lines: often enough to see a run move, rare enough that a day-long job's
+# log stays readable (tests shorten it to see lines within a short run).
+PROGRESS_EVERY_S = float(os.environ.get("HYDRA_RAY_ENRICH_PROGRESS_S", "10"))
 
-    def __init__(self, emit: Callable[[str], None], every_s: float = 10.0, idle_s: float = 30.0):
-        self.emit, self.every_s, self.idle_s = emit, every_s, idle_s
+
+class Progress:
+    """A progress line every ``every_s`` (default :data:`PROGRESS_EVERY_S`, read when the run starts)
+    when something changed (sets written, records read), else a heartbeat every ``idle_s``: sets
+    written / sets found to measure so far."""
+
+    def __init__(self, emit: Callable[[str], None], every_s: float | None = None, idle_s: float = 30.0):
+        self.emit, self.idle_s = emit, idle_s
+        self.every_s = PROGRESS_EVERY_S if every_s is None else every_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
         self.shown: tuple | None = None   # what the last line said: an unchanged line is not repeated
         self.counts: dict[str, Any] = {"to_measure": 0, "already": 0, "records_read": 0, "rejected": 0}
@@ -76,9 +82,6 @@ class Progress:
                       f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
                       f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else "") + inside)
 
-
-# Seconds between progress lines (tests shorten it to see lines within a short run).
-PROGRESS_EVERY_S = float(os.environ.get("HYDRA_RAY_ENRICH_PROGRESS_S", "10"))
 
 # Seconds without a measured set before the log says why no profiling actor can start (if so).
 WAIT_NOTE_S = float(os.environ.get("HYDRA_RAY_ENRICH_WAIT_NOTE_S", "60"))
@@ -206,7 +209,7 @@ class _Run:
     def __init__(self, cfg: EnrichConfig, emit, writer: RollingWriter, spool, count_rejects: bool):
         self.cfg, self.emit, self.writer, self.spool = cfg, emit, writer, spool
         self.count_rejects = count_rejects     # once per output directory: a resumed run re-reads the same rejects
-        self.progress = Progress(emit, every_s=PROGRESS_EVERY_S)
+        self.progress = Progress(emit)
         self.counts: dict[str, Any] = {}
         self.first_set_at: float | None = None
         self.t0 = time.monotonic()
