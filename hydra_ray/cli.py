@@ -77,6 +77,14 @@ def _report_error(command: str, error: BaseException) -> None:
         logs = last_session_dir()
         where = f"Ray's logs of this run: {logs}/logs; " if logs else ""
         print(f"hydra-ray {command}: {where}rerun with -v for the full traceback", file=sys.stderr)
+        _print_notes(error)   # (with -v, the traceback shows them)
+
+
+def _print_notes(error: BaseException) -> None:
+    """What the command added to the exception on its way out (PEP 678 notes; e.g. enrich: what a
+    stopped run kept), as the last lines the user sees."""
+    for note in getattr(error, "__notes__", None) or []:
+        print(note, file=sys.stderr)
 
 
 # Commands whose finished work survives a stop and which pick up from it when run again.
@@ -112,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         term = isinstance(e, ray_runtime.Terminated) or ray_runtime.terminated()
         kept = "; finished work is kept and a rerun resumes" if args.command in RESUMABLE else ""
         print(f"hydra-ray {args.command}: {'terminated (SIGTERM)' if term else 'interrupted'}{kept}.", file=sys.stderr)
+        _print_notes(e)
         return 143 if term else 130
     except BrokenPipeError:   # `hydra-ray … | head`: the reader has what it wanted; not an error to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's flush at exit would fail again

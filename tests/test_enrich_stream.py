@@ -356,6 +356,16 @@ def test_progress_line_says_reading_before_any_input_and_lists_verdicts_only_onc
     assert lines[-1].startswith("[enrich] 1/3 sets") and lines[-1].endswith("candidates: passed=1 wrong_output=1")
 
 
+def test_progress_interval_is_the_module_setting_read_when_the_run_starts(monkeypatch):
+    """One default: Progress() takes PROGRESS_EVERY_S ($HYDRA_RAY_ENRICH_PROGRESS_S) as it is when a
+    run starts, so a test (or a caller) that changes the setting after import is heard."""
+    from hydra_ray.enrich import pipeline
+
+    monkeypatch.setattr(pipeline, "PROGRESS_EVERY_S", 0.25)
+    assert Progress(lambda s: None).every_s == 0.25
+    assert Progress(lambda s: None, every_s=3.0).every_s == 3.0
+
+
 
 def test_resume_with_another_measurement_mode_is_refused_and_other_profile_changes_are_noted(tmp_path):
     """A rerun into an output measures only the missing sets: with another profile.mode (or cycles or

@@ -5,7 +5,9 @@ HELP = "measure program pairs/sets in the sandbox (verdicts + 5 metrics) with Ra
 DESCRIPTION = """Measure every candidate of every program set in the sandbox and write one row per
 candidate (verdict, five metrics with unit, source and repeat statistics) to OUTPUT/data/part-*.parquet
 (one file per output.sets_per_file sets or output.seconds_per_file seconds), plus OUTPUT/summary.json
-and OUTPUT/rejected.jsonl. The input streams through Ray Data. Rerunning with the same OUTPUT resumes.
+and OUTPUT/rejected.jsonl (a run stopped by Ctrl-C, SIGTERM or an error writes both with what it found
+so far; its summary says "finished": false). The input streams through Ray Data. Rerunning with the
+same OUTPUT resumes.
 OUTPUT may be a directory or an s3://, gs:// or file:// URI.
 
 Starts an embedded local Ray unless ray.address or $RAY_ADDRESS is set (as under `ray job submit`).
@@ -37,6 +39,8 @@ def run(args) -> int:
         summary = run_enrich(resolve_path(args.input), resolve_path(args.output), cfg)
     except (InputError, StorageError) as e:
         print(f"hydra-ray enrich: {e}")
+        for note in getattr(e, "__notes__", None) or []:   # a run stopped by it: what was kept
+            print(note)
         return 2
     if not summary["sets_total"]:
         reasons = ", ".join(f"{why} {k}" for why, k in (summary.get("rejected_by_reason") or {}).items())

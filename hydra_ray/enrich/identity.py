@@ -11,8 +11,9 @@ is refused, naming what changed. The other ``profile`` fields (repeats, warm-up,
 only how precisely or how patiently the same quantities are measured: the run goes on and says which.
 
 The settings are recorded in ``OUTPUT/measurement.json`` when a run starts (``summary.json`` is
-written only at the end, so a run stopped before then would otherwise leave nothing to compare
-with). Outputs written before this file existed fall back to ``summary.json``'s ``config``.
+written only at the end of a run or when it is stopped, so a run killed before then would otherwise
+leave nothing to compare with). Outputs written before this file existed fall back to
+``summary.json``'s ``config``, which a stopped run's summary (``"finished": false``) holds too.
 """
 from __future__ import annotations
 

@@ -7,9 +7,11 @@ the driver holds only pair ids (in the ledger actor), never records or code.
 Durability: finished sets collect in the driver until ``output.sets_per_file`` sets or
 ``output.seconds_per_file`` seconds have gathered, then go out as one Parquet file, written under a
 temporary name and renamed (:class:`hydra_ray.enrich.storage.OutputStore`). A killed run loses at most
-the sets of that window (plus sets being measured); a rerun reads only the ``pair_id`` column of
-``OUTPUT/data`` and skips every set there, so nothing is measured or written twice. Output works on
-any cluster without shared storage (only the driver writes) and on ``s3://``/``gs://``/``file://``.
+the sets of that window (plus sets being measured); a stopped one (Ctrl-C, SIGTERM, an error) writes
+them, and ``rejected.jsonl`` and ``summary.json`` (``"finished": false``) with what it found so far. A
+rerun reads only the ``pair_id`` column of ``OUTPUT/data`` and skips every set there, so nothing is
+measured or written twice. Output works on any cluster without shared storage (only the driver
+writes) and on ``s3://``/``gs://``/``file://``.
 """
 from __future__ import annotations
 
@@ -39,13 +41,19 @@ def init_ray(cfg: EnrichConfig) -> bool:
     return connect(cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=cfg.ray.include_dashboard)
 
 
-class Progress:
-    """A progress line every ``every_s`` when something changed (sets written, records read), else a
-    heartbeat every ``idle_s``: sets written / sets found to measure so far. Ten seconds: often enough
-    to see a run move, rare enough that a day-long job's log stays readable."""
+# Seconds between progress lines: often enough to see a run move, rare enough that a day-long job's
+# log stays readable (tests shorten it to see lines within a short run).
+PROGRESS_EVERY_S = float(os.environ.get("HYDRA_RAY_ENRICH_PROGRESS_S", "10"))
 
-    def __init__(self, emit: Callable[[str], None], every_s: float = 10.0, idle_s: float = 30.0):
-        self.emit, self.every_s, self.idle_s = emit, every_s, idle_s
+
+class Progress:
+    """A progress line every ``every_s`` (default :data:`PROGRESS_EVERY_S`, read when the run starts)
+    when something changed (sets written, records read), else a heartbeat every ``idle_s``: sets
+    written / sets found to measure so far."""
+
+    def __init__(self, emit: Callable[[str], None], every_s: float | None = None, idle_s: float = 30.0):
+        self.emit, self.idle_s = emit, idle_s
+        self.every_s = PROGRESS_EVERY_S if every_s is None else every_s
         self.done, self.t0, self.last = 0, time.monotonic(), 0.0
         self.shown: tuple | None = None   # what the last line said: an unchanged line is not repeated
         self.counts: dict[str, Any] = {"to_measure": 0, "already": 0, "records_read": 0, "rejected": 0}
@@ -76,9 +84,6 @@ class Progress:
                       f"ETA {eta} for the sets read so far · input: {c['records_read']} records read, "
                       f"{c['rejected']} rejected" + (f" · candidates: {verdicts}" if verdicts else "") + inside)
 
-
-# Seconds between progress lines (tests shorten it to see lines within a short run).
-PROGRESS_EVERY_S = float(os.environ.get("HYDRA_RAY_ENRICH_PROGRESS_S", "10"))
 
 # Seconds without a measured set before the log says why no profiling actor can start (if so).
 WAIT_NOTE_S = float(os.environ.get("HYDRA_RAY_ENRICH_WAIT_NOTE_S", "60"))
@@ -151,12 +156,12 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
          f"{len(done_ids)} candidate rows already in the output (pair_id scan {scan_s:.2f} s"
          f"{f'; removed {stale} unfinished temporary file(s)' if stale else ''})")
     # SIGTERM (`ray job stop`, a pod's graceful stop) raises like Ctrl-C (ray_runtime.handle_sigterm),
-    # so the `finally` below writes the buffered sets before the driver exits.
+    # so the `except` below writes the buffered sets (and what else the run knows) before the driver exits.
     started_ray = init_ray(cfg)
     spool = tempfile.NamedTemporaryFile("w", prefix="hydra-rejected-", suffix=".jsonl", delete=False)
     writer = RollingWriter(store, cfg.output.sets_per_file, cfg.output.seconds_per_file)
+    run = _Run(cfg, emit, writer, spool, count_rejects=len(done_ids) == 0)
     try:
-        run = _Run(cfg, emit, writer, spool, count_rejects=len(done_ids) == 0)
         plan_reason, nodes_left = run.measure(fs, files, done_ids, worker_cls)
         spool.close()
         store.upload(spool.name, "rejected.jsonl")   # rewritten whole each run: each run re-reads the input
@@ -166,31 +171,20 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
             if compacted[1] < compacted[0]:   # on a rerun with nothing new there is nothing to merge
                 emit(f"[enrich] compacted {compacted[0]} file(s) into {compacted[1]}")
         counts = run.counts
-        summary = summarize_output(store, wall_s=time.monotonic() - t_start, measured_now=writer.sets_written,
-                                   placement=plan_reason, config=cfg.to_dict())
-        summary.update({
-            "valid_records": counts["valid"], "records_read": counts["records_read"],
-            "rejected_rows": counts["rejected"], "rejected_by_reason": counts["rejected_by_reason"],
-            "sets_done_before_this_run": counts["already"], "nodes_left_this_run": nodes_left,
-            # blocks that waited ORDER_WAIT_S for the blocks before them and claimed anyway (expected 0):
-            # then which of two duplicate records was kept depended on arrival order
-            "blocks_claimed_out_of_order": counts.get("blocks_out_of_order", 0),
-            "files_written_this_run": writer.files_written, "data_files": len(store.part_files()),
-            "compacted_files": list(compacted) if compacted else None,
-            "resume_scan_s": round(scan_s, 3), "batch_size_used": run.batch_size,
-            # from the pipeline's start (Ray up, output scanned) and from the command's start
-            "first_set_s": round(run.first_set_at - run.t0, 2) if run.first_set_at else None,
-            "first_set_s_from_start": round(run.first_set_at - t_start, 2) if run.first_set_at else None,
-            # Excluding Ray start-up: the rate a long run converges to.
-            "measure_wall_s_this_run": round(run.measure_s, 2),
-            "sets_per_s_measuring": round(writer.sets_written / run.measure_s, 3) if run.measure_s > 0 else None,
-        })
+        summary = _summary(store, run, cfg, t_start=t_start, scan_s=scan_s, placement=plan_reason,
+                           nodes_left=nodes_left, compacted=compacted)
+        summary["finished"] = True
         emit(f"[enrich] {counts['valid']} valid program sets, {counts['rejected']} rejected rows "
              f"({counts['rejected_by_reason']}); {counts['already']} already measured, {counts['to_measure']} to "
              f"measure: {writer.sets_written} written in {writer.files_written} file(s) → {store.location}")
         store.write_text("summary.json", json.dumps(summary, indent=2))
+    except BaseException as e:
+        # Whatever stopped it (an error, Ctrl-C, `ray job stop`), the measured sets reach the output,
+        # with the rejects and counts so far; the note saying so is printed last (by the CLI after its
+        # own line, or in a traceback).
+        e.add_note(_keep_stopped(e, store, run, cfg, t_start=t_start, scan_s=scan_s))
+        raise
     finally:
-        writer.close()   # whatever happened (an error, Ctrl-C, `ray job stop`), measured sets reach the output
         spool.close()
         os.unlink(spool.name)
         if started_ray:  # also on Ctrl-C / SIGTERM: no Ray process of ours outlives the command
@@ -200,31 +194,147 @@ def run_enrich(input_path: str | os.PathLike, output: str | os.PathLike, cfg: En
     return summary
 
 
+def _summary(store: OutputStore, run: "_Run", cfg: EnrichConfig, *, t_start: float, scan_s: float,
+             placement: str | None, nodes_left: list[dict] | None, compacted: tuple | None) -> dict[str, Any]:
+    """summary.json's figures, of a finished run or of one stopped (counts so far)."""
+    writer, counts = run.writer, run.counts
+    summary = summarize_output(store, wall_s=time.monotonic() - t_start, measured_now=writer.sets_written,
+                               placement=placement, config=cfg.to_dict())
+    summary.update({
+        "valid_records": counts.get("valid", 0), "records_read": counts.get("records_read", 0),
+        "rejected_rows": counts.get("rejected", 0), "rejected_by_reason": counts.get("rejected_by_reason", {}),
+        "sets_done_before_this_run": counts.get("already", 0), "nodes_left_this_run": nodes_left,
+        # blocks that waited ORDER_WAIT_S for the blocks before them and claimed anyway (expected 0):
+        # then which of two duplicate records was kept depended on arrival order
+        "blocks_claimed_out_of_order": counts.get("blocks_out_of_order", 0),
+        "files_written_this_run": writer.files_written, "data_files": len(store.part_files()),
+        "compacted_files": list(compacted) if compacted else None,
+        "resume_scan_s": round(scan_s, 3), "batch_size_used": run.batch_size,
+        # from the pipeline's start (Ray up, output scanned) and from the command's start
+        "first_set_s": round(run.first_set_at - run.t0, 2) if run.first_set_at else None,
+        "first_set_s_from_start": round(run.first_set_at - t_start, 2) if run.first_set_at else None,
+        # Excluding Ray start-up: the rate a long run converges to.
+        "measure_wall_s_this_run": round(run.measure_s, 2),
+        "sets_per_s_measuring": round(writer.sets_written / run.measure_s, 3) if run.measure_s > 0 else None,
+    })
+    return summary
+
+
+def _keep_stopped(e: BaseException, store: OutputStore, run: "_Run", cfg: EnrichConfig, *,
+                  t_start: float, scan_s: float) -> str:
+    """A run stopped before its end (Ctrl-C, SIGTERM, an error) keeps what it knows: the sets it holds,
+    the rejected rows found so far (added to those an earlier run's ``rejected.jsonl`` holds: this run
+    may have stopped before reading that far), and a ``summary.json`` of the counts so far with
+    ``"finished": false`` and why. Each step on its own, so one that fails (the error may be the
+    storage's) does not cost the others; returns the line that says what was kept."""
+    from hydra_ray.ray_runtime import Terminated, terminated
+
+    if isinstance(e, KeyboardInterrupt):
+        sigterm = isinstance(e, Terminated) or terminated()
+        by, why, error = ("sigterm", "SIGTERM", None) if sigterm else ("interrupt", "interrupted", None)
+    else:
+        by, why, error = "error", "by an error", _error_line(e)
+    writer, wrote, failed = run.writer, [], []
+    try:
+        writer.close()
+    except Exception as err:  # noqa: BLE001 - said in the line; the stop's own cause is what propagates
+        failed.append(f"the last {writer.sets} measured set(s) ({type(err).__name__}: {err})")
+    earlier = 0
+    try:
+        run.final_drain()   # rejected rows the housekeeping thread had not fetched yet
+        run.spool.close()
+        earlier = _add_earlier_rejects(run.spool.name, store.read_text("rejected.jsonl"))
+        store.upload(run.spool.name, "rejected.jsonl")
+        found = run.counts.get("rejected", 0)
+        wrote.append(f"rejected.jsonl ({found} row(s) found so far"
+                     + (f", {earlier} kept from an earlier run)" if earlier else ")"))
+    except Exception as err:  # noqa: BLE001
+        failed.append(f"rejected.jsonl ({type(err).__name__}: {err})")
+    total = None
+    try:
+        summary = _summary(store, run, cfg, t_start=t_start, scan_s=scan_s,
+                           placement=run.plan.reason if run.plan else None, nodes_left=None, compacted=None)
+        summary.update({"finished": False, "stopped_by": by, "error": error,
+                        "rejected_rows_from_earlier_runs": earlier})
+        store.write_text("summary.json", json.dumps(summary, indent=2))
+        total = summary["sets_total"]
+        wrote.append("summary.json (unfinished)")
+    except Exception as err:  # noqa: BLE001
+        failed.append(f"summary.json ({type(err).__name__}: {err})")
+    return (f"[enrich] stopped ({why}): {writer.sets_written} set(s) measured this run are kept in {store.location}"
+            + (f" ({total} in all)" if total is not None else "")
+            + (f"; {' and '.join(wrote)} written" if wrote else "")
+            + (f"; could not write {'; '.join(failed)}" if failed else "")
+            + "; rerun the same command to resume")
+
+
+def _error_line(e: BaseException) -> str:
+    """``Type: message`` of what stopped a run, for summary.json: the first cause through Ray's
+    wrappers, as the CLI prints it. An exception raised in a profiling actor reaches the driver as
+    Ray Data's ``UserCodeException`` ("UDF failed to process a data block"), with the actor's own
+    error only in the traceback text it carries: then that error's line."""
+    from hydra_ray.ray_runtime import first_cause
+
+    cause = first_cause(e)
+    lines = [ln.rstrip() for ln in str(e).splitlines()]
+    marker = "The above exception was the direct cause of the following exception:"
+    if marker in lines:   # Python's traceback text: the error line just before the marker is the inner one
+        inner = [ln for ln in lines[:lines.index(marker)] if ln and not ln[0].isspace()]
+        if inner and ": " in inner[-1]:
+            return inner[-1]
+    text = "\n".join([ln for ln in str(cause).splitlines() if ln.strip()][-8:])   # as the CLI prints it
+    return f"{type(cause).__name__}: {text}"
+
+
+def _add_earlier_rejects(spool: str, earlier: str | None) -> int:
+    """Append to the spool (this run's rejected rows) the rows of the earlier ``rejected.jsonl`` this
+    run did not find again; returns how many. A finished run rewrites the file whole instead."""
+    if not earlier:
+        return 0
+    with open(spool) as f:
+        seen = set(f.read().splitlines())
+    rows = [ln for ln in earlier.splitlines() if ln.strip() and ln not in seen]
+    with open(spool, "a") as f:
+        f.writelines(ln + "\n" for ln in rows)
+    return len(rows)
+
+
 class _Run:
     """One pass over the stream: the driver loop plus a housekeeping thread (rejects, timed flushes, progress)."""
 
     def __init__(self, cfg: EnrichConfig, emit, writer: RollingWriter, spool, count_rejects: bool):
         self.cfg, self.emit, self.writer, self.spool = cfg, emit, writer, spool
         self.count_rejects = count_rejects     # once per output directory: a resumed run re-reads the same rejects
-        self.progress = Progress(emit, every_s=PROGRESS_EVERY_S)
+        self.progress = Progress(emit)
         self.counts: dict[str, Any] = {}
         self.first_set_at: float | None = None
         self.t0 = time.monotonic()
         self.measure_s = 0.0
         self.batch_size: int | None = None    # sets per actor call, as resolved (auto)
         self.ledger = None
+        self.drain_lock = threading.Lock()
         self.plan = None                      # placement.ActorPlan, once known
         self.waiting_noted = False
 
-    def _drain(self) -> None:
+    def _drain(self, timeout: float | None = None) -> None:
         import ray
 
-        rows, self.counts = ray.get(self.ledger.drain.remote())
-        for r in rows:
-            self.spool.write(json.dumps(r) + "\n")
+        with self.drain_lock:   # the housekeeping thread's and a stopped run's last one
+            rows, self.counts = ray.get(self.ledger.drain.remote(), timeout=timeout)
+            for r in rows:
+                self.spool.write(json.dumps(r) + "\n")
         if self.count_rejects:
             for reason, n in Counter(r["reason"] for r in rows).items():
                 obs.inc(obs.ENRICH_REJECTED, n, reason=reason)
+
+    def final_drain(self) -> None:
+        """The rows and counts the ledger still holds, when a run stops early (nothing when it had not
+        started; on a Ray that no longer answers, the spool keeps what was drained each second)."""
+        if self.ledger is not None and not self.spool.closed:
+            try:
+                self._drain(timeout=10)
+            except Exception:  # noqa: BLE001 - the stop goes on with what was fetched before
+                pass
 
     def _housekeeping(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):

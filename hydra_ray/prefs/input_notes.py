@@ -3,9 +3,12 @@ finished, were all sets measured the same way, which metrics are estimates.
 
 ``label`` reads whatever Parquet files are under ``ENRICHED_DIR/data/``. Those may be
 
-* **unfinished**: ``enrich`` writes ``summary.json`` only at the end of a run, so an output without
-  one (or whose summary counts fewer sets than the files hold) comes from a run that was stopped,
-  killed, or is still running; labelling it is fine, but the user should know the dataset is partial;
+* **unfinished**: ``enrich`` writes ``summary.json`` at the end of a run, with ``"finished": true``,
+  and when a run is stopped (Ctrl-C, SIGTERM, an error), with ``"finished": false``. An output whose
+  summary says ``false``, or that has none (killed, still running), or whose summary counts other than
+  the sets the files hold, comes from a run that did not finish; labelling it is fine, but the user
+  should know the dataset is partial. A summary without ``finished`` (hydra-ray before it had the
+  field) is a finished run's: stopped runs wrote none;
 * **mixed**: sets measured in different ``profile.mode``s (files copied together, or a resume from an
   older hydra-ray that did not refuse it). Each pair's two candidates share a mode, so a label compares
   like with like, but ``peak_memory_kb`` is whole-process RSS in one mode and RSS growth in another,
@@ -42,6 +45,12 @@ def input_notes(input_dir: str | Path, df, coverage: dict[str, dict[str, Any]]) 
     if summary is None:
         notes.append(f"warning: {inp} has no summary.json: the enrich run that wrote it did not finish "
                      f"(stopped, killed, or still running), so these {sets} sets are part of its input; {finish}")
+    elif summary.get("finished") is False:
+        why = {"interrupt": "interrupted (Ctrl-C)", "sigterm": "terminated (SIGTERM)"}.get(
+            summary.get("stopped_by"), f"stopped by an error ({summary.get('error')})"
+            if summary.get("error") else "stopped")
+        notes.append(f"warning: {inp}/summary.json says the enrich run that wrote it did not finish ({why}), "
+                     f"so these {sets} sets are part of its input; {finish}")
     elif isinstance(summary.get("sets_total"), int) and summary["sets_total"] != sets:
         notes.append(f"warning: {inp}/summary.json counts {summary['sets_total']} sets but data/ holds {sets}: "
                      f"a later enrich run into it did not finish (or files were added by hand); {finish}")
