@@ -1,8 +1,8 @@
 """One large candidate group must not silently dominate the labelled pairs.
 
-A group of n candidates gives n(n-1)/2 pairs. By default ``label`` samples at most
-``max_pairs_per_group`` (100) pairs of a group; with the cap off it says which group makes up most of
-the pairs, its share, and the setting to change. Runs the real ``hydra-ray label`` as a subprocess on
+A group of n candidates gives n(n-1)/2 pairs. By default ``label`` keeps at most
+``max_pairs_per_group`` (100) labelled pairs of a group; with the cap off it says which group makes up
+most of the labelled pairs, its share, and the setting to change. Runs the real ``hydra-ray label`` as a subprocess on
 a small synthetic enriched folder: 11 two-candidate groups and one 30-candidate group (435 pairs).
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,21 @@ def enriched(tmp_path_factory):
     return path
 
 
+def _labelled_pairs(out: Path) -> dict[str, int]:
+    """Group → how many of its pairs gave at least one example (distinct pairs in labels.parquet)."""
+    rows = pq.read_table(out / "labels.parquet", columns=["pair_id", "example_id"]).to_pylist()
+    pairs = {r["example_id"].rsplit("|", 1)[0]: r["pair_id"] for r in rows}
+    return dict(Counter(pairs.values()))
+
+
 def test_default_caps_a_large_group(enriched, tmp_path):
     stdout, stats = _label(enriched, tmp_path / "capped")
-    assert "over_group_cap 335" in stdout, stdout             # 435 pairs of the big group, 100 kept
+    # 435 pairs of the big group: walked in the seeded order until 100 gave an example. 3 met on the way
+    # have every metric within noise (all_tied) and stay in as dropped draws; the 332 after are the cap's.
+    assert _labelled_pairs(tmp_path / "capped")["p99999:big"] == 100
+    assert "over_group_cap 332" in stdout and stats["examples"]["dropped"] == {"all_tied": 3}, stdout
+    assert "over_group_cap: eligible pairs left unlabelled because their group already had " \
+           "max_pairs_per_group=100 pairs that give an example" in stdout
     # Still 100 of 111 pairs in this small dataset: said, with the cap in force and a smaller one.
     assert "1 of 12 groups make up 90% of the 111 pairs" in stdout, stdout
     assert "With max_pairs_per_group=100 now, set e.g. max_pairs_per_group=25" in stdout
@@ -77,12 +90,39 @@ def test_default_caps_a_large_group(enriched, tmp_path):
 
 def test_uncapped_large_group_is_named_with_its_share_and_the_setting(enriched, tmp_path):
     stdout, stats = _label(enriched, tmp_path / "all", "max_pairs_per_group=0")
-    share = round(100 * 435 / 446)
+    # All 446 pairs are eligible; 13 of the big group's 435 have every metric within noise and give no
+    # example. The note counts what the dataset holds: 422 of 433 labelled pairs.
+    assert stats["pairs"]["eligible"] == 446 and stats["examples"]["dropped"] == {"all_tied": 13}
+    per_group = _labelled_pairs(tmp_path / "all")
+    assert per_group["p99999:big"] == 422 and sum(per_group.values()) == 433
+    share = round(100 * 422 / 433)
     note = next((n for n in stats["input_notes"] if "groups make up" in n), None)
     assert note is not None, stats["input_notes"]
-    assert f"1 of 12 groups make up {share}% of the 446 pairs" in note
-    assert f"p99999:big 435 pairs ({share}%)" in note and "max_pairs_per_group=100" in note
+    assert f"1 of 12 groups make up {share}% of the 433 pairs" in note
+    assert f"p99999:big 422 pairs ({share}%)" in note and "max_pairs_per_group=100" in note
     assert note in stdout
+
+
+def test_an_output_of_the_old_cap_rule_is_not_silently_relabelled(enriched, tmp_path):
+    """Before pairing_rules 2 the cap sampled all combinations: the same input and config now give other
+    pairs where a group was capped, so such an output is refused like a config change (--overwrite
+    replaces it). An old output with no capped group would come out the same and is rewritten."""
+    out = tmp_path / "old"
+    _label(enriched, out)
+    stats_file = out / "stats.json"
+    stats = json.loads(stats_file.read_text())
+    assert stats["run"].pop("pairing_rules") == 2
+    stats_file.write_text(json.dumps(stats))               # as the old rule's output recorded it
+    before = (out / "labels.parquet").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "label", "--input", str(enriched),
+                           "--output", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "pairing rules (pairing_rules: 1 → 2" in proc.stderr and "--overwrite" in proc.stderr, proc.stderr
+    assert (out / "labels.parquet").read_bytes() == before
+    stats["pairs"]["skipped"].pop("over_group_cap")        # an old output with no capped group
+    stats_file.write_text(json.dumps(stats))
+    _label(enriched, out)
+    assert json.loads(stats_file.read_text())["run"]["pairing_rules"] == 2
 
 
 def test_even_groups_or_few_groups_get_no_note():

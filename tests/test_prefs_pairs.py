@@ -59,6 +59,78 @@ def test_group_of_n_gives_all_pairs_and_worst_latency_is_original():
     assert [x.key for x in capped.pairs] == [x.key for x in pairing_of(rows, max_pairs_per_group=2, seed=5).pairs]
 
 
+def _old_cap(rows, cap, seed):
+    """The rule before the cap counted usable pairs (kept here to show what it did): a seeded sample of
+    ``cap`` of ALL a group's combinations, then the ineligible ones among them skipped."""
+    import itertools
+
+    from hydra_ray.prefs.dirichlet import rng_for
+    from hydra_ray.prefs.pairs import group_candidates, skip_reason
+
+    (g,) = group_candidates(candidates_from_frame(pd.DataFrame(rows)))
+    combos = list(itertools.combinations(g, 2))
+    keep = rng_for(seed, f"cap|{g[0].pair_id}").choice(len(combos), cap, replace=False)
+    return [combos[i] for i in sorted(int(k) for k in keep) if skip_reason(*combos[i]) is None]
+
+
+def _cap_group():
+    """One problem, 12 candidates (66 pairs): 8 pass (28 eligible pairs), 4 give a wrong answer."""
+    return ([row("p9:set", str(i), 40.0 * 1.3 ** i, seed=i) for i in range(8)]
+            + [row("p9:set", str(i), 40.0, verdict="wrong_answer", seed=i) for i in range(8, 12)])
+
+
+def test_the_cap_counts_usable_pairs_not_combinations():
+    """max_pairs_per_group=20 on a group with 28 eligible pairs among 66: exactly 20 pairs, where the
+    old rule (20 of all 66 drawn, then the ineligible skipped) kept fewer although 28 could be used.
+    The other 8 eligible pairs are the cap's (over_group_cap); the 38 with a failing side are counted
+    by their reason, as without a cap."""
+    rows, cap = _cap_group(), 20
+    assert len(_old_cap(rows, cap, seed=3)) < cap          # the old rule: 9 here
+    p = pairing_of(rows, max_pairs_per_group=cap, seed=3)
+    assert len(p.pairs) == cap
+    assert dict(p.skipped) == {"over_group_cap": 8, "wrong_answer": 38}
+    assert all(x.a.fully_passed and x.b.fully_passed for x in p.pairs)
+
+
+def test_the_cap_is_seeded_and_independent_of_input_order():
+    rows = _cap_group()
+    keys = [x.key for x in pairing_of(rows, max_pairs_per_group=10, seed=3).pairs]
+    for k in range(5):
+        shuffled = [rows[i] for i in np.random.default_rng(k).permutation(len(rows))]
+        assert [x.key for x in pairing_of(shuffled, max_pairs_per_group=10, seed=3).pairs] == keys
+    assert [x.key for x in pairing_of(rows, max_pairs_per_group=10, seed=4).pairs] != keys
+    # a higher cap keeps every pair a lower one kept (the same walk, stopped later)
+    assert set(keys) < {x.key for x in pairing_of(rows, max_pairs_per_group=15, seed=3).pairs}
+
+
+def test_the_cap_counts_pairs_that_give_an_example():
+    """With label's test (a pair is usable when a draw labels it): candidates 0-3 run within 1% of one
+    another, so their 6 pairs tie on every metric and no draw labels them (all_tied). The capped group
+    still gives exactly ``cap`` labelled pairs; the all-tied pairs met on the way stay in as dropped
+    draws, and the eligible pairs after the walk stopped are over_group_cap."""
+    from hydra_ray.prefs.config import LabelConfig
+    from hydra_ray.prefs.dataset import gives_example, label_pairs
+    from hydra_ray.prefs.labels import Labeler
+
+    rows = ([row("p8:set", str(i), 40.0 * (1 + 0.003 * i), seed=i) for i in range(4)]
+            + [row("p8:set", str(i), 40.0 * 1.3 ** i, seed=i) for i in range(4, 10)])
+    labeler = Labeler(LabelConfig(samples_per_pair=2))
+    everything = pairing_of(rows)
+    assert len(everything.pairs) == 45
+    usable = sum(gives_example(x, labeler) for x in everything.pairs)
+    assert usable == 39                                     # 45 pairs, less the 6 that all tie
+    cap = 30
+    p = pairing_of(rows, max_pairs_per_group=cap, seed=1, usable=lambda x: gives_example(x, labeler))
+    result = label_pairs(p.pairs, labeler)
+    assert len({e.pair.key for e in result.meta}) == cap
+    tied = len(p.pairs) - cap
+    assert tied > 0                                         # (2 with seed 1)
+    assert p.skipped["over_group_cap"] == 45 - len(p.pairs) and result.dropped["all_tied"] == 2 * tied
+    # eligibility alone (no test given) would take 30 pairs and label fewer
+    plain = pairing_of(rows, max_pairs_per_group=cap, seed=1)
+    assert len(plain.pairs) == cap and len({e.pair.key for e in label_pairs(plain.pairs, labeler).meta}) < cap
+
+
 def test_significance_is_recomputed_from_samples_when_missing():
     """40 vs 90 ms with 1 % noise: Mann–Whitney separates 7 vs 7 samples (p ≈ 0.0006) and the effect is
     125 %, so latency is significant; memory is 9000 KB ± 1 % on both sides, effect < 2 %, a tie."""

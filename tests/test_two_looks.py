@@ -79,12 +79,19 @@ def test_a_first_look_difference_stands_only_while_every_sample_points_the_same_
 
 
 def test_each_look_must_be_able_to_reach_its_level():
-    with pytest.raises(ConfigError, match="extra_repeats: with repeats \\+ extra_repeats = 5 samples"):
-        ProfileConfig(repeats=4, extra_repeats=1, extra_alpha_share=0.1)     # min p 0.0079 >= 0.005
-    with pytest.raises(ConfigError, match="repeats: with 3 samples per candidate"):
-        ProfileConfig(repeats=3)
+    """Checked where a comparison is planned (enrich, serve: test_profile_one_program.py for the CLI), not
+    on constructing a ProfileConfig, which ``hydra-ray profile`` uses for one program."""
+    from hydra_ray.enrich.config import EnrichConfig, OneProgramConfig
+
+    (problem,) = ProfileConfig(repeats=4, extra_repeats=1, extra_alpha_share=0.1).comparison_problems()
+    assert problem.startswith("extra_repeats: with repeats + extra_repeats = 5 samples")  # min p 0.0079 >= 0.005
+    (problem,) = ProfileConfig(repeats=3).comparison_problems()
+    assert problem.startswith("repeats: with 3 samples per candidate")
+    with pytest.raises(ConfigError, match="EnrichConfig.profile.repeats: with 3 samples per candidate"):
+        EnrichConfig(profile=ProfileConfig(repeats=3))
+    assert OneProgramConfig(profile=ProfileConfig(repeats=3)).profile.repeats == 3
     with pytest.raises(ConfigError, match="extra_alpha_share: expected a number in"):
         ProfileConfig(extra_alpha_share=1.0)
     with pytest.raises(ConfigError, match="extra_repeats: expected >= 0"):
         ProfileConfig(extra_repeats=-2)
-    ProfileConfig(repeats=4, extra_repeats=0)        # one look at the full alpha: 4 rounds reach 0.029
+    assert ProfileConfig(repeats=4, extra_repeats=0).comparison_problems() == []   # one look at 0.05: 0.029

@@ -49,7 +49,7 @@ def run(args) -> int:
     from hydra_ray.config import load_config
     from hydra_ray.data.programs import syntax_problem
     from hydra_ray.data.schema import Candidate, ProgramSet, TestCase
-    from hydra_ray.enrich.config import EnrichConfig
+    from hydra_ray.enrich.config import OneProgramConfig
     from hydra_ray.enrich.rows import candidate_rows
     from hydra_ray.metrics.names import METRICS
     from hydra_ray.metrics.profiler import Profiler
@@ -60,7 +60,7 @@ def run(args) -> int:
     args.program, args.config = resolve_path(args.program), resolve_path(args.config)
     args.input = [resolve_path(i) for i in args.input]
     args.expected = [resolve_path(e) for e in args.expected]
-    cfg = load_config(EnrichConfig, args.config, args.overrides).profile
+    cfg = load_config(OneProgramConfig, args.config, args.overrides).profile   # one program: nothing compared
     src = Path(args.program)
     # One --expected and no --input: the expected output on empty stdin (the default input).
     if args.expected and len(args.expected) != max(len(args.input), 1):

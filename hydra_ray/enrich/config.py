@@ -75,6 +75,23 @@ class EnrichConfig(Config):
                 errors.append(f"batch_size: expected a whole number or 'auto', got {self.batch_size!r}")
         if self.limit is not None:
             positive(errors, "limit", self.limit)
+        self._check_comparisons(errors)
+
+    def _check_comparisons(self, errors: list[str]) -> None:
+        """Enrich compares the candidates of every set: refuse a ``profile`` under which no difference
+        could ever come out significant (:meth:`ProfileConfig.comparison_problems`)."""
+        if isinstance(self.profile, ProfileConfig):
+            errors.extend(f"profile.{p}" for p in self.profile.comparison_problems())
+
+
+@dataclass
+class OneProgramConfig(EnrichConfig):
+    """An enrich preset (and its overrides) as ``hydra-ray profile`` reads it: one program is measured
+    and nothing is compared, so the samples need not be enough for a comparison (``profile.repeats=3``
+    is fine); every other check is enrich's."""
+
+    def _check_comparisons(self, errors: list[str]) -> None:
+        pass
 
 
 AUTO_MAX_BATCH = 16          # sets per actor call for large inputs (Ray Data's per-block cost amortized)

@@ -9,6 +9,14 @@ the two levels add up to ``significance_alpha``, so under "no difference" the ch
 stays at most ``significance_alpha`` (a union bound, whatever the dependence between the looks). At 5
 rounds the first level (0.04 of 0.05) decides exactly as 0.05 would: no two-sided Mann-Whitney p of 5
 against 5 lies in between. Rows record ``timing_rounds``.
+
+Enough samples to compare (:meth:`ProfileConfig.comparison_problems`): at each look, ``n`` samples a
+side must be able to reach its level at all (two-sided Mann-Whitney, n against n, smallest p =
+2 / C(2n, n)). That is checked where a comparison is planned, not on construction: by
+``EnrichConfig`` (the two candidates of a pair are compared in these looks, larger sets by ``label``
+from the same samples) and by serve's ``VerificationSection`` (candidates against the original).
+``hydra-ray profile`` measures one program and compares nothing, so ``profile.repeats=3`` is fine
+there (:class:`hydra_ray.enrich.config.OneProgramConfig`).
 """
 from __future__ import annotations
 
@@ -68,11 +76,21 @@ class ProfileConfig(Config):
         in_range(errors, "steady_cv_max", self.steady_cv_max, 0.0, 1.0)
         if self.remeasure_unsteady is not None:
             positive(errors, "remeasure_unsteady", self.remeasure_unsteady, allow_zero=True)
+
+    def comparison_problems(self) -> list[str]:
+        """``field: why`` for each look (module doc) at which no difference could ever be significant:
+        too few samples a side for a two-sided Mann-Whitney test to reach the look's level. For the
+        configs that plan comparisons (enrich, serve) to add to their checks; empty when the counts or
+        levels are themselves invalid (their own checks say so)."""
         counts = (self.repeats, self.throughput_bursts, self.extra_repeats)
         valid_counts = all(isinstance(n, int) and not isinstance(n, bool) for n in counts) and (
             min(counts[:2]) >= 1 and counts[2] >= 0)
-        if not valid_counts or any(e.split(":")[0] in ("significance_alpha", "extra_alpha_share") for e in errors):
-            return   # already reported above; the test below needs valid counts and levels
+        levels: list[str] = []
+        in_range(levels, "significance_alpha", self.significance_alpha, 1e-6, 0.5)
+        in_range(levels, "extra_alpha_share", self.extra_alpha_share, 0.01, 0.99)
+        if not valid_counts or levels:
+            return []
+        problems = []
         first, second = self.look_alphas()
         looks = [("repeats", self.repeats, first), ("throughput_bursts", self.throughput_bursts, first)]
         if self.extra_repeats:
@@ -81,10 +99,11 @@ class ProfileConfig(Config):
             smallest_p = 2 / math.comb(2 * n, n)  # two-sided Mann-Whitney, n vs n, complete separation
             if smallest_p >= alpha:
                 what = "" if name != "extra_repeats" else f"repeats + {name} = "
-                errors.append(f"{name}: with {what}{n} samples per candidate a two-sided Mann-Whitney test cannot "
-                              f"reach p < {alpha:.3g} (smallest p is {smallest_p:.3g}), so no difference could "
-                              f"ever be significant at that look; expected more samples (or a larger "
-                              f"significance_alpha / extra_alpha_share)")
+                problems.append(f"{name}: with {what}{n} samples per candidate a two-sided Mann-Whitney test cannot "
+                                f"reach p < {alpha:.3g} (smallest p is {smallest_p:.3g}), so no difference could "
+                                f"ever be significant at that look; expected more samples (or a larger "
+                                f"significance_alpha / extra_alpha_share)")
+        return problems
 
     def look_alphas(self) -> tuple[float, float]:
         """The significance levels of the two looks at a pair (module doc, "Two looks"): the first after

@@ -46,9 +46,10 @@ class LabelConfig(Config):
     seed: int = 0
     # Weight vectors drawn per candidate pair: one pair can yield several differently-weighted examples.
     samples_per_pair: int = 1
-    # Groups with many candidates give n(n-1)/2 pairs; cap per group (0 = all), chosen by seed. 100 keeps
-    # every pair of a group of up to 14 candidates (PIE pairs: 1) and stops one 92-candidate problem
-    # from being a quarter of the data (hydra_ray.prefs.group_balance).
+    # Groups with many candidates give n(n-1)/2 pairs; at most this many labelled pairs (pairs that give an
+    # example) per group (0 = all), taken in an order set by seed (hydra_ray.prefs.pairs, "The cap"). 100
+    # keeps every pair of a group of up to 14 candidates (PIE pairs: 1) and stops one 92-candidate
+    # problem from being a quarter of the data (hydra_ray.prefs.group_balance).
     max_pairs_per_group: int = 100
     write_jsonl: bool = False
     # Significance (hydra_ray.metrics.stats.compare_samples) when the enriched *_significant is null.

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import rng_for
-from hydra_ray.prefs.labels import Labeler
+from hydra_ray.prefs.labels import Labeler, PairLabel
 from hydra_ray.prefs.pairs import CandidatePair
 from hydra_ray.prefs.prompt import render_completion, render_messages
 
@@ -55,15 +56,26 @@ class LabelResult:
     draws: int = 0
 
 
+def pair_labels(pair: CandidatePair, labeler: Labeler) -> list[tuple[np.ndarray, PairLabel]]:
+    """The pair's ``samples_per_pair`` weight draws (seeded by seed and pair key) and their labels."""
+    cfg = labeler.config
+    weights = labeler.sample_weights(cfg.samples_per_pair, rng_for(cfg.seed, f"weights|{pair.key}"))
+    return [(w, labeler.label(pair.a.raw, pair.b.raw, pair.significant, w)) for w in weights]
+
+
+def gives_example(pair: CandidatePair, labeler: Labeler) -> bool:
+    """Does at least one of the pair's draws label it (not every one dropped)? What ``label``'s
+    ``max_pairs_per_group`` counts (:func:`hydra_ray.prefs.pairs.form_pairs`, ``usable``)."""
+    return any(lab.winner is not None for _, lab in pair_labels(pair, labeler))
+
+
 def label_pairs(pairs: list[CandidatePair], labeler: Labeler,
                 progress: Callable[[int, int], None] | None = None) -> LabelResult:
     cfg = labeler.config
     out = LabelResult()
     for i, pair in enumerate(pairs):
-        weights = labeler.sample_weights(cfg.samples_per_pair, rng_for(cfg.seed, f"weights|{pair.key}"))
-        for j, w in enumerate(weights):
+        for j, (w, lab) in enumerate(pair_labels(pair, labeler)):
             out.draws += 1
-            lab = labeler.label(pair.a.raw, pair.b.raw, pair.significant, w)
             region = labeler.region(w)
             if lab.winner is None:
                 out.dropped[lab.drop_reason] += 1

@@ -7,7 +7,9 @@ that mostly learns those few problems. The paper samples pairs per problem ("Dur
 sample code-submission pairs for the same problem") and says nothing of enumerating them all, so
 ``max_pairs_per_group`` (default 100, :mod:`hydra_ray.prefs.config`) caps each group; this note says
 when the pairs are lopsided anyway (the cap set to 0 or high, or very uneven groups) and which setting
-to change. Counted over eligible pairs: those are what gets labelled.
+to change. Counted over labelled pairs (those that gave at least one example): what the dataset
+holds, and what the cap counts (:mod:`hydra_ray.prefs.pairs`, "The cap"), so a capped group shows as at
+most ``max_pairs_per_group`` pairs here, as in the dataset.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ SUGGESTED_CAP = 100   # LabelConfig.max_pairs_per_group's default
 
 
 def dominance_note(group_ids: Iterable[str], cap: int) -> str | None:
-    """``group_ids``: the group (``pair_id``) of every eligible pair; ``cap``: ``max_pairs_per_group``."""
+    """``group_ids``: the group (``pair_id``) of every labelled pair; ``cap``: ``max_pairs_per_group``."""
     per_group = Counter(group_ids)
     total = sum(per_group.values())
     if len(per_group) < MIN_GROUPS or total == 0:

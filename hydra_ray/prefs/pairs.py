@@ -4,8 +4,8 @@ Input: the enriched Parquet files under ``ENRICHED_DIR/data/`` (one row per cand
 ``pair_id``; see the data contract). Rules, in order:
 
 * **Pairs within a group.** A group of n candidates gives every unordered pair, n(n−1)/2 of them
-  (per-problem candidate sets have n > 2), optionally capped by ``max_pairs_per_group`` (a seeded
-  choice). Side a is the earlier candidate: ``slow`` before ``fast`` for PIE groups, otherwise
+  (per-problem candidate sets have n > 2), optionally capped by ``max_pairs_per_group`` (below, "The
+  cap"). Side a is the earlier candidate: ``slow`` before ``fast`` for PIE groups, otherwise
   candidate ids in numeric order. Which side wins is decided by the labeller, not by the order.
 * **The original program** shown in the prompt is one per group: the ``slow`` candidate for PIE groups,
   otherwise the candidate with the worst (highest) median latency; with no latency at all, the first.
@@ -24,20 +24,34 @@ Input: the enriched Parquet files under ``ENRICHED_DIR/data/`` (one row per cand
   (enriched before it existed) are kept.
 * **Roles for statistics.** ``fast``/``slow`` from PIE names, else the side with the lower median
   latency is ``fast`` (no roles when latency is missing or equal).
+* **The cap** (``max_pairs_per_group``, 0 = none) counts *usable* pairs, so "at most 100 pairs per
+  group" means at most 100 labelled pairs, not 100 combinations of which some are then skipped.
+  Usable: eligible (above) and, when ``form_pairs`` is given a ``usable`` test, passing it (``label``
+  passes "gives at least one example": a pair whose every weight draw is dropped, ``all_tied`` or
+  ``below_epsilon``, is not usable). A group with more eligible pairs than the cap is walked in a
+  seeded order (:func:`cap_rank`: a hash of ``seed`` and the pair's key, so it does not depend on
+  the input's row order, its files, or the group's other pairs) and pairs are taken until
+  ``max_pairs_per_group`` usable ones are in. Unusable pairs met on the way stay in (their draws
+  are dropped and counted like any other's); the eligible pairs after that point are counted as
+  ``over_group_cap``: not labelled because their group already had its cap. The walk stops there
+  rather than testing every pair, since a test computes significance from samples (up to five rank
+  tests, ~2 ms each on a 2-core VM) and the largest PIE problem alone has 4,186 pairs; so ``over_group_cap``
+  counts eligible pairs, a few of which might have given no example. Ineligible pairs are counted
+  by their reason in every group, capped or not. Raising the cap keeps every pair a lower one kept.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from hydra_ray.data.programs import program_key
 from hydra_ray.metrics.names import METRICS
 from hydra_ray.metrics.stats import compare_samples
-from hydra_ray.prefs.dirichlet import rng_for
 from hydra_ray.prefs.normalize import valid_value
 
 REQUIRED_COLUMNS = ("pair_id", "problem_id", "candidate", "code", "verdict", "tests_passed", "tests_total",
@@ -242,9 +256,19 @@ def skip_reason(a: Candidate, b: Candidate, max_cpu_speed_cv: float | None = Non
     return None
 
 
+def cap_rank(seed: int, key: str) -> bytes:
+    """Where a pair (its :attr:`CandidatePair.key`) comes in a capped group's walk (module doc, "The
+    cap"): a hash of ``seed`` and the key alone, so the order is the same whatever the input order."""
+    return hashlib.sha256(f"{seed}|cap|{key}".encode("utf-8")).digest()
+
+
 def form_pairs(cands: Iterable[Candidate], *, significance_alpha: float = 0.05,
                significance_min_effect: float = 0.02, max_pairs_per_group: int = 0,
-               seed: int = 0, max_cpu_speed_cv: float | None = None) -> Pairing:
+               seed: int = 0, max_cpu_speed_cv: float | None = None,
+               usable: Callable[[CandidatePair], bool] | None = None) -> Pairing:
+    """Pairs to label (module doc). ``usable``: which eligible pairs count against
+    ``max_pairs_per_group`` (None: every eligible pair); it is asked only in groups with more eligible
+    pairs than the cap, once per pair walked."""
     groups = group_candidates(cands)
     pairs: list[CandidatePair] = []
     skipped: Counter = Counter()
@@ -252,20 +276,34 @@ def form_pairs(cands: Iterable[Candidate], *, significance_alpha: float = 0.05,
         if len(g) < 2:
             skipped["single_candidate"] += 1
             continue
-        combos = list(itertools.combinations(g, 2))
-        if max_pairs_per_group and len(combos) > max_pairs_per_group:
-            keep = rng_for(seed, f"cap|{g[0].pair_id}").choice(len(combos), max_pairs_per_group, replace=False)
-            skipped["over_group_cap"] += len(combos) - max_pairs_per_group
-            combos = [combos[i] for i in sorted(int(k) for k in keep)]
         original = original_of(g)
-        for a, b in combos:
+
+        def pair_of(a: Candidate, b: Candidate) -> CandidatePair:
+            sig = pair_significance(a, b, len(g) == 2, alpha=significance_alpha,
+                                    min_effect=significance_min_effect)
+            return CandidatePair(a.pair_id, a.problem_id, a, b, original, sig, _fast_side(a, b))
+
+        eligible = []                      # (a, b) in combination order
+        for a, b in itertools.combinations(g, 2):
             reason = skip_reason(a, b, max_cpu_speed_cv)
             if reason:
                 skipped[reason] += 1
-                continue
-            sig = pair_significance(a, b, len(g) == 2, alpha=significance_alpha,
-                                    min_effect=significance_min_effect)
-            pairs.append(CandidatePair(a.pair_id, a.problem_id, a, b, original, sig, _fast_side(a, b)))
+            else:
+                eligible.append((a, b))
+        if not max_pairs_per_group or len(eligible) <= max_pairs_per_group:
+            pairs.extend(pair_of(a, b) for a, b in eligible)
+            continue
+        walk = sorted(range(len(eligible)), key=lambda i: cap_rank(
+            seed, f"{eligible[i][0].pair_id}|{eligible[i][0].candidate}|{eligible[i][1].candidate}"))
+        taken: dict[int, CandidatePair] = {}
+        n_usable = 0
+        for step, i in enumerate(walk):
+            if n_usable == max_pairs_per_group:
+                skipped["over_group_cap"] += len(walk) - step
+                break
+            taken[i] = pair = pair_of(*eligible[i])
+            n_usable += usable is None or bool(usable(pair))
+        pairs.extend(taken[i] for i in sorted(taken))
     return Pairing(groups, pairs, skipped)
 
 
@@ -282,4 +320,5 @@ def passed_values(groups: list[list[Candidate]]) -> dict[str, list[float]]:
 
 
 __all__ = ["Candidate", "CandidatePair", "Pairing", "EnrichedInputError", "read_enriched", "enriched_files",
-           "candidates_from_frame", "form_pairs", "passed_values", "original_of", "skip_reason"]
+           "candidates_from_frame", "form_pairs", "passed_values", "original_of", "skip_reason", "cap_rank",
+           "group_candidates"]

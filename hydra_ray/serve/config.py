@@ -279,6 +279,9 @@ class VerificationSection(Config):
 
     def _check(self, errors: list[str]) -> None:
         positive(errors, "timeout_s", self.timeout_s)
+        # Candidates are compared with the original: samples that could never differ significantly are refused.
+        if isinstance(self.profile, ProfileConfig):
+            errors.extend(f"profile.{p}" for p in self.profile.comparison_problems())
 
 
 @dataclass
