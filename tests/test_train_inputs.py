@@ -101,3 +101,16 @@ def test_a_hub_id_missing_from_the_cache_says_training_runs_offline(inputs, tmp_
     assert "`hf download hydra-ray-tests/no-such-model`" in r.stderr
     assert "make-tiny-model" not in r.stderr   # a hub id is not a folder to build the tiny model into
     assert "Traceback" not in r.stderr and "embedded Ray" not in r.stdout + r.stderr
+
+
+def test_output_into_the_labelled_set_itself_is_refused(inputs, tmp_path):
+    model, labelled = inputs
+    mine = _copy(labelled, tmp_path / "labelled")
+    before = sorted(p.name for p in mine.rglob("*"))
+    r = subprocess.run([sys.executable, "-m", "hydra_ray", "train", "--input", "labelled", "--output", "labelled/",
+                        "--config", str(REPO / "configs/train/tiny-cpu.yaml"), f"model.name_or_path={model}"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"--output {mine} is the labelled set itself (--input)" in r.stderr, r.stderr
+    assert sorted(p.name for p in mine.rglob("*")) == before and "embedded Ray" not in r.stdout
