@@ -153,6 +153,10 @@ def _coerce(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, path, errors) if len(inner) == 1 else value
+    if tp is bool and not isinstance(value, bool):
+        # Unchecked, any text is truthy: `dpo.bf16=maybe` or `identity_baseline=flase` would mean true.
+        errors.append(f"{path}: expected true or false, got {value!r}")
+        return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, float):   # a count (repeats, steps) cannot be 2.5; 4.0 is 4

@@ -50,6 +50,16 @@ def quiet_environment() -> None:
     # transformers/accelerate import DeepSpeed when it is installed; on a CPU-only node it warns
     # "Setting accelerator to CPU" on every start. Its logger resets its level, not our filter.
     logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
+    # peft imports bitsandbytes, whose CPU backend (on AVX512-BF16 CPUs) warns "Failed to load CPU
+    # gemm_4bit_forward … pip install kernels" when offline: it falls back to its own kernel, and
+    # nothing here uses 4-bit on CPU outside the QLoRA tests. Shown at the top of `evaluate
+    # --optimizer hydra` (the model in process), it read as a failure of the run.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # peft reads transformers' deprecated `is_gradient_checkpointing` when it wraps a model: a
+    # library's note to its developers, printed on every adapter load.
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def quiet_console_handlers() -> None:

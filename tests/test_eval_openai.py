@@ -230,3 +230,55 @@ def test_evaluate_stops_before_measuring_when_no_request_is_answered(tmp_path):
     assert "6 of 6 candidate(s) have no code: request failed: environment variable HYDRA_TEST_ABSENT_KEY" in r.stderr
     assert "nothing to measure" in r.stderr and "[1/1]" not in r.stderr
     assert (tmp_path / "out" / "candidates.jsonl").is_file() and not (tmp_path / "out" / "table.md").exists()
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:   # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_an_endpoint_never_reached_is_given_up_on_once_not_per_request(tmp_path):
+    """No service on the port (or no network): one request spends its retries, the rest fail at once
+    with the reason, instead of each waiting out its own backoff (hours over a HumanEval run)."""
+    cfg = make_cfg(_closed_port_url(), tmp_path, max_retries=2, max_concurrency=1)
+    with ChatClient(cfg) as client:
+        out = client.complete_many([(MESSAGES, i) for i in range(5)])
+    assert all(isinstance(o, OpenAIError) for o in out)
+    assert client.requests_sent == 3, client.requests_sent
+    assert all("was never reached" in str(o) and "ConnectError" in str(o) and "is the service running" in str(o)
+               for o in out)
+
+
+def test_a_service_that_answered_then_went_away_is_retried_per_request(tmp_path):
+    srv = Server()
+    with srv:
+        client = ChatClient(make_cfg(srv.url, tmp_path, max_retries=2, max_concurrency=1))
+        client.complete(MESSAGES)
+    out = client.complete_many([(MESSAGES, i) for i in range(1, 3)])   # the server is gone now
+    client.close()
+    assert all(isinstance(o, OpenAIError) and "gave up after 3 attempts" in str(o) for o in out)
+    assert client.requests_sent == 1 + 2 * 3
+
+
+def test_evaluate_against_no_service_says_so_in_seconds(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "hydra_ray", "evaluate", "--suite", "patterns", "--optimizer", "hydra",
+                        "--output", "out", "patterns.names=[bubble_sort]", "patterns.sizes=[small]",
+                        f"openai.base_url={_closed_port_url()}", "openai.api_key_env=", "openai.max_retries=2",
+                        "openai.backoff_base_s=0.5", f"openai.cache_dir={tmp_path / 'cache'}"],
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "was never reached" in r.stderr and "is the service running there" in r.stderr, r.stderr
+    # One request's backoff (0.5 + 1 s), not each of the six prompts' in turn.
+    assert time.monotonic() - t0 < 30

@@ -101,3 +101,15 @@ def test_steerability_ignores_non_finite_observations():
     """log(0) = -inf and NaN improvements (failed candidates) are dropped, not ranked."""
     s = st.steerability("memory", [0, 0.5, 1, 1], [0.0, 0.1, 0.2, -np.inf], ["a", "a", "b", "b"], n_boot=50)
     assert s.n_obs == 3 and s.rho == pytest.approx(1.0)
+
+
+def test_nothing_on_either_side_is_no_ratio_not_an_infinite_improvement():
+    """rss_growth is 0 KB before and after for most patterns in inprocess mode: table.csv and
+    results.parquet said `inf` (an infinite memory improvement) where table.md said '–'."""
+    import math
+
+    from hydra_ray.evaluate.stats import improvement
+
+    none = improvement("memory", [0.0] * 5, [0.0] * 5)
+    assert math.isnan(none.ratio) and not none.improved and not none.significant
+    assert math.isinf(improvement("memory", [5.0] * 5, [0.0] * 5).ratio)   # something → nothing: kept as it was

@@ -2,6 +2,11 @@
 
 - Retries 429, 408 and 5xx answers and connection errors with exponential backoff; a ``Retry-After``
   header (seconds or an HTTP date) is honoured instead of the computed delay.
+- An endpoint that was never reached (no service on the port, no network, a name that does not resolve)
+  is given up on once one request has used its retries: the other requests fail at once with that
+  reason. Each request retrying alone made a HumanEval run against a service that was not started wait
+  hours (984 requests × 63 s of backoff, 4 at a time) before saying why. After one answer came back,
+  a connection error is a service that went away, and every request retries on its own again.
 - At most ``max_concurrency`` requests are in flight, however many threads call it.
 - Every successful answer is stored on disk under a hash of the request (endpoint, model, messages,
   sampling settings, sample index), so rerunning an evaluation sends nothing that was answered before.
@@ -107,6 +112,8 @@ class ChatClient:
         self._cache = Path(cfg.cache_dir) if cfg.cache_dir else None
         self.requests_sent = 0
         self._count_lock = threading.Lock()
+        self._answered = False               # an answer came back: the endpoint exists
+        self._unreachable: str | None = None  # why the endpoint was never reached, once given up on
 
     # ---- request identity and cache ---------------------------------------------------------
     def body(self, messages: Messages, sample_index: int = 0) -> dict[str, Any]:
@@ -175,6 +182,8 @@ class ChatClient:
         for attempt in range(self.cfg.max_retries + 1):
             response = None
             with self._slots:
+                if self._unreachable is not None:
+                    raise OpenAIError(self._unreachable)
                 with self._count_lock:
                     self.requests_sent += 1
                 try:
@@ -182,6 +191,7 @@ class ChatClient:
                 except httpx.TransportError as e:
                     last = f"{type(e).__name__}: {e}"
             if response is not None:
+                self._answered = True   # any HTTP answer: the endpoint is there
                 status = response.status_code
                 if status == 200:
                     try:
@@ -193,7 +203,12 @@ class ChatClient:
                     raise OpenAIError(f"{url}: {last}", status)
             if attempt < self.cfg.max_retries:
                 self._sleep(self._delay(attempt, response))
-        raise OpenAIError(f"{url}: gave up after {self.cfg.max_retries + 1} attempts; last: {last}")
+        message = f"{url}: gave up after {self.cfg.max_retries + 1} attempts; last: {last}"
+        if response is None and not self._answered:
+            message = (f"{url} was never reached (gave up after {self.cfg.max_retries + 1} attempts; last: {last}); "
+                       "is the service running there and openai.base_url right?")
+            self._unreachable = message
+        raise OpenAIError(message)
 
     # ---- public API ------------------------------------------------------------------------
     def complete(self, messages: Messages, *, sample_index: int = 0) -> ChatResult:

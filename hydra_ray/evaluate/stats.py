@@ -49,7 +49,12 @@ def improvement(metric: str, orig: Sequence[float], cand: Sequence[float], *, al
     spec = BY_NAME[metric]
     cmp = compare_samples(orig, cand, alpha=alpha, min_effect=min_effect)
     mo, mc = float(np.median(orig)), float(np.median(cand))
-    if spec.higher_is_better:
+    if mo == 0 and mc == 0:
+        # Nothing on either side (rss_growth of a program that allocates little): no ratio, not an
+        # infinite improvement, which is what `inf` read as in table.csv and results.parquet.
+        ratio = float("nan")
+        lo, hi = bootstrap_ratio_ci(orig, cand, n_boot=n_boot, level=level, seed=seed)
+    elif spec.higher_is_better:
         ratio = mc / mo if mo else float("inf")
         lo, hi = bootstrap_ratio_ci(cand, orig, n_boot=n_boot, level=level, seed=seed)
     else:

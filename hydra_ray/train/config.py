@@ -54,7 +54,8 @@ class ModelSettings(Config):
         if self.init_adapter is not None and (not isinstance(self.init_adapter, str) or not self.init_adapter.strip()):
             errors.append(f"init_adapter: expected a peft adapter directory, got {self.init_adapter!r}")
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
-            errors.append("name_or_path: expected a Hugging Face model id or a local directory, got nothing "
+            got = "nothing" if self.name_or_path in (None, "") else repr(self.name_or_path)
+            errors.append(f"name_or_path: expected a Hugging Face model id or a local directory, got {got} "
                           "(e.g. model.name_or_path=runs/tiny-model after `hydra-ray make-tiny-model --output runs/tiny-model`)")
         one_of(errors, "dtype", self.dtype, DTYPES)
         one_of(errors, "quantization", self.quantization, QUANTIZATIONS)
@@ -244,20 +245,35 @@ def check_node(cfg: TrainConfig, input_dir: str | Path | None = None) -> list[st
 
     Run before Ray starts, so a QLoRA preset on a CPU box fails in a second rather than inside a worker.
     """
-    from hydra_ray.train.labelled_input import conditioning_problems, empty_problems, heldout_problems
+    from hydra_ray.train.labelled_input import conditioning_problems, heldout_problems, input_problems
 
     problems: list[str] = []
     if input_dir is not None:
         d = Path(input_dir)
-        for name in ("labels.parquet", "labeler.json"):
-            if not (d / name).is_file():
-                problems.append(f"--input {d}: {name} is missing; produce it with `hydra-ray label --output {d}`")
-        if (d / "labels.parquet").is_file():
-            problems += empty_problems(d)
-        if cfg.heldout_split and (d / "labels.parquet").is_file():
-            problems += heldout_problems(cfg.heldout_split, d / "labels.parquet")
-        if (d / "labeler.json").is_file():
-            problems += conditioning_problems(cfg, d / "labeler.json")
+        if not d.is_dir():
+            problems.append(f"--input {d}: no such directory; expected `hydra-ray label`'s output "
+                            f"(labels.parquet, labeler.json): `hydra-ray label --input ENRICHED_DIR --output {d}`")
+        elif not (d / "labels.parquet").exists() and (d / "data").is_dir() and (d / "summary.json").is_file():
+            problems.append(f"--input {d}: this is `hydra-ray enrich`'s output (data/, summary.json); training "
+                            f"reads labelled pairs: `hydra-ray label --input {d} --output LABELLED_DIR`, then "
+                            "train with --input LABELLED_DIR")
+        else:
+            for name in ("labels.parquet", "labeler.json"):
+                if not (d / name).is_file():
+                    problems.append(f"--input {d}: {name} is missing; produce it with "
+                                    f"`hydra-ray label --input ENRICHED_DIR --output {d}`")
+            problems += input_problems(d)
+            # These read the files too; one that cannot be read was reported just above.
+            try:
+                if cfg.heldout_split and (d / "labels.parquet").is_file():
+                    problems += heldout_problems(cfg.heldout_split, d / "labels.parquet")
+            except (OSError, ValueError, KeyError):   # pyarrow's ArrowInvalid is a ValueError
+                pass
+            try:
+                if (d / "labeler.json").is_file():
+                    problems += conditioning_problems(cfg, d / "labeler.json")
+            except (OSError, ValueError, AttributeError):   # not JSON, or not a mapping
+                pass
     if cfg.model.init_adapter:
         problems += init_adapter_problems(cfg)
     # Under `ray job submit` ($RAY_ADDRESS) or with ray_address the workers run on other nodes (a head
@@ -349,7 +365,10 @@ def _check_model_available(name: str) -> list[str]:
         cached = None
     if not isinstance(cached, str):
         # "org/name" reads as a directory or a hub id: say what was looked for under both readings.
-        return [f"model.name_or_path={name}: neither a directory here ({Path.cwd() / name} does not exist: "
-                f"{build}) nor a model in the local Hugging Face cache (training loads models offline: "
-                f"`hf download {name}` on this node first; clusters/*.yaml do that when a GPU node starts)"]
+        # The build hint only where the local reading is likely (`runs/` exists here, `Qwen/` does not):
+        # "make-tiny-model --output Qwen/Qwen2.5-Coder-7B-Instruct" is no advice for a hub id.
+        local = f": {build}" if (Path.cwd() / name.split("/")[0]).is_dir() else ""
+        return [f"model.name_or_path={name}: neither a directory here ({Path.cwd() / name} does not exist{local}) "
+                f"nor a model in the local Hugging Face cache; training never downloads (it runs offline): "
+                f"`hf download {name}` on this node first (clusters/*.yaml do that when a GPU node starts)"]
     return []

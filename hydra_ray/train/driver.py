@@ -176,6 +176,11 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
     is deleted and training starts over."""
     input_dir, out = Path(input_dir).resolve(), Path(output_dir).resolve()
     check_output_dir(out)
+    if out == input_dir:
+        # Training writes plots/ beside label's plots/, and --overwrite deletes plots/ (OUTPUT_NAMES).
+        raise ConfigError([f"--output {out} is the labelled set itself (--input); training writes plots/ and "
+                           "more there, and --overwrite would delete label's plots: give another --output, "
+                           "e.g. a sibling folder"], "train")
     problems = check_node(cfg, input_dir)
     if problems:
         raise ConfigError(problems, "train (node check, before Ray starts)")

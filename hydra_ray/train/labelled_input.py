@@ -96,15 +96,44 @@ def conditioning_problems(cfg: TrainConfig, labeler_json: Path) -> list[str]:
     return []
 
 
-def empty_problems(d: Path) -> list[str]:
-    """A labelled set without rows: said here, not after Ray and the workers have started."""
+def unreadable_problem(path: Path, error: BaseException) -> str:
+    """One line for a labelled-set file that cannot be used, and how to make it again."""
+    return (f"--input {path.parent}: {path.name} cannot be read ({type(error).__name__}: {str(error).strip()[:300]}); "
+            f"recreate it with `hydra-ray label --input ENRICHED_DIR --output {path.parent}`")
+
+
+def input_problems(d: Path) -> list[str]:
+    """A labelled set the workers could not train from, said on the driver before Ray starts: an unreadable
+    or other-version ``labeler.json``, a ``labels.parquet`` that is not Parquet, lacks the columns training
+    reads (written by another tool or an older ``hydra-ray label``), or has no rows. Found only on the
+    workers, each of these cost a Ray start and the workers' set-up first (and a missing column came back
+    as a bare ``KeyError: 'raw_a'``)."""
     import pyarrow.parquet as pq
 
+    from hydra_ray.prefs.dataset import LABEL_SCHEMA
+    from hydra_ray.prefs.labels import Labeler
+
+    problems: list[str] = []
+    labeler = d / "labeler.json"
+    if labeler.is_file():
+        try:
+            Labeler.load(labeler)   # what the workers' relabeller loads: format, version, config
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            problems.append(unreadable_problem(labeler, e))
+    labels = d / "labels.parquet"
+    if not labels.is_file():
+        return problems
     try:
-        rows = pq.ParquetFile(d / "labels.parquet").metadata.num_rows
-    except (OSError, ValueError):   # unreadable: the workers say so, with the reader they train from
-        return []
-    if rows == 0:
-        return [f"--input {d}: labels.parquet has no rows, nothing to train on (every pair was skipped or "
-                f"every draw dropped: {d / 'stats.json'} counts why)"]
-    return []
+        meta = pq.ParquetFile(labels)
+        names, rows = meta.schema_arrow.names, meta.metadata.num_rows
+    except (OSError, ValueError) as e:   # pyarrow's ArrowInvalid is a ValueError
+        return problems + [unreadable_problem(labels, e)]
+    missing = [n for n in LABEL_SCHEMA.names if n not in names]
+    if missing:
+        problems.append(f"--input {d}: labels.parquet lacks column(s) {', '.join(missing)} that training reads "
+                        "(not written by this version of `hydra-ray label`); recreate it with "
+                        f"`hydra-ray label --input ENRICHED_DIR --output {d}`")
+    elif rows == 0:
+        problems.append(f"--input {d}: labels.parquet has no rows, nothing to train on (every pair was skipped or "
+                        f"every draw dropped: {d / 'stats.json'} counts why)")
+    return problems

@@ -1,0 +1,44 @@
+"""What `hydra-ray evaluate --optimizer hydra` (the model in process) prints: the run's own lines, not
+libraries' notes that read as failures ("Failed to load CPU gemm_4bit_forward … pip install kernels"
+from bitsandbytes, a transformers FutureWarning on every adapter load); -v still shows them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOISE = ("Failed to load CPU gemm_4bit_forward", "FutureWarning", "pip install kernels")
+
+
+def _training_output(root: Path) -> Path:
+    import peft
+    import torch
+    import yaml
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hydra_ray.train.tiny_model import build_tiny_model
+
+    base = build_tiny_model(root / "tiny-model")
+    torch.manual_seed(0)
+    model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                                peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear"))
+    out = root / "train-out"
+    model.save_pretrained(out / "adapter")
+    AutoTokenizer.from_pretrained(base).save_pretrained(out / "adapter")
+    (out / "config.yaml").write_text(yaml.safe_dump({"model": {"name_or_path": str(base)}}))
+    return out
+
+
+def test_hydra_in_process_prints_no_library_noise(tmp_path):
+    trained = _training_output(tmp_path)
+    cmd = [sys.executable, "-m", "hydra_ray", "evaluate", "--suite", "patterns", "--optimizer", "hydra",
+           "--output", "eval", "--dry-run", "patterns.names=[triangular_sum]", "patterns.sizes=[small]",
+           "weights=[[1,0,0,0,0]]", "openai.max_tokens=8", f"hydra_in_process={REPO / 'configs/serve/tiny-cpu.yaml'}",
+           f"hydra_overrides=[model.training_output={trained}]"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert "hydra: 2 candidate(s)" in r.stderr, r.stderr   # the run itself is reported
+    assert not [n for n in NOISE if n in r.stdout + r.stderr], r.stderr
