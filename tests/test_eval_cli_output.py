@@ -8,27 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.test_eval_inprocess import _training_output  # a random adapter laid out as train writes it
+
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("Failed to load CPU gemm_4bit_forward", "FutureWarning", "pip install kernels")
-
-
-def _training_output(root: Path) -> Path:
-    import peft
-    import torch
-    import yaml
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from hydra_ray.train.tiny_model import build_tiny_model
-
-    base = build_tiny_model(root / "tiny-model")
-    torch.manual_seed(0)
-    model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                                peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear"))
-    out = root / "train-out"
-    model.save_pretrained(out / "adapter")
-    AutoTokenizer.from_pretrained(base).save_pretrained(out / "adapter")
-    (out / "config.yaml").write_text(yaml.safe_dump({"model": {"name_or_path": str(base)}}))
-    return out
 
 
 def test_hydra_in_process_prints_no_library_noise(tmp_path):
