@@ -270,9 +270,9 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
 def _time_left(took: list[float], total: int) -> str:
     """``; about 4 min left`` for the tasks after these: the mean per task so far times how many
     remain (tasks differ, so an estimate, and said to be one); nothing after the last."""
-    left = (total - len(took)) * sum(took) / len(took)
     if len(took) >= total:
         return ""
+    left = (total - len(took)) * sum(took) / len(took)
     if left < 60:
         return f"; about {max(round(left), 1)} s left"
     minutes = round(left / 60)
