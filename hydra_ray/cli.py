@@ -60,15 +60,9 @@ def resolve_path_args(args: argparse.Namespace) -> None:
 
 def _report_error(command: str, error: BaseException) -> None:
     """The first cause, once, and where the rest is (no per-worker traceback walls)."""
-    from hydra_ray.ray_runtime import first_cause, last_session_dir, verbose
+    from hydra_ray.ray_runtime import error_line, last_session_dir, verbose
 
-    cause = first_cause(error)
-    text = str(cause).strip() or type(cause).__name__
-    # Ray wraps remote errors in a traceback text; its last line is the error itself.
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if len(lines) > 8:
-        text = "\n".join(lines[-8:])
-    print(f"hydra-ray {command}: error: {type(cause).__name__}: {text}", file=sys.stderr)
+    print(f"hydra-ray {command}: error: {error_line(error)}", file=sys.stderr)
     if verbose():
         import traceback
 

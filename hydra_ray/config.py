@@ -210,13 +210,32 @@ def _section_failed(value: Any, hint: Any) -> bool:
     return getattr(value, _STAND_IN, False) or (value is None and dataclasses.is_dataclass(hint))
 
 
-def _check_stand_in(obj: Config, prefix: str, errors: list[str]) -> None:
+def _check_stand_in(obj: Config, prefix: str, errors: list[str], typed: dict[str, list[str]]) -> None:
     found: list[str] = []
     try:
         obj._check(found)
     except (AttributeError, TypeError, ValueError, KeyError):
         pass   # a check reading a failed section's values cannot judge them; that section said what is wrong
+    _drop_repeated(errors, typed, found)
     errors.extend(_named(type(obj), found, prefix))
+
+
+def _scalar(tp: Any) -> bool:
+    """A field of one value (int, bool, Optional[int], …): not a section, list or mapping."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] \
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) else [tp]
+    return len(args) == 1 and not dataclasses.is_dataclass(args[0]) \
+        and typing.get_origin(args[0]) not in (list, tuple, dict) and args[0] not in (list, tuple, dict)
+
+
+def _drop_repeated(errors: list[str], typed: dict[str, list[str]], problems: Iterable[str], named: str = "") -> None:
+    """Take out of ``errors`` the type errors of the fields the check's ``problems`` (``field: …``, or
+    ``Class.field: …`` once named) speak about too."""
+    problems = list(problems)
+    for field, own in typed.items():
+        if any(p.startswith(f"{named}{field}: ") for p in problems):
+            for e in own:
+                errors.remove(e)
 
 
 def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -> C | None:
@@ -225,6 +244,10 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
+    # A scalar whose value is not of its type (5.5 for a count) is an error here; the class's own
+    # check of that field ("expected an integer >= 1") would say it again in other words, and says
+    # more (the range): one error per field, the check's where it has one.
+    typed: dict[str, list[str]] = {}
     for key, value in data.items():
         path = f"{prefix}{key}" if not prefix else f"{prefix}.{key}"
         if key not in fields:
@@ -232,7 +255,10 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
             hint = f"; did you mean {near[0]!r}?" if near else f"; known fields: {sorted(fields)}"
             errors.append(f"{path}: unknown field{hint}")
             continue
+        before = len(errors)
         kwargs[key] = _coerce(hints[key], value, path, errors)
+        if _scalar(hints[key]) and errors[before:]:
+            typed[key] = errors[before:]
     for name, f in fields.items():
         # A section left at its default is built here, so its problems carry its name and the rest still run.
         if name not in kwargs and f.default_factory is hints[name] and dataclasses.is_dataclass(hints[name]):
@@ -243,12 +269,13 @@ def _build(cls: type[C], data: dict[str, Any], prefix: str, errors: list[str]) -
             if kwargs[k] is None:
                 kwargs[k] = _stand_in(hints[k], {})
         obj = _stand_in(cls, kwargs)
-        _check_stand_in(obj, prefix, errors)
+        _check_stand_in(obj, prefix, errors, typed)
         return obj
     # Construct even after an unknown field, so its validation problems are reported in the same go.
     try:
         return cls(**kwargs)
     except ConfigError as e:
+        _drop_repeated(errors, typed, e.problems, f"{cls.__name__}.")
         errors.extend(f"{prefix + ': ' if prefix else ''}{p}" for p in e.problems)
         return _stand_in(cls, kwargs)
     except TypeError as e:  # e.g. a required field left out

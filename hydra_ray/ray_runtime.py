@@ -230,9 +230,16 @@ def shutdown(grace_s: float = 3.0) -> None:
 
 def first_cause(error: BaseException) -> BaseException:
     """The innermost cause of an error (through Ray's task/actor/Train wrappers)."""
+    *_, e = _causes(error)
+    return e
+
+
+def _causes(error: BaseException):
+    """The error, then each cause inside it, innermost last."""
     seen: set[int] = set()
     e = error
     while id(e) not in seen:
+        yield e
         seen.add(id(e))
         inner = (getattr(e, "cause", None) if isinstance(getattr(e, "cause", None), BaseException) else None) \
             or e.__cause__
@@ -242,7 +249,51 @@ def first_cause(error: BaseException) -> BaseException:
         if not isinstance(inner, BaseException):
             break
         e = inner
-    return e
+
+
+# Python's traceback text between an exception and the one it caused (``raise … from …``).
+_CAUSE_MARKER = "The above exception was the direct cause of the following exception:"
+
+
+def error_line(error: BaseException, max_lines: int = 8) -> str:
+    """``Type: message`` of what went wrong, for a person: the first cause through Ray's wrappers,
+    its message's last ``max_lines`` lines (a remote error's text may be a whole traceback).
+
+    Ray Data wraps an exception raised in user code (a ``map_batches`` actor, e.g. enrich's
+    profiler) in ``UserCodeException`` ("UDF failed to process a data block"): its ``__cause__``,
+    the real error, does not survive the trip to the driver (Ray pickles exceptions, and pickling
+    drops ``__cause__``); only the traceback text the ``RayTaskError`` around it carries still
+    names it. Then that error's lines, from the text."""
+    cause = first_cause(error)
+    if _is_user_code_wrapper(cause):
+        for e in _causes(error):
+            inner = _raised_before_wrapper(str(e))
+            if inner:
+                return "\n".join(inner[:max_lines])   # its first line names the type
+    lines = [ln for ln in str(cause).splitlines() if ln.strip()]
+    return f"{type(cause).__name__}: " + "\n".join(lines[-max_lines:]) if lines else type(cause).__name__
+
+
+def _is_user_code_wrapper(e: BaseException) -> bool:
+    exceptions = sys.modules.get("ray.exceptions")   # not imported: not a Ray error
+    return exceptions is not None and isinstance(e, exceptions.UserCodeException)
+
+
+def _raised_before_wrapper(text: str) -> list[str]:
+    """The lines (``Type: message``; a message may span lines) of the exception the last one in a
+    traceback ``text`` was raised from: those after the last frame before the last cause marker.
+    Empty when the text holds no chained traceback."""
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    if _CAUSE_MARKER not in lines:
+        return []
+    before = lines[:len(lines) - 1 - lines[::-1].index(_CAUSE_MARKER)]
+    frames = [i for i, ln in enumerate(before) if ln.startswith("  File ")]
+    if not frames:
+        return []
+    start = frames[-1] + 1
+    while start < len(before) and before[start].startswith("    "):   # the frame's source line and ^^^ marks
+        start += 1
+    return [ln for ln in before[start:] if ln.strip()]
 
 
 def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:

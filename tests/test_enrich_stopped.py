@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hydra_ray.cli import _report_error
 from hydra_ray.config import from_dict
 from hydra_ray.enrich.config import EnrichConfig
 from hydra_ray.enrich.pipeline import run_enrich
@@ -95,7 +96,7 @@ def test_a_stopped_run_writes_rejects_and_an_unfinished_summary_and_a_rerun_fini
     assert len((out / "rejected.jsonl").read_text().splitlines()) == 2
 
 
-def test_a_run_stopped_by_an_error_keeps_its_rejects_and_says_why_in_the_summary(tmp_path):
+def test_a_run_stopped_by_an_error_keeps_its_rejects_and_says_why_in_the_summary(tmp_path, capsys):
     """An error mid-run (here every profiling call fails) stops the run; what it had found is kept."""
 
     class Failing:   # defined here, so Ray pickles it by value (the tests folder is no package)
@@ -103,7 +104,10 @@ def test_a_run_stopped_by_an_error_keeps_its_rejects_and_says_why_in_the_summary
             pass
 
         def __call__(self, batch: dict) -> dict:
-            raise RuntimeError("the profiler broke")
+            try:
+                {}["timer"]
+            except KeyError as e:   # a chain inside the actor: the error it raised is the one to show
+                raise RuntimeError("the profiler broke\non this block") from e
 
     inp = tmp_path / "pairs.jsonl"
     reasons = _messy_input(inp, good=2)
@@ -112,7 +116,14 @@ def test_a_run_stopped_by_an_error_keeps_its_rejects_and_says_why_in_the_summary
         run_enrich(inp, out, from_dict(EnrichConfig, QUICK), emit=lambda s: None, worker_cls=Failing)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] is False and summary["stopped_by"] == "error"
-    assert "the profiler broke" in summary["error"], summary["error"]
+    # Ray Data's "UDF failed to process a data block" wrapper is seen through, in the summary and in
+    # what the CLI prints (the same line)
+    assert summary["error"] == "RuntimeError: the profiler broke\non this block", summary["error"]
+    capsys.readouterr()
+    _report_error("enrich", stopped.value)
+    printed = capsys.readouterr().err
+    assert printed.startswith("hydra-ray enrich: error: RuntimeError: the profiler broke\non this block\n"), printed
+    assert "UserCodeException" not in printed and "UDF failed" not in printed, printed
     # The error may stop the stream before every block was validated (Ray Data may split a block): the
     # rejects found by then, at least one, are the ones kept, and the file and the count agree.
     found = _rejected(out)

@@ -310,3 +310,25 @@ def test_one_task_gets_no_interval_over_tasks():
     one = {"n_tasks": 1, "gmean_speedup": 1.22, "gmean_speedup_lo": 1.22, "gmean_speedup_hi": 1.22}
     assert _over_tasks(one) == "1.22 (one task: no interval)"
     assert _over_tasks({**one, "n_tasks": 3, "gmean_speedup_lo": 1.1, "gmean_speedup_hi": 1.3}) == "1.22 [1.1, 1.3]"
+
+
+def test_the_csv_tables_say_which_metrics_are_estimates(tmp_path):
+    """A real run: cycles (without perf counters) and energy (always cycles × a constant) are estimates.
+    table.md and summary.json said so; table.csv and table2.csv now do too, in columns after theirs."""
+    out = tmp_path / "eval"
+    assert cli_main(["evaluate", "--suite", "patterns", "--optimizer", "reference", "--output", str(out),
+                     "patterns.names=[triangular_sum]", "patterns.sizes=[small]", "measure.repeats=4",
+                     "stats.n_boot=100"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    metrics, estimated = summary["metrics"], summary["estimated_metrics"]
+    assert "energy" in estimated and "latency" not in estimated, estimated
+    t3 = pd.read_csv(out / "table.csv")
+    flags = [f"{m} estimated" for m in metrics]
+    assert list(t3.columns[-len(metrics):]) == flags   # appended: the columns before keep their places
+    assert list(t3.columns[:4]) == ["program", "config", "verdict", "size"]
+    for m in metrics:
+        assert t3[f"{m} estimated"].tolist() == [m in estimated] * len(t3), (m, t3[f"{m} estimated"])
+    t2 = pd.read_csv(out / "table2.csv")
+    assert list(t2.columns) == [*aggregate.TABLE2_COLUMNS[:-1], "estimated"]
+    assert {(r["metric"], bool(r["estimated"])) for _, r in t2.iterrows()} == {(m, m in estimated) for m in metrics}
+    assert len(t2) == len(metrics) * 2   # reference and identity

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hydra_ray.config import ConfigError, load_config
+from hydra_ray.enrich.config import EnrichConfig
 from hydra_ray.evaluate.config import EvaluateConfig
 from hydra_ray.train.config import TrainConfig
 
@@ -53,3 +54,30 @@ def test_evaluate_cli_refuses_a_misspelt_boolean_before_measuring(tmp_path):
     assert "identity_baseline: expected true or false, got 'flase'" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
     assert load_config(EvaluateConfig, None, ["identity_baseline=false"]).identity_baseline is False
+
+
+
+@pytest.mark.parametrize("cls, config, override, expected", [
+    (TrainConfig, TINY, "dpo.max_steps=5.5", "dpo: DPOSettings.max_steps: expected an integer >= 1, got 5.5"),
+    (TrainConfig, TINY, "lora.r=2.5", "lora: LoraSettings.r: expected an integer >= 1, got 2.5"),
+    (TrainConfig, TINY, "max_failures=1.5", "TrainConfig.max_failures: expected an integer >= 0 (worker-group "
+                                            "restarts per run) or -1 (no limit), got 1.5"),
+    (EnrichConfig, None, "placement.num_actors=1.5",
+     "placement: ProfilerPlacement.num_actors: expected an integer >= 0 (0 = one per core), got 1.5"),
+    # a count without a check of its own keeps the type error
+    (EnrichConfig, None, "profile.repeats=2.5", "profile.repeats: expected a whole number, got 2.5")])
+def test_a_fraction_for_a_count_is_one_error_for_that_field(cls, config, override, expected):
+    """The type error ("expected a whole number") and the class's check ("expected an integer >= 1")
+    were two errors for one value: the check's, which also says the range, is the one kept."""
+    with pytest.raises(ConfigError) as e:
+        load_config(cls, config, [override])
+    problem, = e.value.problems
+    assert problem == f"{expected} (command-line override {override})", problem
+
+
+def test_the_cli_prints_one_error_for_a_fraction_of_a_step(tmp_path):
+    r = _cli("train", "--input", "labelled", "--output", "out", "--config", str(TINY), "dpo.max_steps=5.5",
+             cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    about = [ln for ln in r.stderr.splitlines() if "max_steps" in ln]
+    assert len(about) == 1 and "max_steps: expected an integer >= 1, got 5.5" in about[0], r.stderr

@@ -48,6 +48,8 @@ def test_quick_run_writes_every_section_and_figure(tmp_path):
     assert meta["sections"][0]["verdict"] == "reproduced" and "✗" not in simulation and simulation.count("✓") >= 8
     assert "39.4%" in report and "1.412" in report and "Measurement mode (Table III/II): `" in report
     assert meta["plan"]["quick"] and meta["wall_s"] > 0
+    # train's note on held-out problems is about evaluating the adapter, which reproduce never does
+    assert "held out for evaluation" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_metrics_from_another_run_and_simulation_only(tmp_path):

@@ -227,13 +227,13 @@ def _keep_stopped(e: BaseException, store: OutputStore, run: "_Run", cfg: Enrich
     may have stopped before reading that far), and a ``summary.json`` of the counts so far with
     ``"finished": false`` and why. Each step on its own, so one that fails (the error may be the
     storage's) does not cost the others; returns the line that says what was kept."""
-    from hydra_ray.ray_runtime import Terminated, terminated
+    from hydra_ray.ray_runtime import Terminated, error_line, terminated
 
     if isinstance(e, KeyboardInterrupt):
         sigterm = isinstance(e, Terminated) or terminated()
         by, why, error = ("sigterm", "SIGTERM", None) if sigterm else ("interrupt", "interrupted", None)
     else:
-        by, why, error = "error", "by an error", _error_line(e)
+        by, why, error = "error", "by an error", error_line(e)   # as the CLI prints it
     writer, wrote, failed = run.writer, [], []
     try:
         writer.close()
@@ -266,24 +266,6 @@ def _keep_stopped(e: BaseException, store: OutputStore, run: "_Run", cfg: Enrich
             + (f"; {' and '.join(wrote)} written" if wrote else "")
             + (f"; could not write {'; '.join(failed)}" if failed else "")
             + "; rerun the same command to resume")
-
-
-def _error_line(e: BaseException) -> str:
-    """``Type: message`` of what stopped a run, for summary.json: the first cause through Ray's
-    wrappers, as the CLI prints it. An exception raised in a profiling actor reaches the driver as
-    Ray Data's ``UserCodeException`` ("UDF failed to process a data block"), with the actor's own
-    error only in the traceback text it carries: then that error's line."""
-    from hydra_ray.ray_runtime import first_cause
-
-    cause = first_cause(e)
-    lines = [ln.rstrip() for ln in str(e).splitlines()]
-    marker = "The above exception was the direct cause of the following exception:"
-    if marker in lines:   # Python's traceback text: the error line just before the marker is the inner one
-        inner = [ln for ln in lines[:lines.index(marker)] if ln and not ln[0].isspace()]
-        if inner and ": " in inner[-1]:
-            return inner[-1]
-    text = "\n".join([ln for ln in str(cause).splitlines() if ln.strip()][-8:])   # as the CLI prints it
-    return f"{type(cause).__name__}: {text}"
 
 
 def _add_earlier_rejects(spool: str, earlier: str | None) -> int:

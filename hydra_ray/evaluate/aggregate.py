@@ -106,8 +106,17 @@ def common_correct_tasks(best: pd.DataFrame, configs: Sequence[str]) -> list[str
     return sorted(t for t, cs in ok.items() if need <= cs)
 
 
+# ``estimated``: whether the metric's values in this configuration's rows are estimates (cycles and
+# energy without hardware counters), as summary.json and table.md say; last, so the columns before it
+# keep their places for readers by position.
 TABLE2_COLUMNS = ["config", "metric", "unit", "N", "before", "after", "ratio", "ratio_of_means", "gmean_ratio",
-                  "n_ratio", "before_paired"]
+                  "n_ratio", "before_paired", "estimated"]
+
+
+def any_estimated(rows: pd.DataFrame, metric: str) -> bool | None:
+    """Whether any of ``rows`` holds an estimate of ``metric``; None when the rows do not say (no column)."""
+    col = f"{metric}_estimated"
+    return bool(rows[col].fillna(False).astype(bool).any()) if col in rows else None
 
 
 def _shared_before(rows: pd.DataFrame, metric: str) -> pd.Series:
@@ -169,7 +178,8 @@ def table2(df: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFr
                          "before": mb, "after": ma,
                          "ratio": float(per_task.mean()) if per_task.size else float("nan"),
                          "ratio_of_means": ratio_of_means, "gmean_ratio": st.geomean(per_task),
-                         "n_ratio": int(per_task.size), "before_paired": mp})
+                         "n_ratio": int(per_task.size), "before_paired": mp,
+                         "estimated": any_estimated(best[best["config"] == config], m)})
     order = {c: i for i, c in enumerate(configs)}
     rows.sort(key=lambda r: order[r["config"]])   # per configuration, metrics in the order asked
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)

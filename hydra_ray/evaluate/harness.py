@@ -201,13 +201,18 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
     tasks = list(tasks)
     proposals = optimizer.propose(tasks)
     rows: list[dict[str, Any]] = []
+    to_measure = [t.id for t in tasks if not (done and t.id in done)]
+    if to_measure:
+        log(f"measuring {len(to_measure)} task(s); each one's line comes when it is measured")
+    took: list[float] = []   # seconds of each task measured by this run, for the estimate of the rest
     for n, task in enumerate(tasks, 1):
         candidates = proposals.get(task.id, [])
+        tag = f"[{n}/{len(tasks)}] {task.id}"
         if done and task.id in done:
-            log(f"[{n}/{len(tasks)}] {task.id}: measured by the earlier run, kept")
+            log(f"{tag}: measured by the earlier run, kept")
             rows.extend(done[task.id])
             continue
-        log(f"[{n}/{len(tasks)}] {task.id}: {len(candidates)} candidate(s)")
+        t_task = time.perf_counter()
         first_row = len(rows)
         units = measurement_units(task)
         for unit in units:
@@ -253,11 +258,25 @@ def evaluate(tasks: Iterable[Task], optimizer: Optimizer, cfg: Any, *, measure: 
                 rows.append(row)
             if len(units) > 1:   # a task's sizes take minutes together: show each as it ends
                 size = unit.sizes[0] if unit.sizes else None
-                log(f"    size {task.size_label(size) if size is not None else '-'}: original {orig.verdict}, "
+                log(f"{tag} size {task.size_label(size) if size is not None else '-'}: original {orig.verdict}, "
                     f"{len(measured)} program(s) measured beside it, {time.perf_counter() - t_unit:.1f} s")
         if on_task is not None:
             on_task(task.id, rows[first_row:])
+        took.append(time.perf_counter() - t_task)
+        log(f"{tag}: {len(candidates)} candidate(s), {took[-1]:.1f} s" + _time_left(took, len(to_measure)))
     return rows
+
+
+def _time_left(took: list[float], total: int) -> str:
+    """``; about 4 min left`` for the tasks after these: the mean per task so far times how many
+    remain (tasks differ, so an estimate, and said to be one); nothing after the last."""
+    if len(took) >= total:
+        return ""
+    left = (total - len(took)) * sum(took) / len(took)
+    if left < 60:
+        return f"; about {max(round(left), 1)} s left"
+    minutes = round(left / 60)
+    return f"; about {minutes} min left" if minutes < 60 else f"; about {minutes // 60} h {minutes % 60} min left"
 
 
 def rows_to_frame(rows: Sequence[dict[str, Any]]):

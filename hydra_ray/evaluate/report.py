@@ -4,7 +4,8 @@ OUTPUT/
   results.parquet   every row (task × size × configuration × candidate), samples included
   table.md          per-configuration summary, Table III layout (per program: original and optimised
                     per metric, with units) and Table II layout (per configuration: N, before, after, ratio)
-  table.csv         Table III layout, machine-readable;  table2.csv: Table II layout
+  table.csv         Table III layout, machine-readable;  table2.csv: Table II layout (both say which
+                    metrics are estimates: ``<metric> estimated`` columns, an ``estimated`` column)
   summary.json      aggregates, steerability, split identity, configuration
   pareto.png, sizes.png; pareto_minimal.png, pareto_detailed.png (the paper's Fig. 3 and 2) when the
                     configurations are prompt configurations of both styles
@@ -45,7 +46,8 @@ def measured_metrics(df: pd.DataFrame) -> list[str]:
 
 def table3(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Per program and configuration (best candidate, largest size): original and optimised value
-    per metric, the improvement ratio, its interval and significance."""
+    per metric, the improvement ratio, its interval and significance; then per metric whether its
+    values are estimates (``<metric> estimated``: cycles and energy without hardware counters)."""
     metrics = list(metrics or measured_metrics(df))
     best = aggregate.select_best(df)
     rows = []
@@ -61,6 +63,9 @@ def table3(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFra
             row[f"{m} ratio lo"] = r.get(f"ratio_{m}_lo")
             row[f"{m} ratio hi"] = r.get(f"ratio_{m}_hi")
             row[f"{m} significant"] = r.get(f"sig_{m}")
+        for m in metrics:   # after the columns above, which keep their places for readers by position
+            est = r.get(f"{m}_estimated")
+            row[f"{m} estimated"] = None if est is None or pd.isna(est) else bool(est)
         rows.append(row)
     return pd.DataFrame(rows)
 

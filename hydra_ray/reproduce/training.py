@@ -39,7 +39,10 @@ def tiny_training(out: Path, steps: int, workers: int, pairs: int | None, emit: 
         cfg = cfg.replace(dpo=cfg.dpo.replace(learning_rate=5e-4, beta=0.1),
                           alpha=cfg.alpha.replace(lr=0.5), lora=cfg.lora.replace(r=8, alpha=16, dropout=0.0))
     # Our own scratch run: a rerun with other steps or pairs replaces it; the same plan finds it finished.
-    run_training(cfg, labelled, out / "train", emit=emit, overwrite=True)
+    # Its adapter only draws Fig. 5/6/8 and is never evaluated (Table II/III use the reference optimiser and
+    # recorded completions), so train's note that the bundled sample shares problems with pie_heldout
+    # ("an evaluation of this adapter on pie_heldout would test on problems it was trained on") is moot.
+    run_training(cfg, labelled, out / "train", emit=emit, overwrite=True, heldout_note=False)
     return out / "train" / "metrics.jsonl"
 
 

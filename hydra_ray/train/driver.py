@@ -170,10 +170,12 @@ def _config_error_in(error: BaseException) -> ConfigError | None:
 
 
 def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path,
-                 emit: Callable[[str], None] = print, overwrite: bool = False) -> TrainOutcome:
+                 emit: Callable[[str], None] = print, overwrite: bool = False,
+                 heldout_note: bool = True) -> TrainOutcome:
     """Train, resume, or report the finished run ``output_dir`` holds. A run there made from other input
     or config is refused (OutputExistsError) before anything is written, unless ``overwrite``: then it
-    is deleted and training starts over."""
+    is deleted and training starts over. ``heldout_note=False``: no note on labelled problems held out
+    for evaluation, for a caller whose adapter is never evaluated on them (reproduce's figure run)."""
     input_dir, out = Path(input_dir).resolve(), Path(output_dir).resolve()
     check_output_dir(out)
     if out == input_dir:
@@ -198,7 +200,7 @@ def run_training(cfg: TrainConfig, input_dir: str | Path, output_dir: str | Path
         return TrainOutcome(out, done.get("steps", 0), done["alpha"], None, skipped=True)
     if (input_dir / "labeler.json").is_file() and (note := labelled_alpha_note(cfg, input_dir / "labeler.json")):
         emit(f"[train] {note}")
-    if note := heldout_overlap_note(cfg, input_dir / "labels.parquet"):
+    if heldout_note and (note := heldout_overlap_note(cfg, input_dir / "labels.parquet")):
         emit(f"[train] {note}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg))
