@@ -83,6 +83,12 @@ def positive(errors: list[str], name: str, value: float, *, allow_zero: bool = F
         errors.append(f"{name}: expected {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def integer_at_least(errors: list[str], name: str, value: Any, lo: int) -> None:
+    """A count (steps, replicas, repeats): a whole number, not a bool, at least ``lo``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
+
+
 def in_range(errors: list[str], name: str, value: float, lo: float, hi: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
         errors.append(f"{name}: expected a number in [{lo}, {hi}], got {value!r}{_as_text_hint(value)}")

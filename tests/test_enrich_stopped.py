@@ -136,15 +136,15 @@ def test_a_run_stopped_by_an_error_keeps_its_rejects_and_says_why_in_the_summary
 def test_a_stopped_resume_keeps_the_rejects_an_earlier_run_found(tmp_path):
     """A resumed run stopped early may not have re-read as far as the earlier run had: the earlier
     rows it did not find again stay in rejected.jsonl, once each (a finished run rewrites it whole)."""
-    from hydra_ray.enrich.pipeline import _add_earlier_rejects
+    from hydra_ray.enrich.stopped import add_earlier_rejects
 
     earlier = "\n".join(json.dumps({"source": f"in.jsonl:{i}", "reason": "invalid_json"}) for i in (2, 7, 9)) + "\n"
     spool = tmp_path / "spool.jsonl"
     spool.write_text(json.dumps({"source": "in.jsonl:2", "reason": "invalid_json"}) + "\n")
-    assert _add_earlier_rejects(str(spool), earlier) == 2
+    assert add_earlier_rejects(str(spool), earlier) == 2
     assert [json.loads(ln)["source"] for ln in spool.read_text().splitlines()] == ["in.jsonl:2", "in.jsonl:7",
                                                                                   "in.jsonl:9"]
-    assert _add_earlier_rejects(str(spool), None) == 0 and _add_earlier_rejects(str(spool), "") == 0
+    assert add_earlier_rejects(str(spool), None) == 0 and add_earlier_rejects(str(spool), "") == 0
 
 
 @pytest.mark.parametrize("summary, says", [

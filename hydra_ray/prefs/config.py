@@ -9,7 +9,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from hydra_ray.config import Config, one_of, positive
+from hydra_ray.config import Config, integer_at_least, one_of, positive
 from hydra_ray.metrics.names import METRIC_NAMES
 from hydra_ray.prefs.dirichlet import PRESETS, resolve_alpha
 from hydra_ray.prefs.normalize import NORMALIZERS
@@ -18,10 +18,6 @@ from hydra_ray.prefs.prompt import CONDITIONINGS
 NORMALIZATIONS = tuple(NORMALIZERS)
 PAPER_SPACES = ("log", "raw")
 
-
-def _int(errors: list[str], name: str, value: object, lo: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
 
 
 def _open_unit(errors: list[str], name: str, value: object) -> None:
@@ -76,9 +72,9 @@ class LabelConfig(Config):
         one_of(errors, "normalization", self.normalization, NORMALIZATIONS)
         one_of(errors, "paper_space", self.paper_space, PAPER_SPACES)
         positive(errors, "epsilon", self.epsilon, allow_zero=True)
-        _int(errors, "seed", self.seed, 0)
-        _int(errors, "samples_per_pair", self.samples_per_pair, 1)
-        _int(errors, "max_pairs_per_group", self.max_pairs_per_group, 0)
+        integer_at_least(errors, "seed", self.seed, 0)
+        integer_at_least(errors, "samples_per_pair", self.samples_per_pair, 1)
+        integer_at_least(errors, "max_pairs_per_group", self.max_pairs_per_group, 0)
         if not isinstance(self.write_jsonl, bool):
             errors.append(f"write_jsonl: expected true or false, got {self.write_jsonl!r}")
         _open_unit(errors, "significance_alpha", self.significance_alpha)

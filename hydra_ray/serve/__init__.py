@@ -1,6 +1,7 @@
 """Serving: the weight-conditioned optimizer as a Ray Serve application with a FastAPI ingress.
 
-Modules: ``config`` (ServiceConfig, serve presets), ``weights`` (request weights and presets),
+Modules: ``config`` (ServiceConfig, serve presets), ``deployment_config`` (replicas, queue bounds,
+autoscaling, batching), ``weights`` (request weights and presets),
 ``backends`` (model / recorded-completions generation), ``recorded`` (the recorded JSONL format),
 ``verify`` (sandbox verification + measurement), ``ranking`` (scores against the original),
 ``views`` (request checks, response bodies), ``schemas`` (pydantic/OpenAPI), ``deployments``

@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from hydra_ray.placement import generation_replicas, verification_replicas
-from hydra_ray.serve.config import DeploymentSection, ServiceConfig, service_config
+from hydra_ray.serve.config import ServiceConfig, service_config
 from hydra_ray.serve.config_paths import absolutize
+from hydra_ray.serve.deployment_config import DeploymentSection
 
 
 def _cluster_resources() -> dict[str, float]:

@@ -23,24 +23,20 @@ import importlib.util
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import yaml
 
-from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, one_of, path_field,
-                              positive, resolve_config_paths, with_origins)
+from hydra_ray.config import (Config, ConfigError, apply_overrides, from_dict, in_range, integer_at_least, one_of,
+                              path_field, positive, resolve_config_paths, with_origins)
 from hydra_ray.metrics.profile_config import ProfileConfig
-from hydra_ray.placement import ReplicaSection
+from hydra_ray.serve.deployment_config import BatchSection, DeploymentsSection
 
 BUILD_PATH = "hydra_ray.serve.app:build"
 BACKENDS = ("model", "vllm", "recorded")
 MODEL_BACKENDS = ("model", "vllm")   # backends that load model.* (base + adapter)
 RECORDED_MODES = ("prompt_hash", "round_robin")
 
-
-def _int(errors: list[str], name: str, value: Any, lo: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
 
 
 @dataclass
@@ -71,7 +67,7 @@ class ModelSection(Config):
         one_of(errors, "dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
         if not isinstance(self.merge_adapter, bool):
             errors.append(f"merge_adapter: expected true or false, got {self.merge_adapter!r}")
-        _int(errors, "torch_threads", self.torch_threads, 0)
+        integer_at_least(errors, "torch_threads", self.torch_threads, 0)
 
     @property
     def given(self) -> bool:
@@ -106,10 +102,10 @@ class VllmSection(Config):
         if not isinstance(self.gpu_memory_utilization, (int, float)) or isinstance(self.gpu_memory_utilization, bool) \
                 or not 0 < self.gpu_memory_utilization <= 1:
             errors.append(f"gpu_memory_utilization: expected a number in (0, 1], got {self.gpu_memory_utilization!r}")
-        _int(errors, "max_model_len", self.max_model_len, 16)
-        _int(errors, "max_num_seqs", self.max_num_seqs, 1)
-        _int(errors, "tensor_parallel_size", self.tensor_parallel_size, 1)
-        _int(errors, "max_lora_rank", self.max_lora_rank, 0)
+        integer_at_least(errors, "max_model_len", self.max_model_len, 16)
+        integer_at_least(errors, "max_num_seqs", self.max_num_seqs, 1)
+        integer_at_least(errors, "tensor_parallel_size", self.tensor_parallel_size, 1)
+        integer_at_least(errors, "max_lora_rank", self.max_lora_rank, 0)
         for name in ("enforce_eager", "enable_prefix_caching"):
             if not isinstance(getattr(self, name), bool):
                 errors.append(f"{name}: expected true or false, got {getattr(self, name)!r}")
@@ -149,10 +145,10 @@ class GenerationSection(Config):
     timeout_s: float = 300.0           # a generation call that takes longer fails the request with 504
 
     def _check(self, errors: list[str]) -> None:
-        _int(errors, "n_candidates", self.n_candidates, 1)
-        _int(errors, "max_candidates", self.max_candidates, 1)
-        _int(errors, "max_new_tokens", self.max_new_tokens, 1)
-        _int(errors, "max_new_tokens_limit", self.max_new_tokens_limit, 1)
+        integer_at_least(errors, "n_candidates", self.n_candidates, 1)
+        integer_at_least(errors, "max_candidates", self.max_candidates, 1)
+        integer_at_least(errors, "max_new_tokens", self.max_new_tokens, 1)
+        integer_at_least(errors, "max_new_tokens_limit", self.max_new_tokens_limit, 1)
         if isinstance(self.n_candidates, int) and isinstance(self.max_candidates, int) \
                 and self.n_candidates > self.max_candidates:
             errors.append(f"n_candidates: {self.n_candidates} is above max_candidates={self.max_candidates}")
@@ -163,92 +159,6 @@ class GenerationSection(Config):
         in_range(errors, "temperature", self.temperature, 0.0, 5.0)
         in_range(errors, "top_p", self.top_p, 1e-6, 1.0)
         positive(errors, "timeout_s", self.timeout_s)
-
-
-@dataclass
-class BatchSection(Config):
-    """``@serve.batch`` on the generation deployment: requests that arrive together decode together."""
-
-    max_batch_size: int = 8
-    batch_wait_timeout_s: float = 0.05
-
-    def _check(self, errors: list[str]) -> None:
-        _int(errors, "max_batch_size", self.max_batch_size, 1)
-        positive(errors, "batch_wait_timeout_s", self.batch_wait_timeout_s, allow_zero=True)
-
-
-@dataclass
-class AutoscalingSection(Config):
-    """Serve autoscaling bounds; with it, the deployment's num_replicas is the initial count."""
-
-    min_replicas: int = 1
-    max_replicas: int = 1
-    target_ongoing_requests: float = 2.0
-    upscale_delay_s: float = 30.0
-    downscale_delay_s: float = 600.0
-
-    def _check(self, errors: list[str]) -> None:
-        _int(errors, "min_replicas", self.min_replicas, 0)
-        _int(errors, "max_replicas", self.max_replicas, 1)
-        if isinstance(self.min_replicas, int) and isinstance(self.max_replicas, int) \
-                and self.min_replicas > self.max_replicas:
-            errors.append(f"min_replicas: {self.min_replicas} is above max_replicas={self.max_replicas}")
-        positive(errors, "target_ongoing_requests", self.target_ongoing_requests)
-        positive(errors, "upscale_delay_s", self.upscale_delay_s, allow_zero=True)
-        positive(errors, "downscale_delay_s", self.downscale_delay_s, allow_zero=True)
-
-    def serve_options(self, initial: int) -> dict[str, Any]:
-        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                "initial_replicas": max(self.min_replicas, min(self.max_replicas, initial)),
-                "target_ongoing_requests": float(self.target_ongoing_requests),
-                "upscale_delay_s": float(self.upscale_delay_s), "downscale_delay_s": float(self.downscale_delay_s)}
-
-
-@dataclass
-class DeploymentSection(ReplicaSection):
-    """Replicas (placement's fields) plus what Serve needs besides resources."""
-
-    max_ongoing_requests: int = 16
-    autoscaling: Optional[AutoscalingSection] = None   # Optional[]: config._coerce misses X | None
-    # Calls waiting for a replica beyond max_ongoing_requests × replicas; more are refused at once with
-    # 503 and Retry-After: retry_after_s, rather than waiting for minutes (-1: no bound, Serve's default).
-    max_queued_requests: int = -1
-    retry_after_s: float = 10.0
-
-    def _check(self, errors: list[str]) -> None:
-        super()._check(errors)
-        _int(errors, "max_ongoing_requests", self.max_ongoing_requests, 1)
-        if self.max_queued_requests != -1:
-            _int(errors, "max_queued_requests", self.max_queued_requests, 0)
-        positive(errors, "retry_after_s", self.retry_after_s, allow_zero=True)
-
-
-# Each deployment's defaults are its class's, so a preset that sets one field of a section keeps the
-# section's other defaults (not those of a generic deployment: 16 calls and use_gpu auto for the sandbox).
-@dataclass
-class IngressDeployment(DeploymentSection):
-    """Routing and validation only: the heavy work is in the other two deployments."""
-
-    num_cpus: float = 0.0
-    use_gpu: bool | str = False
-    max_ongoing_requests: int = 64
-
-
-@dataclass
-class VerificationDeployment(DeploymentSection):
-    """One sandbox session at a time per replica: 8 calls inside a replica plus 16 waiting already mean
-    minutes for the last one; beyond that a client is better told to come back."""
-
-    use_gpu: bool | str = False
-    max_ongoing_requests: int = 8
-    max_queued_requests: int = 16
-
-
-@dataclass
-class DeploymentsSection(Config):
-    ingress: IngressDeployment = field(default_factory=IngressDeployment)
-    generation: DeploymentSection = field(default_factory=DeploymentSection)
-    verification: VerificationDeployment = field(default_factory=VerificationDeployment)
 
 
 @dataclass
@@ -263,7 +173,7 @@ class LimitsSection(Config):
     def _check(self, errors: list[str]) -> None:
         for name in ("max_code_bytes", "max_tests", "max_inputs", "max_io_bytes", "max_body_bytes",
                      "max_prompt_chars"):
-            _int(errors, name, getattr(self, name), 1)
+            integer_at_least(errors, name, getattr(self, name), 1)
 
 
 @dataclass

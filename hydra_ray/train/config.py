@@ -10,17 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from hydra_ray.config import Config, in_range, one_of, path_field, positive
+from hydra_ray.config import Config, in_range, integer_at_least, one_of, path_field, positive
 from hydra_ray.placement import check_resource_map
 
 FRAMEWORKS = ("enhanced", "base")
 QUANTIZATIONS = ("none", "nf4")
 DTYPES = ("float32", "bfloat16", "float16")
 
-
-def _int(errors: list[str], name: str, value: object, lo: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        errors.append(f"{name}: expected an integer >= {lo}, got {value!r}")
 
 
 # Training loads models offline (nodes have no network): the driver puts these in the Ray workers'
@@ -71,7 +67,7 @@ class LoraSettings(Config):
     target_modules: object = "all-linear"
 
     def _check(self, errors: list[str]) -> None:
-        _int(errors, "r", self.r, 1)
+        integer_at_least(errors, "r", self.r, 1)
         positive(errors, "alpha", self.alpha)
         in_range(errors, "dropout", self.dropout, 0.0, 0.9)
         if isinstance(self.target_modules, list):
@@ -108,9 +104,9 @@ class DPOSettings(Config):
         positive(errors, "learning_rate", self.learning_rate)
         for name in ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "logging_steps",
                      "save_steps", "keep_checkpoints"):
-            _int(errors, name, getattr(self, name), 1)
-        _int(errors, "max_length", self.max_length, 16)
-        _int(errors, "warmup_steps", self.warmup_steps, 0)
+            integer_at_least(errors, name, getattr(self, name), 1)
+        integer_at_least(errors, "max_length", self.max_length, 16)
+        integer_at_least(errors, "warmup_steps", self.warmup_steps, 0)
         positive(errors, "weight_decay", self.weight_decay, allow_zero=True)
         positive(errors, "max_grad_norm", self.max_grad_norm)
         one_of(errors, "lr_scheduler_type", self.lr_scheduler_type, ("constant", "linear", "cosine",
@@ -141,8 +137,8 @@ class AlphaConfig(Config):
                 errors.append(f"alpha_min/alpha_max: alpha_min {self.alpha_min} > alpha_max {self.alpha_max}")
             elif not self.alpha_min <= self.initial <= self.alpha_max:
                 errors.append(f"initial: expected within [{self.alpha_min}, {self.alpha_max}], got {self.initial!r}")
-        _int(errors, "update_interval", self.update_interval, 1)
-        _int(errors, "max_relabel_tries", self.max_relabel_tries, 1)
+        integer_at_least(errors, "update_interval", self.update_interval, 1)
+        integer_at_least(errors, "max_relabel_tries", self.max_relabel_tries, 1)
 
 
 @dataclass
@@ -160,8 +156,8 @@ class ScalingSettings(Config):
     accelerator_type: Optional[str] = None
 
     def _check(self, errors: list[str]) -> None:
-        _int(errors, "num_workers", self.num_workers, 1)
-        _int(errors, "cpus_per_worker", self.cpus_per_worker, 1)
+        integer_at_least(errors, "num_workers", self.num_workers, 1)
+        integer_at_least(errors, "cpus_per_worker", self.cpus_per_worker, 1)
         check_resource_map(errors, "resources_per_worker", self.resources_per_worker)
         if isinstance(self.resources_per_worker, dict):
             for key in ("CPU", "GPU"):
@@ -211,7 +207,7 @@ class TrainConfig(Config):
         if self.prompt_conditioning is not None:
             one_of(errors, "prompt_conditioning", self.prompt_conditioning, ("weights", "none"))
         if self.num_cpus is not None:
-            _int(errors, "num_cpus", self.num_cpus, 1)
+            integer_at_least(errors, "num_cpus", self.num_cpus, 1)
         if self.storage_path is not None and (not isinstance(self.storage_path, str) or not self.storage_path.strip()):
             errors.append(f"storage_path: expected a bucket URI (s3://..., gs://...) or a shared directory, "
                           f"got {self.storage_path!r}")
