@@ -72,3 +72,45 @@ def test_the_commands_that_compare_still_refuse_three_repeats(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "measure.repeats=4 or more (command-line override measure.repeats=3)" in r.stderr, r.stderr
     assert not (tmp_path / "eval").exists()
+
+
+def test_a_program_that_fails_says_it_was_not_timed_and_what_to_change(tmp_path):
+    """A failed run printed the mode's floor and "differences below a few times that spread are reported
+    as not significant", then no metric and no reason; a limit without the setting that raises it; and a
+    file beside the program (there, in the user's folder) as FileNotFoundError with nothing saying the
+    sandbox shows no host files."""
+    (tmp_path / "data.txt").write_text("42\n")
+    (tmp_path / "reads.py").write_text("print(open('data.txt').read())\n")
+    (tmp_path / "spins.py").write_text("while True:\n    pass\n")
+    (tmp_path / "asks.py").write_text("print(int(input()) * 2)\n")
+    (tmp_path / "one.txt").write_text("1\n")
+    cases = [(["reads.py"], "runtime_error", "hint: 'data.txt': the sandbox shows a program no host files"),
+             (["spins.py", "profile.sandbox.wall_time_s=1"], "timeout",
+              "hint: a longer or bigger run needs a higher limit: profile.sandbox.wall_time_s=N"),
+             (["asks.py"], "runtime_error", "hint: stdin was empty (no --input given); --input FILE"),
+             (["asks.py", "--input", "one.txt", "--expected", "one.txt"], "wrong_answer",
+              "hint: without --expected a program that runs cleanly counts as passed and is timed")]
+    for args, verdict, hint in cases:
+        r = _cli(tmp_path, "profile", *args, "profile.repeats=3", timeout=120)
+        assert r.returncode == 1, (args, r.stdout + r.stderr)
+        assert r.stdout.startswith(f"{args[0]}: {verdict} "), r.stdout
+        assert f"  not timed: only a program that passes is measured (this one: {verdict})" in r.stdout, r.stdout
+        assert hint in r.stdout, (args, r.stdout)
+        assert "not significant" not in r.stdout and "median of" not in r.stdout, r.stdout
+
+
+def test_one_sample_is_not_shown_as_a_spread_of_zero(tmp_path):
+    _program(tmp_path)
+    r = _cli(tmp_path, "profile", "prog.py", "--input", "in.txt", "profile.repeats=1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    latency = next(line for line in r.stdout.splitlines() if line.startswith("  latency"))
+    assert "1 sample, no spread (more: profile.repeats=N)" in latency and "IQR" not in latency, r.stdout
+
+
+def test_the_cpu_verdict_shows_enough_digits_to_fall_on_its_side():
+    from hydra_ray.commands.profile import steadiness_line
+
+    # "CPU UNSTEADY ... CV 5.0% (> 5%)" read as a contradiction
+    assert "speed probe CV 5.04% (> 5%)" in steadiness_line(0.0504, 1, 0.05)
+    assert "speed probe CV 5.0% (<= 5%)" in steadiness_line(0.0496, 1, 0.05)
+    assert "speed probe CV 2.3% (<= 5%)" in steadiness_line(0.023, 1, 0.05)

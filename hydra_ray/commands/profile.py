@@ -54,6 +54,7 @@ def run(args) -> int:
     from hydra_ray.metrics.names import METRICS
     from hydra_ray.metrics.profiler import Profiler
 
+    from hydra_ray.sandbox.hints import hints, not_timed_line
     from hydra_ray.paths import resolve_path
 
     given = (getattr(args, "typed_paths", None) or {}).get("program") or args.program   # what the report names
@@ -91,19 +92,27 @@ def run(args) -> int:
         return 0 if row["verdict"] == "passed" else 1
     print(f"{given}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
           + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
+    timed = row["latency_ms"] is not None
     print(f"  mode: {row['measure_mode']}" + (f" ({row['measure_mode_reason']})" if row["measure_mode_reason"] else "")
-          + f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
-          f"(IQR {row['floor_latency_iqr_ms']:.2g}), {row['floor_memory_kb']:.4g} KB {row['memory_kind']}"
-          "; differences below a few times that spread are reported as not significant")
+          + (f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
+             f"(IQR {row['floor_latency_iqr_ms']:.2g}), {_kb(row['floor_memory_kb'])} KB {row['memory_kind']}"
+             "; differences below a few times that spread are reported as not significant" if timed else ""))
     if row["stderr_tail"]:
         print("stderr (tail):\n  " + "\n  ".join(row["stderr_tail"].strip().splitlines()[-8:]))
+    if not timed:
+        for line in [not_timed_line(row["verdict"]),
+                     *hints(row["verdict"], row["verdict_detail"], row["stderr_tail"], bool(args.input),
+                            bool(args.expected))]:
+            print(line)
     for m in METRICS:
         c = m.column
         if row[c] is None:
             continue
         est = "  ESTIMATE" if row[f"{c}_estimated"] else ""
-        print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} median of {row[f'{c}_n']}, "
-              f"IQR {row[f'{c}_spread']:.3g}  [{row[f'{c}_source']}]{est}")
+        # One sample has no spread: "IQR 0" read as a perfectly steady measurement.
+        stats = (f"median of {row[f'{c}_n']}, IQR {row[f'{c}_spread']:.3g}" if row[f"{c}_n"] > 1
+                 else "1 sample, no spread (more: profile.repeats=N)")
+        print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} {stats}  [{row[f'{c}_source']}]{est}")
     if row["peak_memory_net_kb"] is not None and row["measure_mode"] == "process":
         print(f"  memory net of the interpreter's baseline ({profiler.baseline['interpreter_rss_kb']:.0f} KB): "
               f"{row['peak_memory_net_kb']:.0f} KB")
@@ -118,6 +127,20 @@ def run(args) -> int:
     return 0 if row["verdict"] == "passed" else 1
 
 
+def _kb(value: float) -> str:
+    """KB as a reader takes them: 13440, not 1.344e+04 (the interpreter's RSS floor in process mode)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _pct(cv: float, cv_max: float) -> str:
+    """The CV with enough digits that it visibly falls on its side of the threshold ("5.0% (> 5%)" did not)."""
+    for digits in (1, 2, 3):
+        text = f"{cv:.{digits}%}"
+        if (float(text[:-1]) / 100 > cv_max) == (cv > cv_max):
+            return text
+    return f"{cv:.4%}"
+
+
 WIDE_SPREAD = 0.2   # latency IQR over its median above which "steady" would mislead
 
 
@@ -128,14 +151,14 @@ def steadiness_line(cv: float, attempts: int, cv_max: float, mode: str = "inproc
     that arrives during a run."""
     again = f", timed {attempts} times, the steadiest kept" if attempts > 1 else ""
     if cv <= cv_max and latency_spread is not None and latency_spread > WIDE_SPREAD:
-        return (f"CPU speed probe steady (CV {cv:.1%} <= {cv_max:.0%}){again}, but the latency samples spread "
+        return (f"CPU speed probe steady (CV {_pct(cv, cv_max)} <= {cv_max:.0%}){again}, but the latency samples spread "
                 f"widely (IQR {latency_spread:.0%} of the median): the probe runs before each run, so load that "
                 "came during the runs is not in it; a quieter machine or more repeats (profile.repeats=N)")
     if cv <= cv_max:
-        return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
+        return f"CPU steady while timing: speed probe CV {_pct(cv, cv_max)} (<= {cv_max:.0%}){again}"
     if mode == "function":   # one probe per run, before loops spread over ~2/3 s: it says little here
-        return (f"CPU UNSTEADY before timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; in function mode "
+        return (f"CPU UNSTEADY before timing: speed probe CV {_pct(cv, cv_max)} (> {cv_max:.0%}){again}; in function mode "
                 "each sample is the fastest of many spread loops, so the latency spread above says more "
                 "(more tries: profile.remeasure_unsteady=N)")
-    return (f"CPU UNSTEADY while timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; the host's speed swung, "
+    return (f"CPU UNSTEADY while timing: speed probe CV {_pct(cv, cv_max)} (> {cv_max:.0%}){again}; the host's speed swung, "
             "so the spread above is partly the machine's (more tries: profile.remeasure_unsteady=N)")
