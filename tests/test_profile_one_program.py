@@ -114,3 +114,18 @@ def test_the_cpu_verdict_shows_enough_digits_to_fall_on_its_side():
     assert "speed probe CV 5.04% (> 5%)" in steadiness_line(0.0504, 1, 0.05)
     assert "speed probe CV 5.0% (<= 5%)" in steadiness_line(0.0496, 1, 0.05)
     assert "speed probe CV 2.3% (<= 5%)" in steadiness_line(0.023, 1, 0.05)
+
+
+def test_json_rows_have_the_same_keys_whatever_the_verdict(tmp_path):
+    """A syntax error printed {"program", "verdict", "verdict_detail"} and a run printed 69 other keys
+    (without "program"): a script reading either met a KeyError."""
+    _program(tmp_path)
+    (tmp_path / "broken.py").write_text("x = (\n")
+    ran = _cli(tmp_path, "profile", "prog.py", "--input", "in.txt", "--json", "profile.repeats=1")
+    broken = _cli(tmp_path, "profile", "broken.py", "--input", "in.txt", "--json")
+    assert (ran.returncode, broken.returncode) == (0, 1), ran.stderr + broken.stderr
+    ran_row, broken_row = json.loads(ran.stdout), json.loads(broken.stdout)
+    assert list(broken_row) == list(ran_row)
+    assert (ran_row["program"], broken_row["program"]) == ("prog.py", "broken.py")
+    assert broken_row["verdict"] == "syntax_error" and "never closed" in broken_row["verdict_detail"]
+    assert broken_row["tests_total"] == 1 and broken_row["latency_ms"] is None and broken_row["latency_ms_n"] == 0

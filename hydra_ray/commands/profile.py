@@ -78,7 +78,8 @@ def run(args) -> int:
     problem = syntax_problem(code)
     if problem:   # nothing to run: say why, as enrich's rejections do (syntax_error)
         if args.json:
-            print(json.dumps({"program": given, "verdict": "syntax_error", "verdict_detail": problem}, indent=2))
+            print(json.dumps({"program": given, **_unrun_row(src, code, "syntax_error", problem, len(inputs))},
+                             indent=2))
         else:
             print(f"{given}: syntax_error — does not parse as Python 3: {problem}")
         return 1
@@ -87,8 +88,8 @@ def run(args) -> int:
     profiler = Profiler(cfg)
     row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]},
                          profiler.baseline["floors"])[0]
-    if args.json:
-        print(json.dumps(row, indent=2, default=str))
+    if args.json:   # "program": the path as given, the one thing the row did not say
+        print(json.dumps({"program": given, **row}, indent=2, default=str))
         return 0 if row["verdict"] == "passed" else 1
     print(f"{given}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
           + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
@@ -125,6 +126,21 @@ def run(args) -> int:
         print("  " + steadiness_line(row["cpu_speed_cv"], row["timing_attempts"], cfg.steady_cv_max, row["measure_mode"],
                                      spread))
     return 0 if row["verdict"] == "passed" else 1
+
+
+def _unrun_row(src, code: str, verdict: str, detail: str, tests: int) -> dict:
+    """A --json row for a program that never ran, with every key a run's row has (nulls where nothing
+    was measured): it printed 3 keys, so a script reading tests_total or latency_ms met a KeyError."""
+    from hydra_ray.enrich.rows import arrow_schema
+    from hydra_ray.metrics.names import METRICS
+
+    node_only = {"node_id", "cpu_model", "cpu_id", "clock_hz", "interpreter_rss_kb", "interpreter_ms"}
+    row: dict = {name: None for name in arrow_schema().names if name not in node_only}
+    row.update(pair_id=src.stem, problem_id=src.stem, candidate=src.name, code=code, verdict=verdict,
+               verdict_detail=detail, stderr_tail="", tests_passed=0, tests_total=tests)
+    for spec in METRICS:
+        row.update({f"{spec.column}_unit": spec.unit, f"{spec.column}_n": 0, f"{spec.column}_samples": []})
+    return row
 
 
 def _kb(value: float) -> str:
