@@ -129,3 +129,12 @@ def test_json_rows_have_the_same_keys_whatever_the_verdict(tmp_path):
     assert (ran_row["program"], broken_row["program"]) == ("prog.py", "broken.py")
     assert broken_row["verdict"] == "syntax_error" and "never closed" in broken_row["verdict_detail"]
     assert broken_row["tests_total"] == 1 and broken_row["latency_ms"] is None and broken_row["latency_ms_n"] == 0
+
+
+def test_a_float_tolerance_that_cannot_be_one_is_refused(tmp_path):
+    """--float-tol -1 or nan compared exactly without a word (wrong_answer for 0.1 + 0.2 vs 0.3)."""
+    (tmp_path / "f.py").write_text("print(0.1 + 0.2)\n")
+    (tmp_path / "f.out").write_text("0.3\n")
+    for bad in ("-1", "nan", "inf"):
+        r = _cli(tmp_path, "profile", "f.py", "--expected", "f.out", f"--float-tol={bad}")
+        assert r.returncode == 2 and "argument --float-tol: expected a finite number >= 0" in r.stderr, (bad, r.stderr)

@@ -17,11 +17,25 @@ timeit-style loop; per-call figures). The output says which mode was used and it
 """
 
 
+def _tolerance(text: str) -> float:
+    """A finite tolerance >= 0: -1 or nan compared exactly, without a word, and inf matched any number."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 such as 1e-6, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 such as 1e-6, got {text}")
+    return value
+
+
 def add_arguments(p) -> None:
     p.add_argument("program", help="Python source file")
     p.add_argument("--input", action="append", default=[], help="stdin file (repeatable; default: empty stdin)")
     p.add_argument("--expected", action="append", default=[], help="expected stdout file, one per --input")
-    p.add_argument("--float-tol", type=float, default=None, help="tolerance for float tokens (e.g. 1e-6)")
+    p.add_argument("--float-tol", type=_tolerance, default=None, help="tolerance for float tokens (e.g. 1e-6)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--config", help="YAML preset with a `profile:` section (e.g. configs/enrich/local.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. profile.repeats=9")
