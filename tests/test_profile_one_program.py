@@ -138,3 +138,16 @@ def test_a_float_tolerance_that_cannot_be_one_is_refused(tmp_path):
     for bad in ("-1", "nan", "inf"):
         r = _cli(tmp_path, "profile", "f.py", "--expected", "f.out", f"--float-tol={bad}")
         assert r.returncode == 2 and "argument --float-tol: expected a finite number >= 0" in r.stderr, (bad, r.stderr)
+
+
+def test_a_program_saved_with_a_byte_order_mark_runs_as_python_runs_it(tmp_path):
+    """Windows editors save UTF-8 with a BOM; Python runs such a file, profile called it a syntax_error
+    ("invalid non-printable character U+FEFF"). A coding declaration other than UTF-8 is refused by name."""
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbfprint('bom')\n")
+    (tmp_path / "bom.out").write_text("bom\n")
+    r = _cli(tmp_path, "profile", "bom.py", "--expected", "bom.out", "profile.repeats=1")
+    assert r.returncode == 0 and r.stdout.startswith("bom.py: passed"), r.stdout + r.stderr
+    (tmp_path / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\nprint('caf\xe9')\n")
+    r = _cli(tmp_path, "profile", "latin.py")
+    assert r.returncode == 2 and "it declares coding latin-1, and programs are taken as UTF-8 only" in r.stderr, \
+        r.stderr

@@ -81,7 +81,7 @@ def run(args) -> int:
     # take minutes, and with the service down a bad --weights was hidden behind "cannot reach".
     try:
         check_url(args.url)
-        code = read_text_file(args.program, "FILE.py")
+        code = read_text_file(args.program, "FILE.py", python=True)
         weights = parse_weights_arg(args.weights) if args.weights is not None else None
         if weights is not None or args.preset is not None:
             _check_weights(parse_weights, weights, args.preset)

@@ -47,10 +47,10 @@ class _Unreadable(Exception):
 
 def _read(path, what: str) -> str:
     """A file's text, or an error that says what is wrong with it (exit status 2, not "did not pass")."""
-    from hydra_ray.paths import UnreadableFile, read_text_file
+    from hydra_ray.paths import UnreadableFile, read_python_source, read_text_file
 
     try:
-        return read_text_file(path)
+        return (read_python_source if what == "program" else read_text_file)(path)
     except UnreadableFile as e:
         raise _Unreadable(f"{what} {path} {e.why}" + ("; expected a file" if e.kind == "directory" else "")) from None
 

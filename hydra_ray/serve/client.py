@@ -19,13 +19,13 @@ class ClientError(RuntimeError):
     """The request could not be built or the service answered with an error (message included)."""
 
 
-def read_text_file(path: str | Path, what: str) -> str:
+def read_text_file(path: str | Path, what: str, python: bool = False) -> str:
     """A UTF-8 text file's contents; a ClientError naming the option and the file when it is missing,
-    a directory or not UTF-8 text."""
-    from hydra_ray.paths import UnreadableFile, read_text_file as read_user_file
+    a directory or not UTF-8 text. ``python``: a program, read as Python reads it (a BOM dropped)."""
+    from hydra_ray.paths import UnreadableFile, read_python_source, read_text_file as read_user_file
 
     try:
-        return read_user_file(path)
+        return (read_python_source if python else read_user_file)(path)
     except UnreadableFile as e:
         remedy = {"directory": "; give a file", "encoding": "; save it as UTF-8"}.get(e.kind, "")
         raise ClientError(f"{what}: {Path(path)} {e.why}{remedy}") from None
