@@ -62,7 +62,8 @@ def check_url(url: str) -> str:
     if parts.scheme in ("http", "https") and parts.hostname:
         return url.strip()
     if "://" not in url:
-        raise ClientError(f"--url: {url!r} has no http:// in front; e.g. --url http://{url.strip() or '127.0.0.1:8000'}")
+        example = url.strip() or "127.0.0.1:8000"
+        raise ClientError(f"--url: {url!r} has no http:// in front; e.g. --url http://{example}")
     if parts.scheme not in ("http", "https"):
         raise ClientError(f"--url: {url!r}: the service speaks http:// (or https:// behind a proxy), "
                           f"not {parts.scheme}://")
