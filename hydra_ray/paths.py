@@ -146,3 +146,24 @@ def read_text_file(path: str | os.PathLike) -> str:
             from None
     except OSError as e:
         raise UnreadableFile("os", f"cannot be read: {e.strerror}") from None
+
+
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
+
+
+def read_python_source(path: str | os.PathLike) -> str:
+    """A user's Python program as Python reads it: UTF-8, a leading byte-order mark dropped (Windows
+    editors write one; Python runs such a file, and it failed here as "invalid non-printable character
+    U+FEFF", a syntax_error). Other encodings are refused: the code is written into the sandbox as UTF-8,
+    where a `# coding: latin-1` line would make Python decode it wrongly, so UnreadableFile says so."""
+    try:
+        return read_text_file(path).removeprefix("\ufeff")
+    except UnreadableFile as e:
+        if e.kind != "encoding":
+            raise
+        head = b"\n".join(Path(path).read_bytes().splitlines()[:2])   # PEP 263: the first two lines
+        cookie = _CODING.search(head)
+        if cookie and cookie.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+            raise UnreadableFile("encoding", f"{e.why}; it declares coding {cookie.group(1).decode()}, and "
+                                 "programs are taken as UTF-8 only") from None
+        raise

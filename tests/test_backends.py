@@ -302,3 +302,31 @@ def test_doctor_skips_a_section_whose_module_is_missing():
     assert doctor._run_section("later", "hydra_ray.no_such_module:probe") is None
     with pytest.raises(ModuleNotFoundError):
         doctor._run_section("broken", "no_such_top_package.sub:probe")
+
+
+def test_doctor_says_what_to_do_about_each_estimate(node):
+    """doctor listed "(estimated)" and the missing counters but not the setting or package that gives a
+    counted figure (valgrind said "used only when enabled in config"), nor that energy stays estimated."""
+    proc = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "doctor"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = doctor.collect()
+    estimated = [m["metric"] for m in report["metrics"] if m["estimated"]]
+    assert [a.split(":")[0] for a in report["advice"]] == estimated
+    assert ("to measure rather than estimate:" in proc.stdout) == bool(estimated), proc.stdout
+    for a in report["advice"]:
+        assert f"  - {a}" in proc.stdout
+    if node.valgrind.available:
+        assert "used only with profile.cycles_backend=valgrind" in proc.stdout
+
+    def said(perf: bool, valgrind: bool, rapl: bool, mode: str = "inprocess") -> list[str]:
+        backends = _with(node, perf, valgrind, rapl)
+        return doctor.advice(backends, {m.metric for m in be.default_sources(backends, False, mode) if m.estimated},
+                             mode)
+
+    assert said(True, True, True) == []
+    assert said(False, True, True) == [next(a for a in said(False, True, False) if a.startswith("cycles"))]
+    assert "profile.cycles_backend=valgrind" in said(False, True, True)[0]
+    assert "apt-get install valgrind" in said(False, False, True)[0]
+    assert "stays an estimate" in said(True, True, False)[0]
+    assert "RAPL cannot isolate one call" in said(True, True, True, "function")[0]

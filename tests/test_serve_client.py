@@ -154,3 +154,32 @@ def test_a_service_too_slow_for_the_timeout_is_not_called_unreachable():
         with pytest.raises(ClientError) as e:
             call(url, "/v1/optimize", {"code": "print(1)\n"}, timeout_s=0.5)   # accepted, never answered
     assert "no answer within 0.5 s (--timeout)" in str(e.value) and "cannot reach" not in str(e.value), e.value
+
+
+def test_command_refuses_bad_weights_url_timeout_and_output_before_sending(tmp_path):
+    """Each of these was sent: with the service down the user read "cannot reach ... is `hydra-ray serve`
+    running there?" (a URL without http:// said so even with the service up), or the request ran for
+    minutes and the answer was then lost (--output under /proc as root), or a weight was dropped
+    (the same name twice) or the flag ignored (--weights '')."""
+    write(tmp_path / "p.py", "print(int(input()) * 2)\n")
+    cases = [(["--weights", "runtime=0.7"], "--weights: weights must sum to 1"),
+             (["--weights", "foo=1"], "--weights: weights.foo: unknown objective"),
+             (["--weights", "runtime=0.7,runtime=0.3"], "--weights: runtime is given twice"),
+             (["--weights", ""], "--weights: empty"),
+             (["--preset", "nope"], "--preset: unknown preset 'nope'"),
+             (["--timeout", "0"], "argument --timeout: expected seconds > 0, got 0"),
+             (["--output", "/proc/best.py"], "--output: cannot write /proc/best.py")]
+    for args, words in cases:
+        r = _cli("p.py", *args, cwd=tmp_path)
+        assert r.returncode == 2 and words in r.stderr, (args, r.returncode, r.stderr)
+        assert "cannot reach" not in r.stderr
+    for url, words in [("localhost:8000", "--url: 'localhost:8000' has no http:// in front; e.g. --url "
+                        "http://localhost:8000"), ("ftp://x", "not ftp://")]:
+        r = subprocess.run([sys.executable, "-m", "hydra_ray.cli", "optimize", "p.py", "--url", url],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert r.returncode == 2 and words in r.stderr, (url, r.returncode, r.stderr)
+    # what is accepted still goes out (and fails only because nobody listens)
+    r = _cli("p.py", "--weights", "runtime=0.7,memory=0.3", "--output", "best.py", cwd=tmp_path)
+    assert r.returncode == 1 and "cannot reach" in r.stderr, r.stderr
+    assert not (tmp_path / "best.py").exists()   # the write probe leaves nothing behind

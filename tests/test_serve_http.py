@@ -352,6 +352,7 @@ def test_optimize_command(url, tmp_path):
     assert json.loads(as_json.stdout)["generation"]["n"] == 1
     bad = subprocess.run(cmd[:5] + ["--weights", "runtime=0.5", "--url", url], capture_output=True, text=True,
                          timeout=120, cwd=REPO)
-    assert bad.returncode == 1 and "sum to 1" in bad.stderr
+    # refused before sending (exit 2), in the service's own words
+    assert bad.returncode == 2 and "--weights: weights must sum to 1" in bad.stderr, bad.stderr
     usage = subprocess.run(cmd[:5] + ["--weights", "runtime"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert usage.returncode == 2 and "name=value" in usage.stderr

@@ -29,6 +29,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):   # 0 or less waited 1 s and said "no answer within 0 s"
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
+    return value
+
+
 def add_arguments(p) -> None:
     p.add_argument("program", metavar="FILE.py", help="the Python program to optimise")
     p.add_argument("--tests", help="JSON or JSONL file of {\"input\": stdin, \"expected\": stdout} objects")
@@ -40,9 +53,19 @@ def add_arguments(p) -> None:
     p.add_argument("-n", "--candidates", type=_positive, help="candidates to generate (server default otherwise)")
     p.add_argument("--max-new-tokens", type=_positive, help="tokens per candidate (server default otherwise)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
+    p.add_argument("--timeout", type=_positive_seconds, default=600.0, help="seconds to wait for the answer")
     p.add_argument("--output", help="write the best program to this file")
     p.add_argument("--json", action="store_true", help="print the service's full JSON answer instead of a table")
+
+
+def _check_weights(parse_weights, weights: dict | None, preset: str | None) -> None:
+    """The service's own rules (hydra_ray.serve.weights), applied here too; its words, said of the flag."""
+    from hydra_ray.serve.weights import WeightsError
+
+    try:
+        parse_weights(weights, preset)
+    except WeightsError as e:
+        raise WeightsError(("--preset: " if preset is not None else "--weights: ") + str(e)) from None
 
 
 def run(args) -> int:
@@ -50,14 +73,18 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from hydra_ray.serve.client import (ClientError, call, check_output_path, format_result, optimize_body,
-                                        read_tests, read_text_file)
-    from hydra_ray.serve.weights import WeightsError, parse_weights_arg
+    from hydra_ray.serve.client import (ClientError, call, check_output_path, check_url, format_result,
+                                        optimize_body, read_tests, read_text_file)
+    from hydra_ray.serve.weights import WeightsError, parse_weights, parse_weights_arg
 
-    # Every local file is checked before the request is sent: a request can take minutes.
+    # Every local file, the URL and the weights are checked before the request is sent: a request can
+    # take minutes, and with the service down a bad --weights was hidden behind "cannot reach".
     try:
-        code = read_text_file(args.program, "FILE.py")
-        weights = parse_weights_arg(args.weights) if args.weights else None
+        check_url(args.url)
+        code = read_text_file(args.program, "FILE.py", python=True)
+        weights = parse_weights_arg(args.weights) if args.weights is not None else None
+        if weights is not None or args.preset is not None:
+            _check_weights(parse_weights, weights, args.preset)
         tests = read_tests(args.tests) if args.tests else None
         inputs = [read_text_file(i, "--input") for i in args.input] or None
         if args.output:

@@ -17,11 +17,25 @@ timeit-style loop; per-call figures). The output says which mode was used and it
 """
 
 
+def _tolerance(text: str) -> float:
+    """A finite tolerance >= 0: -1 or nan compared exactly, without a word, and inf matched any number."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 such as 1e-6, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 such as 1e-6, got {text}")
+    return value
+
+
 def add_arguments(p) -> None:
     p.add_argument("program", help="Python source file")
     p.add_argument("--input", action="append", default=[], help="stdin file (repeatable; default: empty stdin)")
     p.add_argument("--expected", action="append", default=[], help="expected stdout file, one per --input")
-    p.add_argument("--float-tol", type=float, default=None, help="tolerance for float tokens (e.g. 1e-6)")
+    p.add_argument("--float-tol", type=_tolerance, default=None, help="tolerance for float tokens (e.g. 1e-6)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--config", help="YAML preset with a `profile:` section (e.g. configs/enrich/local.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. profile.repeats=9")
@@ -33,10 +47,10 @@ class _Unreadable(Exception):
 
 def _read(path, what: str) -> str:
     """A file's text, or an error that says what is wrong with it (exit status 2, not "did not pass")."""
-    from hydra_ray.paths import UnreadableFile, read_text_file
+    from hydra_ray.paths import UnreadableFile, read_python_source, read_text_file
 
     try:
-        return read_text_file(path)
+        return (read_python_source if what == "program" else read_text_file)(path)
     except UnreadableFile as e:
         raise _Unreadable(f"{what} {path} {e.why}" + ("; expected a file" if e.kind == "directory" else "")) from None
 
@@ -54,6 +68,7 @@ def run(args) -> int:
     from hydra_ray.metrics.names import METRICS
     from hydra_ray.metrics.profiler import Profiler
 
+    from hydra_ray.sandbox.hints import hints, not_timed_line
     from hydra_ray.paths import resolve_path
 
     given = (getattr(args, "typed_paths", None) or {}).get("program") or args.program   # what the report names
@@ -77,7 +92,8 @@ def run(args) -> int:
     problem = syntax_problem(code)
     if problem:   # nothing to run: say why, as enrich's rejections do (syntax_error)
         if args.json:
-            print(json.dumps({"program": given, "verdict": "syntax_error", "verdict_detail": problem}, indent=2))
+            print(json.dumps({"program": given, **_unrun_row(src, code, "syntax_error", problem, len(inputs))},
+                             indent=2))
         else:
             print(f"{given}: syntax_error — does not parse as Python 3: {problem}")
         return 1
@@ -86,24 +102,32 @@ def run(args) -> int:
     profiler = Profiler(cfg)
     row = candidate_rows(ps, profiler.profile(ps), {"isolation": profiler.baseline["isolation"]},
                          profiler.baseline["floors"])[0]
-    if args.json:
-        print(json.dumps(row, indent=2, default=str))
+    if args.json:   # "program": the path as given, the one thing the row did not say
+        print(json.dumps({"program": given, **row}, indent=2, default=str))
         return 0 if row["verdict"] == "passed" else 1
     print(f"{given}: {row['verdict']}" + (f" — {row['verdict_detail']}" if row["verdict_detail"] else "")
           + f"  (tests {row['tests_passed']}/{row['tests_total']}, isolation: {row['isolation']})")
+    timed = row["latency_ms"] is not None
     print(f"  mode: {row['measure_mode']}" + (f" ({row['measure_mode_reason']})" if row["measure_mode_reason"] else "")
-          + f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
-          f"(IQR {row['floor_latency_iqr_ms']:.2g}), {row['floor_memory_kb']:.4g} KB {row['memory_kind']}"
-          "; differences below a few times that spread are reported as not significant")
+          + (f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
+             f"(IQR {row['floor_latency_iqr_ms']:.2g}), {_kb(row['floor_memory_kb'])} KB {row['memory_kind']}"
+             "; differences below a few times that spread are reported as not significant" if timed else ""))
     if row["stderr_tail"]:
         print("stderr (tail):\n  " + "\n  ".join(row["stderr_tail"].strip().splitlines()[-8:]))
+    if not timed:
+        for line in [not_timed_line(row["verdict"]),
+                     *hints(row["verdict"], row["verdict_detail"], row["stderr_tail"], bool(args.input),
+                            bool(args.expected))]:
+            print(line)
     for m in METRICS:
         c = m.column
         if row[c] is None:
             continue
         est = "  ESTIMATE" if row[f"{c}_estimated"] else ""
-        print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} median of {row[f'{c}_n']}, "
-              f"IQR {row[f'{c}_spread']:.3g}  [{row[f'{c}_source']}]{est}")
+        # One sample has no spread: "IQR 0" read as a perfectly steady measurement.
+        stats = (f"median of {row[f'{c}_n']}, IQR {row[f'{c}_spread']:.3g}" if row[f"{c}_n"] > 1
+                 else "1 sample, no spread (more: profile.repeats=N)")
+        print(f"  {m.name:<11} {row[c]:>14.6g} {row[f'{c}_unit']:<12} {stats}  [{row[f'{c}_source']}]{est}")
     if row["peak_memory_net_kb"] is not None and row["measure_mode"] == "process":
         print(f"  memory net of the interpreter's baseline ({profiler.baseline['interpreter_rss_kb']:.0f} KB): "
               f"{row['peak_memory_net_kb']:.0f} KB")
@@ -118,6 +142,35 @@ def run(args) -> int:
     return 0 if row["verdict"] == "passed" else 1
 
 
+def _unrun_row(src, code: str, verdict: str, detail: str, tests: int) -> dict:
+    """A --json row for a program that never ran, with every key a run's row has (nulls where nothing
+    was measured): it printed 3 keys, so a script reading tests_total or latency_ms met a KeyError."""
+    from hydra_ray.enrich.rows import arrow_schema
+    from hydra_ray.metrics.names import METRICS
+
+    node_only = {"node_id", "cpu_model", "cpu_id", "clock_hz", "interpreter_rss_kb", "interpreter_ms"}
+    row: dict = {name: None for name in arrow_schema().names if name not in node_only}
+    row.update(pair_id=src.stem, problem_id=src.stem, candidate=src.name, code=code, verdict=verdict,
+               verdict_detail=detail, stderr_tail="", tests_passed=0, tests_total=tests)
+    for spec in METRICS:
+        row.update({f"{spec.column}_unit": spec.unit, f"{spec.column}_n": 0, f"{spec.column}_samples": []})
+    return row
+
+
+def _kb(value: float) -> str:
+    """KB as a reader takes them: 13440, not 1.344e+04 (the interpreter's RSS floor in process mode)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _pct(cv: float, cv_max: float) -> str:
+    """The CV with enough digits that it visibly falls on its side of the threshold ("5.0% (> 5%)" did not)."""
+    for digits in (1, 2, 3):
+        text = f"{cv:.{digits}%}"
+        if (float(text[:-1]) / 100 > cv_max) == (cv > cv_max):
+            return text
+    return f"{cv:.4%}"
+
+
 WIDE_SPREAD = 0.2   # latency IQR over its median above which "steady" would mislead
 
 
@@ -128,14 +181,14 @@ def steadiness_line(cv: float, attempts: int, cv_max: float, mode: str = "inproc
     that arrives during a run."""
     again = f", timed {attempts} times, the steadiest kept" if attempts > 1 else ""
     if cv <= cv_max and latency_spread is not None and latency_spread > WIDE_SPREAD:
-        return (f"CPU speed probe steady (CV {cv:.1%} <= {cv_max:.0%}){again}, but the latency samples spread "
+        return (f"CPU speed probe steady (CV {_pct(cv, cv_max)} <= {cv_max:.0%}){again}, but the latency samples spread "
                 f"widely (IQR {latency_spread:.0%} of the median): the probe runs before each run, so load that "
                 "came during the runs is not in it; a quieter machine or more repeats (profile.repeats=N)")
     if cv <= cv_max:
-        return f"CPU steady while timing: speed probe CV {cv:.1%} (<= {cv_max:.0%}){again}"
+        return f"CPU steady while timing: speed probe CV {_pct(cv, cv_max)} (<= {cv_max:.0%}){again}"
     if mode == "function":   # one probe per run, before loops spread over ~2/3 s: it says little here
-        return (f"CPU UNSTEADY before timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; in function mode "
+        return (f"CPU UNSTEADY before timing: speed probe CV {_pct(cv, cv_max)} (> {cv_max:.0%}){again}; in function mode "
                 "each sample is the fastest of many spread loops, so the latency spread above says more "
                 "(more tries: profile.remeasure_unsteady=N)")
-    return (f"CPU UNSTEADY while timing: speed probe CV {cv:.1%} (> {cv_max:.0%}){again}; the host's speed swung, "
+    return (f"CPU UNSTEADY while timing: speed probe CV {_pct(cv, cv_max)} (> {cv_max:.0%}){again}; the host's speed swung, "
             "so the spread above is partly the machine's (more tries: profile.remeasure_unsteady=N)")

@@ -231,7 +231,7 @@ def probe_valgrind() -> Capability:
     except (OSError, subprocess.TimeoutExpired, ValueError) as e:
         return Capability("valgrind", False, f"valgrind cachegrind failed: {e}")
     return Capability("valgrind", True, f"{version} cachegrind counts instructions ({n} for `true`); "
-                                        "~40x slower, used only when enabled in config")
+                                        "~40x slower, used only with profile.cycles_backend=valgrind")
 
 
 def probe_rapl(root: Path = energy.POWERCAP_ROOT) -> Capability:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,28 @@ class IsolationInfo:
     network_isolated: bool
     private_uid: bool       # programs run under their own unprivileged uid
     detail: str
+
+
+# The setting as a user types it ("sandbox.isolation=none" is no key of any command).
+_NONE_KEY = "profile.sandbox.isolation=none (serve: verification.profile.sandbox.isolation=none)"
+
+
+def unreachable_interpreter(python: str = sys.executable, stdlib: str | None = None) -> str | None:
+    """Why a private unprivileged uid cannot run ``python`` on the host's own file tree, or None.
+
+    Without bubblewrap, root still drops each program to a private uid, but nothing is mounted for it:
+    an interpreter under a 0700 directory (pyenv in /root, the usual Docker image) cannot even be
+    executed, and every run failed as "calibration failed ... could not start program: Permission
+    denied" with no word of why. (Under bwrap the interpreter's parents are recreated 0755.)"""
+    targets = [os.path.realpath(python), os.path.realpath(stdlib or os.path.dirname(os.__file__))]
+    for target in targets:
+        for parent in reversed(Path(target).parents):
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                return f"{parent} is mode {oct(mode & 0o777)[2:]}, so other users cannot enter it"
+    if not os.stat(targets[0]).st_mode & 0o001:
+        return f"{targets[0]} is not executable by other users"
+    return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,11 +65,11 @@ def probe_isolation(requested: str = "auto") -> IsolationInfo:
             why = str(e)
         if requested == "bwrap":
             raise RuntimeError(f"sandbox.isolation=bwrap but bubblewrap does not work here: {why}. "
-                               "Install it (apt-get install -y bubblewrap) or set sandbox.isolation=none.")
+                               "Install it (apt-get install -y bubblewrap) or set " + _NONE_KEY + ".")
         detail = f"bubblewrap failed ({why}); rlimits only, network NOT isolated"
     elif requested == "bwrap":
         raise RuntimeError("sandbox.isolation=bwrap but `bwrap` is not on PATH. Install it "
-                           "(apt-get install -y bubblewrap) or set sandbox.isolation=none.")
+                           "(apt-get install -y bubblewrap) or set " + _NONE_KEY + ".")
     else:
         detail = ("bubblewrap not installed (apt-get install -y bubblewrap); " if requested == "auto"
                   else "isolation=none requested; ") + "rlimits only, network NOT isolated"
@@ -97,11 +120,17 @@ def isolation_capabilities() -> list:
     from hydra_ray.metrics.backends import Capability
 
     info = probe_isolation("auto")
+    blocked = unreachable_interpreter() if info.mechanism == "none" and info.private_uid else None
+    uid = Capability("private uid", info.private_uid,
+                     "each session's programs run as their own unprivileged uid" if info.private_uid
+                     else "programs share the runner's uid (not root): RLIMIT_NPROC is shared")
+    if blocked:
+        uid = Capability("private uid", False, f"programs would run as their own uid, which cannot run "
+                         f"{sys.executable}: {blocked}; nothing can be measured until bubblewrap is installed "
+                         "or a Python other users can run is used")
     return [
         Capability("bubblewrap", info.mechanism == "bwrap", info.detail),
         Capability("network isolation", info.network_isolated,
                    "own network namespace" if info.network_isolated else "programs can reach the network"),
-        Capability("private uid", info.private_uid,
-                   "each session's programs run as their own unprivileged uid" if info.private_uid
-                   else "programs share the runner's uid (not root): RLIMIT_NPROC is shared"),
+        uid,
     ]

@@ -25,7 +25,7 @@ from typing import Sequence
 
 from hydra_ray.sandbox import cancel, progress
 from hydra_ray.sandbox.compare import first_mismatch
-from hydra_ray.sandbox.isolation import IsolationInfo, base_bwrap_args, probe_isolation
+from hydra_ray.sandbox.isolation import IsolationInfo, base_bwrap_args, probe_isolation, unreachable_interpreter
 from hydra_ray.sandbox.limits import SandboxLimits
 from hydra_ray.sandbox.verdict import RunResult, Verdict
 
@@ -79,6 +79,13 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.info: IsolationInfo = probe_isolation(self.limits.isolation)
+        blocked = unreachable_interpreter(self.python) if self.info.mechanism == "none" and self.info.private_uid \
+            else None
+        if blocked:   # else every run fails as "could not start program: Permission denied"
+            raise RuntimeError(f"no bubblewrap here ({self.info.detail}), so each program runs on the host as a "
+                               f"private unprivileged uid, which cannot run {self.python}: {blocked}. Install "
+                               "bubblewrap (apt-get install -y bubblewrap), or run hydra-ray with a Python that "
+                               "other users can run (e.g. a venv outside /root)")
 
     def program_env(self) -> dict[str, str]:
         env = {

@@ -19,13 +19,13 @@ class ClientError(RuntimeError):
     """The request could not be built or the service answered with an error (message included)."""
 
 
-def read_text_file(path: str | Path, what: str) -> str:
+def read_text_file(path: str | Path, what: str, python: bool = False) -> str:
     """A UTF-8 text file's contents; a ClientError naming the option and the file when it is missing,
-    a directory or not UTF-8 text."""
-    from hydra_ray.paths import UnreadableFile, read_text_file as read_user_file
+    a directory or not UTF-8 text. ``python``: a program, read as Python reads it (a BOM dropped)."""
+    from hydra_ray.paths import UnreadableFile, read_python_source, read_text_file as read_user_file
 
     try:
-        return read_user_file(path)
+        return (read_python_source if python else read_user_file)(path)
     except UnreadableFile as e:
         remedy = {"directory": "; give a file", "encoding": "; save it as UTF-8"}.get(e.kind, "")
         raise ClientError(f"{what}: {Path(path)} {e.why}{remedy}") from None
@@ -40,6 +40,34 @@ def check_output_path(path: str | Path) -> None:
         raise ClientError(f"--output: directory {p.parent} does not exist; create it or write elsewhere")
     if not os.access(p if p.exists() else p.parent, os.W_OK):
         raise ClientError(f"--output: {p if p.exists() else p.parent} is not writable by this user; write elsewhere")
+    # os.access says yes to root everywhere, /proc and /sys included, so the request ran for minutes and
+    # only then failed to write: open the file for real (append: an existing file is left as it is).
+    existed = p.exists()
+    try:
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise ClientError(f"--output: cannot write {p}: {e.strerror or e}; write elsewhere") from None
+    if not existed:
+        p.unlink(missing_ok=True)
+
+
+def check_url(url: str) -> str:
+    """The service's base URL, refused before sending when it cannot be one: ``localhost:8000`` (no
+    scheme) failed as "UnsupportedProtocol ... is `hydra-ray serve` running there?", which sent users
+    looking for a service that was running all along."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return url.strip()
+    if "://" not in url:
+        example = url.strip() or "127.0.0.1:8000"
+        raise ClientError(f"--url: {url!r} has no http:// in front; e.g. --url http://{example}")
+    if parts.scheme not in ("http", "https"):
+        raise ClientError(f"--url: {url!r}: the service speaks http:// (or https:// behind a proxy), "
+                          f"not {parts.scheme}://")
+    raise ClientError(f"--url: {url!r} names no host; e.g. --url http://127.0.0.1:8000")
 
 
 def _test_entries(text: str, p: Path) -> list[tuple[str, Any]]:

@@ -137,6 +137,8 @@ def parse_weights_arg(text: str) -> dict[str, float]:
         key, sep, raw = part.partition("=")
         if not sep or not key.strip():
             raise WeightsError(f"--weights: {part!r} is not name=value (e.g. runtime=0.7,memory=0.3)")
+        if key.strip() in out:   # a dict would keep the last silently; the service then named only it
+            raise WeightsError(f"--weights: {key.strip()} is given twice ({text})")
         try:
             out[key.strip()] = float(raw)
         except ValueError:
