@@ -111,7 +111,7 @@ def run(args) -> int:
     print(f"  mode: {row['measure_mode']}" + (f" ({row['measure_mode_reason']})" if row["measure_mode_reason"] else "")
           + (f"; floor of this mode on this node: {row['floor_latency_ms']:.4g} ms "
              f"(IQR {row['floor_latency_iqr_ms']:.2g}), {_kb(row['floor_memory_kb'])} KB {row['memory_kind']}"
-             "; differences below a few times that spread are reported as not significant" if timed else ""))
+             "; a figure near it is mostly this mode's own cost, not the program's" if timed else ""))
     if row["stderr_tail"]:
         print("stderr (tail):\n  " + "\n  ".join(row["stderr_tail"].strip().splitlines()[-8:]))
     if not timed:
