@@ -132,13 +132,18 @@ def test_missing_relative_model_says_how_to_build_it(project):
 
 
 def test_an_input_error_found_on_the_workers_fails_once_without_retries(project):
-    """labels.parquet exists (the driver's check passes) but is not Parquet: the Ray Train workers
-    find it. Retries cannot fix a bad file, so the command stops at the first attempt, saying so once."""
+    """labels.parquet whose data pages are corrupt but whose footer is whole (a damaged copy): the
+    driver's check, which reads the footer (schema, rows), passes; the Ray Train workers, which read the
+    data, find it. Retries cannot fix a bad file, so the command stops at the first attempt, saying so once."""
     from hydra_ray.train.sample_data import build_sample_labelled_set
     from hydra_ray.train.tiny_model import build_tiny_model
 
     build_sample_labelled_set(project / "runs" / "labelled", samples_per_pair=1, limit=2)
-    (project / "runs" / "labelled" / "labels.parquet").write_bytes(b"not parquet at all\n" * 10)
+    labels = project / "runs" / "labelled" / "labels.parquet"
+    data = bytearray(labels.read_bytes())
+    footer_starts = len(data) - 8 - int.from_bytes(data[-8:-4], "little")   # ... footer, its length, PAR1
+    data[4:footer_starts] = bytes(footer_starts - 4)
+    labels.write_bytes(bytes(data))
     build_tiny_model(project / "runs" / "tiny-model")
     t0 = time.monotonic()
     r = hydra("train", "--input", "runs/labelled", "--output", "runs/train", "--config",
@@ -147,7 +152,7 @@ def test_an_input_error_found_on_the_workers_fails_once_without_retries(project)
     text = r.stdout + r.stderr
     assert r.returncode == 2, text[-3000:]
     assert text.count("labels.parquet cannot be read") == 1, text
-    assert "hydra-ray label --output" in text
+    assert "hydra-ray label --input ENRICHED_DIR --output" in text
     assert "RETRY" not in text and "Traceback" not in text, text
     assert "attempt 1; not retried" in text, text      # max_failures=2 would have allowed 2 more
     print(f"reported after {took:.0f} s")

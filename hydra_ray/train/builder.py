@@ -122,10 +122,11 @@ def load_dataset(input_dir: str | Path):
 
 
 def _input_error(path: Path, error: BaseException) -> ConfigError:
-    """An unreadable input file: a configuration problem (no retry can fix it), not a crash."""
-    return ConfigError([f"--input {path.parent}: {path.name} cannot be read ({type(error).__name__}: "
-                        f"{str(error).strip()[:300]}); recreate it with `hydra-ray label --output {path.parent}`"],
-                       "train (on a Ray Train worker)")
+    """An unreadable input file: a configuration problem (no retry can fix it), not a crash; worded as
+    the driver's check words it (which reads only the file's footer, so corrupt data pages come here)."""
+    from hydra_ray.train.labelled_input import unreadable_problem
+
+    return ConfigError([unreadable_problem(path, error)], "train (on a Ray Train worker)")
 
 
 def load_labeler(input_dir: str | Path):
