@@ -299,6 +299,8 @@ def test_the_profile_command_in_function_mode_as_a_user_runs_it(tmp_path):
     assert r.stdout.startswith("prog.py: passed")   # named as typed
     assert "passed" in r.stdout and "mode: function" in r.stdout
     assert "CPU UNSTEADY before timing" in r.stdout and "timed 2 times" not in r.stdout, r.stdout
+    # the memory metric is the tracemalloc peak here: said once, on its own line, not again below
+    assert "[tracemalloc_peak]" in r.stdout and "tracemalloc peak (Python allocations)" not in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("args, says", [

@@ -133,7 +133,7 @@ def run(args) -> int:
               f"{row['peak_memory_net_kb']:.0f} KB")
     elif row["peak_memory_net_kb"] is not None:
         print(f"  memory ({row['memory_kind']}) net of this mode's floor: {row['peak_memory_net_kb']:.4g} KB")
-    if row["tracemalloc_peak_kb"] is not None:
+    if row["tracemalloc_peak_kb"] is not None and row["memory_kind"] != "tracemalloc_peak":   # else: the memory line
         print(f"  tracemalloc peak (Python allocations): {row['tracemalloc_peak_kb']:.4g} KB")
     if row["cpu_speed_cv"] is not None:
         spread = (row["latency_ms_spread"] / row["latency_ms"]) if row["latency_ms"] else None
