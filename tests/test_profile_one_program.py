@@ -64,7 +64,9 @@ def test_the_commands_that_compare_still_refuse_three_repeats(tmp_path):
     shutil.copy(REPO / "configs" / "serve" / "recorded-demo.yaml", tmp_path / "serve.yaml")
     r = _cli(tmp_path, "serve", "--config", "serve.yaml", "verification.profile.repeats=3", timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert f"verification: VerificationSection.{POWER} (command-line override verification.profile.repeats=3)" \
+    # The service takes one look (no extra_repeats), at the whole significance_alpha.
+    one_look = POWER.replace("p < 0.04", "p < 0.05").replace(" / extra_alpha_share", "")
+    assert f"verification: VerificationSection.{one_look} (command-line override verification.profile.repeats=3)" \
         in r.stderr, r.stderr
 
     r = _cli(tmp_path, "evaluate", "--suite", "patterns", "--optimizer", "reference", "--output", "eval",

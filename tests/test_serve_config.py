@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hydra_ray.config import ConfigError
+from hydra_ray.config import ConfigError, from_dict
 from hydra_ray.prefs.prompt import extract_code, render_messages
 from hydra_ray.serve.app import plan
 from hydra_ray.serve.config import BUILD_PATH, load_preset, service_config
@@ -65,6 +65,21 @@ def test_invalid_service_configs_are_reported_precisely(args, words):
         service_config(args)
     for w in words:
         assert w in str(err.value), str(err.value)
+
+
+def test_the_power_check_judges_the_one_look_the_service_makes():
+    """serve measures without extra_repeats (verify.py), so its one look gets all of significance_alpha.
+    With 4 samples a side the smallest two-sided Mann-Whitney p is 2/C(8,4) = 2/70 ≈ 0.0286: below
+    alpha = 0.03, so a difference can be significant and the config is taken. enrich takes a second look
+    by default, which leaves its first look 0.03 × (1 − 0.2) = 0.024 < 0.0286: refused there."""
+    from hydra_ray.enrich.config import EnrichConfig
+
+    profile = {"repeats": 4, "throughput_bursts": 4, "significance_alpha": 0.03}
+    cfg = service_config({**RECORDED, "verification": {"profile": profile}})
+    assert cfg.verification.profile.repeats == 4
+    with pytest.raises(ConfigError) as err:
+        from_dict(EnrichConfig, {"profile": profile})
+    assert "repeats" in str(err.value) and "Mann-Whitney" in str(err.value)
 
 
 def test_plan_uses_placement_for_resources_and_serve_for_autoscaling():

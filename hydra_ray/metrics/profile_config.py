@@ -77,11 +77,12 @@ class ProfileConfig(Config):
         if self.remeasure_unsteady is not None:
             positive(errors, "remeasure_unsteady", self.remeasure_unsteady, allow_zero=True)
 
-    def comparison_problems(self) -> list[str]:
+    def comparison_problems(self, second_look: bool = True) -> list[str]:
         """``field: why`` for each look (module doc) at which no difference could ever be significant:
         too few samples a side for a two-sided Mann-Whitney test to reach the look's level. For the
         configs that plan comparisons (enrich, serve) to add to their checks; empty when the counts or
-        levels are themselves invalid (their own checks say so)."""
+        levels are themselves invalid (their own checks say so). ``second_look=False``: for a caller
+        that measures without ``extra_repeats`` (serve), whose one look gets all of ``significance_alpha``."""
         counts = (self.repeats, self.throughput_bursts, self.extra_repeats)
         valid_counts = all(isinstance(n, int) and not isinstance(n, bool) for n in counts) and (
             min(counts[:2]) >= 1 and counts[2] >= 0)
@@ -91,9 +92,9 @@ class ProfileConfig(Config):
         if not valid_counts or levels:
             return []
         problems = []
-        first, second = self.look_alphas()
+        first, second = self.look_alphas() if second_look else (self.significance_alpha, 0.0)
         looks = [("repeats", self.repeats, first), ("throughput_bursts", self.throughput_bursts, first)]
-        if self.extra_repeats:
+        if self.extra_repeats and second_look:
             looks.append(("extra_repeats", self.repeats + self.extra_repeats, second))
         for name, n, alpha in looks:
             smallest_p = 2 / math.comb(2 * n, n)  # two-sided Mann-Whitney, n vs n, complete separation
@@ -102,7 +103,7 @@ class ProfileConfig(Config):
                 problems.append(f"{name}: with {what}{n} samples per candidate a two-sided Mann-Whitney test cannot "
                                 f"reach p < {alpha:.3g} (smallest p is {smallest_p:.3g}), so no difference could "
                                 f"ever be significant at that look; expected more samples (or a larger "
-                                f"significance_alpha / extra_alpha_share)")
+                                f"significance_alpha{' / extra_alpha_share' if second else ''})")
         return problems
 
     def look_alphas(self) -> tuple[float, float]:
